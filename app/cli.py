@@ -1,0 +1,47 @@
+"""The `painmon` command: the GUI when run bare, subcommands for analysis, training and engines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.errors import PainmonError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser; each package contributes its own subcommands."""
+    from engine import cli as engine_cli
+    from train import cli as train_cli
+
+    parser = argparse.ArgumentParser(prog="painmon", description="Real-time bedside pain monitor.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    engine_cli.add_commands(sub)
+    train_cli.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except PainmonError as exc:
+        print(f"painmon: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("painmon: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        print(f"painmon: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""`painmon` subcommands provided by engine/."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register this package's subcommands on the root parser's subparsers."""

@@ -1,0 +1,44 @@
+"""Value types shared by every engine stage (no Qt, no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+
+class FaceStatus(StrEnum):
+    """Why a frame has (or has no) score. Only OK frames carry a score; the others are gaps, never 0."""
+
+    OK = "ok"
+    NO_FACE = "no_face"
+    LOW_CONFIDENCE = "low_confidence"
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face in frame pixel coordinates.
+
+    box: (4,) float32 x1, y1, x2, y2. landmarks: (5, 2) float32 x, y in MTCNN order (image-left eye,
+    image-right eye, nose, left mouth corner, right mouth corner). prob: detector confidence 0..1.
+    """
+
+    box: np.ndarray
+    landmarks: np.ndarray
+    prob: float
+
+
+@dataclass
+class FrameResult:
+    """Everything the engine knows about one frame.
+
+    score is NaN unless status is OK. aligned is the RGB uint8 crop fed to the model (kept only on request).
+    """
+
+    index: int
+    timestamp: float
+    status: FaceStatus
+    score: float = float("nan")
+    face: Face | None = None
+    aligned: np.ndarray | None = None

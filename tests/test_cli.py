@@ -1,0 +1,21 @@
+"""The `painmon` command as a user runs it."""
+
+import subprocess
+import sys
+
+
+def run_painmon(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `painmon ARGS` in a subprocess, the way a user's shell would."""
+    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_bare_command_prints_help_and_succeeds():
+    result = run_painmon()
+    assert result.returncode == 0
+    assert "usage: painmon" in result.stdout
+
+
+def test_unknown_subcommand_is_a_usage_error():
+    result = run_painmon("frobnicate")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
