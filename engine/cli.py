@@ -1,9 +1,47 @@
-"""`painmon` subcommands provided by engine/."""
+"""`painmon` subcommands provided by engine/: `analyze` and `engine build|verify|info`.
+
+Handlers are imported only when their command runs, so `painmon --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Callable
+
+BACKENDS = ("auto", "torch", "onnx", "tensorrt")
+
+
+def lazy(target: str) -> Callable[[argparse.Namespace], int]:
+    """Return a handler that imports `module:function` on first call and runs it."""
+
+    def handler(args: argparse.Namespace) -> int:
+        module, function = target.split(":")
+        return getattr(importlib.import_module(module), function)(args)
+
+    return handler
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register this package's subcommands on the root parser's subparsers."""
+    analyze = sub.add_parser("analyze", help="score every frame of a recorded video")
+    analyze.add_argument("video", help="video file (or camera index / URL)")
+    analyze.add_argument("--model", help="painmon checkpoint (.safetensors); default: the bundled demo model")
+    analyze.add_argument("--backend", choices=BACKENDS, default="auto")
+    analyze.add_argument("--out", required=True, help="per-frame CSV to write")
+    analyze.add_argument("--smooth", type=float, default=0.0, metavar="SECONDS",
+                         help="temporal smoothing time constant (0 = off); never bridges gaps")
+    analyze.add_argument("--quiet", action="store_true", help="no progress bar")
+    analyze.set_defaults(func=lazy("engine.analyze:run"))
+
+    eng = sub.add_parser("engine", help="TensorRT engines: build, verify, and what this machine has")
+    esub = eng.add_subparsers(dest="engine_command", metavar="ACTION", required=True)
+    build = esub.add_parser("build", help="build (or reuse cached) TensorRT engines for a model")
+    build.add_argument("model", help="painmon checkpoint (.safetensors)")
+    build.add_argument("--precision", choices=("fp32", "fp16"), default="fp16")
+    build.set_defaults(func=lazy("engine.tensorrt.cli:build"))
+    verify = esub.add_parser("verify", help="parity of every backend this machine has against PyTorch")
+    verify.add_argument("model", help="painmon checkpoint (.safetensors)")
+    verify.set_defaults(func=lazy("engine.tensorrt.cli:verify"))
+    info = esub.add_parser("info", help="GPU, CUDA, TensorRT and cached plans on this machine")
+    info.set_defaults(func=lazy("engine.tensorrt.cli:info"))

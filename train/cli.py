@@ -1,9 +1,45 @@
-"""`painmon` subcommands provided by train/."""
+"""`painmon train ...` subcommands: synth, loso, evaluate, export.
+
+Handlers are imported only when their command runs, so `painmon --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from engine.cli import lazy
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register this package's subcommands on the root parser's subparsers."""
+    """Register `painmon train` and its actions on the root parser's subparsers."""
+    train = sub.add_parser("train", help="synthetic data, LOSO training, evaluation and export")
+    tsub = train.add_subparsers(dest="train_command", metavar="ACTION", required=True)
+
+    synth = tsub.add_parser("synth", help="write a synthetic twin of UNBC-McMaster in its exact layout")
+    synth.add_argument("out", help="folder to write (created)")
+    synth.add_argument("--subjects", type=int, default=25)
+    synth.add_argument("--frames", type=int, default=2000, help="frames per subject (about)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--size", type=int, nargs=2, default=(320, 240), metavar=("W", "H"),
+                       help="frame size in pixels")
+    synth.set_defaults(func=lazy("train.synth:run"))
+
+    loso = tsub.add_parser("loso", help="leave-one-subject-out training and prediction")
+    loso.add_argument("--data", required=True, help="UNBC-McMaster copy (or synthetic twin)")
+    loso.add_argument("--config", required=True, help="training config (.toml), see train/configs/")
+    loso.add_argument("--out", required=True, help="run folder (resumed if it exists)")
+    loso.add_argument("--folds", nargs="*", help="held-out subjects to run (default: all)")
+    loso.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    loso.add_argument("--iterations", type=int, help="override the config's iteration count")
+    loso.set_defaults(func=lazy("train.loso:run"))
+
+    evaluate = tsub.add_parser("evaluate", help="the papers' metrics, tables and plots for a predictions CSV")
+    evaluate.add_argument("predictions", help="CSV with subject, sequence, frame, label, prediction")
+    evaluate.add_argument("--json", dest="json_out", help="write the numbers as JSON here")
+    evaluate.add_argument("--report", help="folder for the Markdown table and per-subject plots")
+    evaluate.set_defaults(func=lazy("train.evaluate:run"))
+
+    export = tsub.add_parser("export", help="write a deployable checkpoint with its model card")
+    export.add_argument("run", help="LOSO run folder")
+    export.add_argument("--out", help="checkpoint to write (default: RUN/model.safetensors)")
+    export.set_defaults(func=lazy("train.export:run"))

@@ -1,0 +1,27 @@
+"""Where painmon keeps its files: caches (ONNX exports, TensorRT plans) and user data (beds, records).
+
+PAINMON_CACHE_DIR and PAINMON_DATA_DIR override the platform defaults (tests point them at tmp dirs).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def cache_dir(*parts: str) -> Path:
+    """Return (and create) a folder under painmon's cache directory."""
+    root = os.environ.get("PAINMON_CACHE_DIR") or platformdirs.user_cache_dir("painmon")
+    path = Path(root, *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir(*parts: str) -> Path:
+    """Return (and create) a folder under painmon's user data directory."""
+    root = os.environ.get("PAINMON_DATA_DIR") or platformdirs.user_data_dir("painmon")
+    path = Path(root, *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

