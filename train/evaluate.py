@@ -73,61 +73,61 @@ def _number(raw: str | None, column: str, where: str) -> float:
     return value
 
 
+def _parse_row(row: dict[str, str | None], where: str) -> tuple[str, str, int, float, float]:
+    subject = _text(row["subject"], "subject", where)
+    sequence = _text(row["sequence"], "sequence", where)
+    frame = _number(row["frame"], "frame", where)
+    if not frame.is_integer():
+        raise PredictionsFileError(f"{where}: frame {row['frame']!r} is not a whole number")
+    label = _number(row["label"], "label", where)
+    if not (label.is_integer() and label in LEVELS):
+        raise PredictionsFileError(
+            f"{where}: label {row['label']!r} is not one of the pain levels {', '.join(map(str, LEVELS))}"
+        )
+    return subject, sequence, int(frame), label, _number(row["prediction"], "prediction", where)
+
+
 def read_predictions(path: str | os.PathLike[str]) -> Predictions:
     """Read and validate a predictions CSV; bad input raises PredictionsFileError naming the line."""
     path = Path(path)
-    columns: dict[str, list] = {name: [] for name in COLUMNS}
-    seen: dict[tuple[str, str, int], int] = {}
+    rows: list[tuple[str, str, int, float, float]] = []
+    first_seen: dict[tuple[str, str, int], int] = {}
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.DictReader(file, skipinitialspace=True)
-            header = [name.strip() for name in reader.fieldnames or []]
-            missing = [name for name in COLUMNS if name not in header]
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            missing = [name for name in COLUMNS if name not in reader.fieldnames]
             if missing:
                 raise PredictionsFileError(
                     f"{path}: missing column(s) {', '.join(missing)}; a predictions CSV needs a header "
                     f"with {', '.join(COLUMNS)}"
                 )
-            reader.fieldnames = header
             for row in reader:
                 where = f"{path}:{reader.line_num}"
-                subject = _text(row["subject"], "subject", where)
-                sequence = _text(row["sequence"], "sequence", where)
-                frame = _number(row["frame"], "frame", where)
-                if not frame.is_integer():
-                    raise PredictionsFileError(f"{where}: frame {row['frame']!r} is not a whole number")
-                label = _number(row["label"], "label", where)
-                if not (label.is_integer() and label in LEVELS):
+                parsed = _parse_row(row, where)
+                subject, sequence, frame = key = parsed[:3]
+                if key in first_seen:
                     raise PredictionsFileError(
-                        f"{where}: label {row['label']!r} is not one of the pain levels 0, 1, 2, 3, 4, 5"
+                        f"{where}: frame {frame} of {subject}/{sequence} already appeared on line "
+                        f"{first_seen[key]}"
                     )
-                key = (subject, sequence, int(frame))
-                if key in seen:
-                    raise PredictionsFileError(
-                        f"{where}: frame {int(frame)} of {subject}/{sequence} already appeared on line "
-                        f"{seen[key]}"
-                    )
-                seen[key] = reader.line_num
-                for name, value in zip(
-                    COLUMNS,
-                    (subject, sequence, int(frame), label, _number(row["prediction"], "prediction", where)),
-                    strict=True,
-                ):
-                    columns[name].append(value)
+                first_seen[key] = reader.line_num
+                rows.append(parsed)
     except FileNotFoundError:
         raise PredictionsFileError(f"{path}: no such file") from None
     except UnicodeDecodeError:
         raise PredictionsFileError(f"{path}: not a UTF-8 text file") from None
     except (OSError, csv.Error) as exc:
         raise PredictionsFileError(f"{path}: cannot read: {exc}") from None
-    if not columns["label"]:
+    if not rows:
         raise PredictionsFileError(f"{path}: no frames after the header")
+    subject, sequence, frame, label, prediction = zip(*rows, strict=True)
     return Predictions(
-        subject=np.array(columns["subject"], dtype=str),
-        sequence=np.array(columns["sequence"], dtype=str),
-        frame=np.array(columns["frame"], dtype=np.int64),
-        label=np.array(columns["label"], dtype=np.float64),
-        prediction=np.array(columns["prediction"], dtype=np.float64),
+        subject=np.array(subject, dtype=str),
+        sequence=np.array(sequence, dtype=str),
+        frame=np.array(frame, dtype=np.int64),
+        label=np.array(label, dtype=np.float64),
+        prediction=np.array(prediction, dtype=np.float64),
     )
 
 
