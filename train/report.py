@@ -15,6 +15,8 @@ from tqdm import tqdm
 from train.metrics import METRIC_NAMES, Evaluation, Metrics
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from train.evaluate import Predictions
 
 HEADERS = ("MAE", "MSE", "PCC", "ICC", "wMAE", "wMSE")
@@ -88,7 +90,7 @@ def subject_png_name(subject: str) -> str:
     return f"subject_{re.sub(r'[^A-Za-z0-9._-]', '_', subject)}.png"
 
 
-def _draw_curves(axes, predictions: Predictions, subject: str, sequence_names: bool) -> None:
+def _draw_curves(axes: Axes, predictions: Predictions, subject: str, sequence_names: bool) -> None:
     rows = predictions.subject_rows(subject)
     x = np.arange(len(rows))
     sequences = predictions.sequence[rows]
