@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -161,12 +162,12 @@ def record_path() -> Path:
     return data_dir() / "record.sqlite"
 
 
-def _connect(path: Path, create: bool) -> sqlite3.Connection:
+def _connect(path: Path, create: bool, lock_timeout_s: float = 10.0) -> sqlite3.Connection:
     """Open (and with `create`, initialise) a record; RecordError for anything that is not one."""
     if not create and not path.exists():
         raise RecordError(f"no painmon record at {path}")
     try:
-        connection = sqlite3.connect(path, timeout=10.0, check_same_thread=True)
+        connection = sqlite3.connect(path, timeout=lock_timeout_s, check_same_thread=True)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -222,7 +223,7 @@ class _Request:
 
     def __init__(self, write: _Write | None) -> None:
         self.write = write
-        self.future: Future[object] = Future()
+        self.future: Future[Any] = Future()
 
 
 _STOP = object()
@@ -231,16 +232,19 @@ _STOP = object()
 class RecordWriter:
     """Queues writes from any thread and commits them on its own thread, batched, at least once a second.
 
-    Methods return at once except `start_session` and `flush`, which wait for their commit. If the disk
-    fails, writes are kept and retried every interval and `error` says what is wrong. Call `close()` when
-    done (or use `with`): it commits what is queued.
+    Methods return at once except `start_session` and `flush`, which wait for their commit. If a commit
+    fails (disk full, or another program holds the write lock for over `lock_timeout_s`), the writes are
+    kept and retried every interval and `error` says what is wrong. Call `close()` when done (or use
+    `with`): it commits what is queued.
     """
 
-    def __init__(self, path: Path | None = None, flush_interval_s: float = 0.25) -> None:
+    def __init__(self, path: Path | None = None, flush_interval_s: float = 0.25,
+                 lock_timeout_s: float = 1.0) -> None:
         if not 0.0 < flush_interval_s <= 1.0:
             raise ValueError(f"flush interval must be in (0, 1] s, got {flush_interval_s}")
         self.path = path or record_path()
         self.flush_interval_s = flush_interval_s
+        self.lock_timeout_s = lock_timeout_s
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._error: str | None = None
         opened: Future[None] = Future()
@@ -258,8 +262,7 @@ class RecordWriter:
         """Open a session for a bed (upserting bed and patient) and return its id once committed."""
         request = _Request(partial(_insert_session, bed_id=bed_id, bed_name=bed_name, patient=patient,
                                    source=source, model=model, started_at=_time(started_at)))
-        self._queue.put(request)
-        return int(request.future.result())  # type: ignore[call-overload]
+        return int(self._submit(request))
 
     def add_sample(self, session_id: int, t: float, score: float, status: str) -> None:
         """Queue one frame's result; a NaN score is stored as NULL."""
@@ -286,9 +289,7 @@ class RecordWriter:
 
     def flush(self, timeout: float | None = 10.0) -> None:
         """Wait until everything queued so far is committed."""
-        request = _Request(None)
-        self._queue.put(request)
-        request.future.result(timeout)
+        self._submit(_Request(None), timeout)
 
     def close(self) -> None:
         """Commit what is queued and stop the writer thread."""
@@ -302,17 +303,22 @@ class RecordWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _put(self, write: _Write) -> None:
+    def _put(self, item: _Write | _Request) -> None:
         if not self._thread.is_alive():
             raise RecordError(f"the record writer for {self.path} is closed")
-        self._queue.put(write)
+        self._queue.put(item)
+
+    def _submit(self, request: _Request, timeout: float | None = 10.0) -> Any:
+        """Queue a request, wait for its commit and return the write's result."""
+        self._put(request)
+        return request.future.result(timeout)
 
     def _put_sql(self, sql: str, parameters: tuple[object, ...]) -> None:
         self._put(lambda db: db.execute(sql, parameters))
 
     def _run(self, opened: Future[None]) -> None:
         try:
-            db = _connect(self.path, create=True)
+            db = _connect(self.path, create=True, lock_timeout_s=self.lock_timeout_s)
         except RecordError as exc:
             opened.set_exception(exc)
             return

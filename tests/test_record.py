@@ -125,6 +125,26 @@ def test_a_reader_sees_batches_while_the_writer_keeps_writing() -> None:
             assert len(reader.samples(session)) == 50
 
 
+def test_a_blocked_commit_is_reported_and_retried_without_losing_samples() -> None:
+    """Another program holds the write lock: the writer reports it, keeps the samples, and catches up."""
+    with RecordWriter(flush_interval_s=0.1, lock_timeout_s=0.1) as writer:
+        session = writer.start_session("b1", "Bed 1", source="simulated", started_at=T0)
+        blocker = sqlite3.connect(writer.path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        for i in range(20):
+            writer.add_sample(session, T0 + i, 1.0, "ok")
+        deadline = time.monotonic() + 5.0
+        while writer.error is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert writer.error is not None and "database is locked" in writer.error
+        blocker.execute("COMMIT")
+        blocker.close()
+        writer.flush()
+        assert writer.error is None
+    with RecordReader() as reader:
+        assert len(reader.samples(session)) == 20
+
+
 def test_open_errors_are_one_line_record_errors(tmp_path: Path) -> None:
     with pytest.raises(RecordError, match="no painmon record at"):
         RecordReader(tmp_path / "missing.sqlite")
