@@ -48,11 +48,16 @@ class AlarmBanner(QFrame):
         self.flasher = AlarmFlasher(self)
         self.flasher.changed.connect(self._restyle)
         self.shown: BannerAlarm | None = None
+        self._count = 0
         self.setVisible(False)
 
     def set_alarms(self, alarms: Sequence[BannerAlarm]) -> None:
-        """Show the most urgent of the beds' current alarms (an empty list hides the banner)."""
+        """Show the most urgent of the beds' current alarms (an empty list hides the banner); cheap when
+        nothing changed, so it can be called on every display tick."""
         ranked = sorted(alarms, key=lambda a: (-a.signal.priority, not a.can_acknowledge))
+        if (ranked[0] if ranked else None, len(ranked)) == (self.shown, self._count):
+            return
+        self._count = len(ranked)
         self.shown = ranked[0] if ranked else None
         self.setVisible(self.shown is not None)
         if self.shown is None:

@@ -40,6 +40,7 @@ class BedTile(QFrame):
         self.score_label.setStyleSheet("font-size: 40pt; font-weight: bold;")
         self.score_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.sparkline = Sparkline()
+        self.sparkline.setFixedHeight(64)
         self.alarm_label = QLabel("")
         self.alarm_label.setWordWrap(True)
         layout = QGridLayout(self)
@@ -80,7 +81,10 @@ class BedTile(QFrame):
         self.sparkline.set_data(t, score)
 
     def set_alarm(self, signal: AlarmSignal) -> None:
-        """Show a bed's alarm signal: colour, steady or flashing, and its text."""
+        """Show a bed's alarm signal: colour, steady or flashing, and its text (cheap when unchanged, so
+        it can be called on every display tick)."""
+        if signal == self.flasher.signal:
+            return
         self.alarm_label.setText(signal.text)
         self.flasher.set_signal(signal)
         self._restyle()
