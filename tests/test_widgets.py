@@ -142,6 +142,8 @@ def test_window_buttons_set_the_visible_range_and_follow_new_samples(qtbot: QtBo
     assert curve.x_range() == pytest.approx((t[-1] + 30 - 60, t[-1] + 30))
     with pytest.raises(ValueError, match="unknown window"):
         curve.set_window("2 min")
+    with pytest.raises(ValueError, match="unknown window '2 min'; choose from 1 min, 5 min"):
+        PainCurve(window="2 min")
 
 
 def test_panning_stops_following_until_a_window_is_picked(qtbot: QtBot) -> None:

@@ -26,6 +26,11 @@ CURVE_COLOUR = "#4fc3f7"
 SPAN_ALPHA = 60
 
 
+def _check_window(name: str) -> None:
+    if name not in WINDOWS:
+        raise ValueError(f"unknown window {name!r}; choose from {', '.join(WINDOWS)}")
+
+
 def _alpha(colour: str, alpha: int) -> QColor:
     result = QColor(colour)
     result.setAlpha(alpha)
@@ -44,6 +49,7 @@ class PainCurve(QWidget):
     def __init__(self, parent: QWidget | None = None, *, window: str = "5 min",
                  max_gap_s: float = DEFAULT_MAX_GAP_S) -> None:
         super().__init__(parent)
+        _check_window(window)
         self.series = ScoreSeries()
         self.max_gap_s = max_gap_s
         self._window = window
@@ -156,8 +162,7 @@ class PainCurve(QWidget):
 
     def set_window(self, name: str) -> None:
         """Show a window of WINDOWS and follow the newest sample (or the cursor) again."""
-        if name not in WINDOWS:
-            raise ValueError(f"unknown window {name!r}; choose from {', '.join(WINDOWS)}")
+        _check_window(name)
         self._window = name
         self._follow = True
         for button in self.window_buttons.buttons():
