@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import statistics
 import time
 
@@ -23,9 +22,6 @@ from app.widgets.image import bgr_to_qimage
 from app.widgets.series import ScoreSeries, with_gaps
 from app.widgets.sparkline import Sparkline
 from app.widgets.tile import THUMBNAIL_SIZE, BedTile
-
-# Headless: no display here (and in CI). Must be set before pytest-qt creates the QApplication.
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 T0 = 1_750_000_000.0
 PAIN = AlarmSignal(Priority.MEDIUM, flashing=True, text="Pain ≥ 3 for 10 s")
