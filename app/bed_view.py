@@ -150,8 +150,11 @@ class BedView(QWidget):
         self.pause_button.blockSignals(True)
         self.pause_button.setChecked(runtime.paused)
         self.pause_button.blockSignals(False)
-        self.curve.set_threshold(runtime.config.alarms.threshold)
         history = runtime.history
+        if len(history) < self._painted_samples or len(runtime.annotations) < self._painted_markers:
+            self._load(self.bed_id)  # a new patient: the bed's curve started afresh
+            return
+        self.curve.set_threshold(runtime.config.alarms.threshold)
         if len(history) > self._painted_samples:
             self.curve.append(history.t[self._painted_samples:], history.score[self._painted_samples:])
             self._painted_samples = len(history)

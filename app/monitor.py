@@ -183,19 +183,22 @@ class Monitor(QObject):
         self.beds_changed.emit()
 
     def update_bed(self, config: BedConfig) -> None:
-        """Apply an edited bed (same bed_id): a new source restarts capture and opens a new session;
-        alarm settings apply from the next frame without losing a running alarm."""
+        """Apply an edited bed (same bed_id): a new source or patient opens a new record session (a new
+        patient also a clean curve), a new source or recording choice restarts capture; alarm settings
+        apply from the next frame without losing a running alarm."""
         runtime = self._beds[config.bed_id]
         save_beds([config if c.bed_id == config.bed_id else c for c in self._configs()], self.beds_file)
         old = runtime.config
         runtime.config = config
         runtime.alarms.config = config.alarms
         runtime.alarms.bed = config.name
+        if config.patient != old.patient:  # a new patient starts with a clean curve
+            runtime.history, runtime.pain_spans, runtime.annotations = ScoreSeries(), [], []
+            runtime.version += 1
         if config.source != old.source or config.patient != old.patient:
-            self._stop_capture(runtime)
             self._end_session(runtime)
-            self._start_capture(runtime)
-        elif config.record_video != old.record_video and not runtime.paused:
+        restart = (config.source, config.record_video) != (old.source, old.record_video)
+        if restart and not runtime.paused:
             self._stop_capture(runtime)
             self._start_capture(runtime)
         self.beds_changed.emit()

@@ -109,7 +109,6 @@ class CaptureWorker(QObject):
         self.simulated_fps = simulated_fps
         self.retry_s = retry_s
         self.recorder = recorder
-        self.frames = 0
         self._stop = threading.Event()
         self._delivering: bool | None = None
 
@@ -138,6 +137,8 @@ class CaptureWorker(QObject):
             try:
                 self._read_all(source)
                 why = source.early_end
+            except Exception as exc:  # a decoder or driver failure is a lost source, not a dead worker
+                why = f"{name} failed: {type(exc).__name__}: {exc}"
             finally:
                 source.close()
             if self._stop.is_set():
@@ -160,7 +161,6 @@ class CaptureWorker(QObject):
                 self._stop.wait(max(0.0, started + frame.timestamp - time.monotonic()))
             t = wall_clock()
             self._report(True, "")
-            self.frames += 1
             if self.recorder is not None:
                 self.recorder.add(frame.image, t)
             self.frame_captured.emit(self.bed_id, frame.image, t)

@@ -225,10 +225,12 @@ def test_pain_alarm_fires_after_the_delay_and_stays_latched_until_acknowledged(
     assert window.monitor.tone.active and window.monitor.tone.bursts >= 1
     assert window.bed_view.curve.alarm_spans and window.bed_view.curve.alarm_spans[0][0] == raised.t
 
+    qtbot.mouseClick(banner.audio_pause_button, Qt.MouseButton.LeftButton)  # silences, still flashes
+    assert not window.monitor.tone.active and tile.alarm_signal.flashing and banner.isVisible()
+
     qtbot.mouseClick(banner.acknowledge_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not banner.isVisible(), timeout=5000)
     assert bed.alarms.alarms == [] and tile.alarm_signal.priority is Priority.NONE
-    assert not window.monitor.tone.active
     log = [row[2:4] for row in reversed(window.alarm_log.rows()) if row[2] == "pain"]
     assert log == [("pain", "raised"), ("pain", "latched"), ("pain", "acknowledged"), ("pain", "cleared")]
 
@@ -288,6 +290,12 @@ def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
     assert window.ward.tiles[bed.bed_id].name_label.text() == "Window bed"
     saved = json.loads(beds_path().read_text())["beds"]
     assert [(b["name"], b["alarms"]["threshold"]) for b in saved] == [("Window bed", 4.0)]
+
+    qtbot.waitUntil(lambda: len(bed.history) >= 2, timeout=WAIT_MS)  # gaps: no model here
+    dialog = window.edit_bed(bed.bed_id)
+    dialog.patient_edit.setText("CD")
+    dialog.accept()
+    assert bed.config.patient == "CD" and len(bed.history) == 0  # a new patient: a clean curve
 
     dialog = window.add_bed()
     dialog.name_edit.setText("window bed")  # names are unique, whatever the case
