@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -361,7 +362,7 @@ class Monitor(QObject):
     def _start_capture(self, runtime: BedRuntime) -> None:
         config = runtime.config
         if config.record_video:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
             stem = data_dir("video") / f"{config.bed_id}_{stamp}"
             runtime.recorder = VideoRecorder(stem, self.simulated_fps)
         worker = CaptureWorker(config.bed_id, config.source, simulated_size=self.simulated_size,

@@ -25,7 +25,7 @@ from app.beds import BedConfig, Source, SourceKind, beds_path, load_beds, save_b
 from app.main_window import MainWindow
 from app.monitor import PAUSED, Monitor
 from app.record import AnnotationKind, RecordReader, record_path
-from app.settings import MonitorSettings, save_settings
+from app.settings import MonitorSettings, save_settings, settings_path
 from engine.checkpoint import ModelCard, save_checkpoint
 from engine.model import PainRegressor
 from engine.onnx_export import cached_export
@@ -182,10 +182,20 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
         assert [(a.kind, a.text) for a in reader.annotations(session.id)] == [
             (AnnotationKind.ANALGESIC, ""), (AnnotationKind.NOTE, "family visiting")]
 
-    # the opted-in video: an MP4 and a sidecar with one wall-clock time per written frame
+    # another model in Settings: the worker reloads; a missing file is said plainly, beds keep running
+    window.monitor.set_paused(bed.bed_id, False)
+    window.settings_view.model_edit.setText(str(model_file.with_name("gone.safetensors")))
+    qtbot.mouseClick(window.settings_view.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "model file not found" in window.model_banner.text(), timeout=WAIT_MS)
+    assert "No model running" in window.settings_view.status_label.text()
+    qtbot.waitUntil(lambda: tile.status_label.text().startswith("no model"), timeout=WAIT_MS)
+    assert json.loads(settings_path().read_text())["model_path"].endswith("gone.safetensors")
+
+    # the opted-in video: an MP4 per capture run (before the pause, after it) and a sidecar with one
+    # wall-clock time per written frame
     window.close()  # stops the capture, which closes the video files
     videos = sorted((beds_path().parent / "video").glob("*.mp4"))
-    assert len(videos) == 1
+    assert len(videos) == 2
     times = videos[0].with_suffix(".timestamps.csv").read_text().splitlines()
     capture = cv2.VideoCapture(str(videos[0]))
     frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
