@@ -64,12 +64,12 @@ class BedView(QWidget):
         self.bed_combo.currentIndexChanged.connect(self._combo_changed)
         self.status_label = QLabel("")
         self.edit_button = QPushButton("Edit bed…")
-        self.edit_button.clicked.connect(lambda: self.bed_id and self.edit_requested.emit(self.bed_id))
+        self.edit_button.clicked.connect(self._edit)
         self.pause_button = QPushButton("Privacy pause")
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self._pause_toggled)
         self.acknowledge_button = QPushButton("Acknowledge alarm")
-        self.acknowledge_button.clicked.connect(lambda: self.bed_id and self.monitor.acknowledge(self.bed_id))
+        self.acknowledge_button.clicked.connect(self._acknowledge)
         header = QHBoxLayout()
         header.addWidget(self.bed_combo)
         header.addWidget(self.status_label, 1)
@@ -211,6 +211,14 @@ class BedView(QWidget):
         bed_id = self.bed_combo.currentData()
         if bed_id != self.bed_id:
             self._load(bed_id)
+
+    def _edit(self) -> None:
+        if self.bed_id is not None:
+            self.edit_requested.emit(self.bed_id)
+
+    def _acknowledge(self) -> None:
+        if self.bed_id is not None:
+            self.monitor.acknowledge(self.bed_id)
 
     def _pause_toggled(self, paused: bool) -> None:
         if self.bed_id is not None:

@@ -292,12 +292,15 @@ def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
     save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))  # video only
     window = open_window()
     bed = window.monitor.beds[0]
-    dialog = window.edit_bed(bed.bed_id)
+    window.open_bed(bed.bed_id)
+    qtbot.mouseClick(window.bed_view.edit_button, Qt.MouseButton.LeftButton)
+    dialog = window.bed_dialog
     dialog.name_edit.setText("Window bed")
     dialog.threshold_spin.setValue(4.0)
     dialog.accept()
     assert bed.config.name == "Window bed" and bed.alarms.config.threshold == 4.0
     assert window.ward.tiles[bed.bed_id].name_label.text() == "Window bed"
+    assert window.bed_view.bed_combo.currentText() == "Window bed"
     saved = json.loads(beds_path().read_text())["beds"]
     assert [(b["name"], b["alarms"]["threshold"]) for b in saved] == [("Window bed", 4.0)]
 
