@@ -122,10 +122,11 @@ class _ResidualBlock(nn.Module):
         return self.relu(x + self.body(x))
 
 
-def _face_cnn_small(pretrained: None = None) -> nn.Module:
+def _face_cnn_small(pretrained: None) -> nn.Module:
     """Four stride-2 stages (16, 32, 64, 128 channels), a residual block in the last three, average pool.
 
     About 48 M multiply-adds per 112×96 face: trains on a CPU and runs at hundreds of faces per second.
+    No pretrained weights exist for it (`pretrained` is always None).
     """
     widths = (16, 32, 64, 128)
     layers: list[nn.Module] = [_conv_bn_relu(3, widths[0], 2)]
@@ -133,6 +134,9 @@ def _face_cnn_small(pretrained: None = None) -> nn.Module:
         layers += [_conv_bn_relu(c_in, c_out, 2), _ResidualBlock(c_out)]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     return nn.Sequential(*layers)
+
+
+_BUILDERS = {"inception_resnet_v1": _inception_resnet_v1, "face_cnn_small": _face_cnn_small}
 
 
 def build_backbone(name: str, pretrained: str | None = None) -> nn.Module:
@@ -149,5 +153,3 @@ def build_backbone(name: str, pretrained: str | None = None) -> nn.Module:
         raise ValueError(f"backbone {name} has no pretrained weights {pretrained!r} (available: {choices})")
     return _BUILDERS[name](pretrained)
 
-
-_BUILDERS = {"inception_resnet_v1": _inception_resnet_v1, "face_cnn_small": _face_cnn_small}

@@ -16,7 +16,7 @@ from engine.backends import create_predictor
 from engine.checkpoint import ModelCard, file_sha256, save_checkpoint
 from engine.errors import BackendUnavailableError, ModelFileError
 from engine.model import PainRegressor
-from engine.onnx_export import INPUT_NAME, OPSET, export_regressor
+from engine.onnx_export import INPUT_NAME, MAX_BATCH, OPSET, export_regressor
 from engine.paths import cache_dir
 
 PARITY_ATOL = 1e-4
@@ -103,7 +103,8 @@ def test_torch_and_onnxruntime_agree_on_real_faces(
 def test_batches_larger_than_the_export_are_chunked(
     small_checkpoint: Path, face_crops: list[np.ndarray]
 ) -> None:
-    many = np.concatenate([_faces(face_crops, (112, 96))] * 18)[:70]  # more than the exported 64
+    faces = _faces(face_crops, (112, 96))
+    many = np.concatenate([faces] * (MAX_BATCH // len(faces) + 2))[: MAX_BATCH + 6]
     expected = create_predictor(small_checkpoint, "torch", "cpu").predict(many)
     scores = create_predictor(small_checkpoint, "onnx").predict(many)
     np.testing.assert_allclose(scores, expected, rtol=0, atol=PARITY_ATOL)

@@ -58,16 +58,23 @@ def test_regressor_scores_lie_in_0_to_5(name: str) -> None:
     faces = torch.stack([torch.zeros(3, *model.input_size), torch.full((3, *model.input_size), 255.0)])
     with torch.no_grad():
         scores, embedding = model.forward_with_embedding(faces)
-        assert scores.shape == (2,)
-        assert embedding.shape == (2, 50)
-        assert ((scores >= 0) & (scores <= 5)).all()
+    assert scores.shape == (2,)
+    assert embedding.shape == (2, 50)
+    assert ((scores >= 0) & (scores <= 5)).all()
+
+
+def test_head_bounds_scores_by_5_sigmoid() -> None:
+    model = PainRegressor("face_cnn_small").eval()
+    faces = torch.rand(4, 3, *model.input_size) * 255
+    last = model.head[1]
+    with torch.no_grad():
+        scores, _ = model.forward_with_embedding(faces)
         assert torch.equal(model(faces), scores)
-        # Saturate the last layer both ways: the head's 5·sigmoid bounds the scores exactly.
-        last = model.head[1]
+        # Saturate the last layer both ways: 5·sigmoid reaches, and never passes, both ends.
         last.bias.fill_(100.0)
-        assert torch.allclose(model(faces), torch.full((2,), 5.0))
+        assert torch.equal(model(faces), torch.full((4,), 5.0))
         last.bias.fill_(-100.0)
-        assert torch.allclose(model(faces), torch.zeros(2))
+        assert torch.allclose(model(faces), torch.zeros(4), atol=1e-30)
 
 
 def test_regressor_keeps_normalisation_as_buffers() -> None:

@@ -11,7 +11,7 @@ import onnxruntime as ort
 from engine.backends import check_faces
 from engine.checkpoint import read_card
 from engine.errors import BackendUnavailableError
-from engine.onnx_export import CACHED_MAX_BATCH, INPUT_NAME, cached_export
+from engine.onnx_export import INPUT_NAME, MAX_BATCH, cached_export
 
 
 def _session_options() -> ort.SessionOptions:
@@ -41,7 +41,7 @@ def _providers(device: str) -> list[str | tuple[str, dict[str, str]]]:
 
 
 class OnnxPredictor:
-    """Runs a checkpoint through ONNX Runtime, at most CACHED_MAX_BATCH faces per call."""
+    """Runs a checkpoint through ONNX Runtime, at most MAX_BATCH faces per call."""
 
     name = "onnx"
 
@@ -57,8 +57,8 @@ class OnnxPredictor:
         """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5]."""
         check_faces(faces, self.input_size)
         scores = np.empty(len(faces), dtype=np.float32)
-        for start in range(0, len(faces), CACHED_MAX_BATCH):
-            chunk = faces[start : start + CACHED_MAX_BATCH]
+        for start in range(0, len(faces), MAX_BATCH):
+            chunk = faces[start : start + MAX_BATCH]
             batch = np.ascontiguousarray(chunk.transpose(0, 3, 1, 2), dtype=np.float32)
             scores[start : start + len(chunk)] = self.session.run(None, {INPUT_NAME: batch})[0]
         return scores
