@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,9 +90,12 @@ def save_checkpoint(path: str | Path, model: PainRegressor, card: ModelCard) -> 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    partial = path.with_name(path.name + ".partial")
-    save_file(tensors, partial, metadata={FORMAT_KEY: FORMAT, CARD_KEY: card.to_json()})
-    partial.replace(path)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        save_file(tensors, partial, metadata={FORMAT_KEY: FORMAT, CARD_KEY: card.to_json()})
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 
