@@ -152,4 +152,3 @@ def build_backbone(name: str, pretrained: str | None = None) -> nn.Module:
         choices = ", ".join(spec.pretrained) or "none"
         raise ValueError(f"backbone {name} has no pretrained weights {pretrained!r} (available: {choices})")
     return _BUILDERS[name](pretrained)
-
