@@ -46,7 +46,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         os.environ["PAINMON_CACHE_DIR"] = str(Path(folder, "cache"))
-        print(f"CPU threads: torch {torch.get_num_threads()}, affinity {len(os.sched_getaffinity(0))}")
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())  # other processes skew the figures
+        print(f"CPUs {len(os.sched_getaffinity(0))}, torch threads {torch.get_num_threads()}, load {load}")
         header = f"{'backbone':<22}{'batch':>6}{'torch ms/face':>15}{'onnx ms/face':>14}{'speed-up':>10}"
         print(header + f"{'onnx faces/s':>14}")
         rng = np.random.default_rng(0)
