@@ -38,19 +38,13 @@ class FaceDetector:
         self._pnet, self._rnet, self._onet = mtcnn.pnet, mtcnn.rnet, mtcnn.onet
 
     def detect(self, frame_bgr: np.ndarray, min_face_size: int = 40) -> list[Face]:
-        """All faces at least `min_face_size` pixels tall, by the full MTCNN pyramid, most confident first."""
+        """All faces of about `min_face_size` pixels and larger (the pyramid's smallest scale; capped at the
+        frame's short side), by the full MTCNN pyramid, most confident first."""
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
+        min_face_size = min(min_face_size, *rgb.shape[:2])
         with torch.inference_mode():
-            boxes, points = detect_face(
-                rgb,
-                min_face_size,
-                self._pnet,
-                self._rnet,
-                self._onet,
-                self.thresholds,
-                self.factor,
-                self.device,
-            )
+            nets = (self._pnet, self._rnet, self._onet)
+            boxes, points = detect_face(rgb, min_face_size, *nets, self.thresholds, self.factor, self.device)
         # numpy 2 hands back object arrays (FACTS.md §1); one image → index 0.
         boxes = np.asarray(boxes[0], dtype=np.float32).reshape(-1, 5)
         points = np.asarray(points[0], dtype=np.float32).reshape(-1, 5, 2)

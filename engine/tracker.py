@@ -75,11 +75,11 @@ class FaceTracker:
         self._refines_left = 0
         self._face_side: float | None = None
 
-    def min_face_size(self, frame_size: tuple[int, int]) -> int:
-        """Smallest face the next full detection looks for: a fraction of the last face seen, clamped."""
+    def min_face_size(self) -> int:
+        """Smallest face the next full detection looks for: a fraction of the last face seen, at least 20."""
         seen = self._face_side
         wanted = self.base_min_face_size if seen is None else self.size_fraction * seen
-        return int(np.clip(wanted, SMALLEST_FACE, min(frame_size)))
+        return max(int(wanted), SMALLEST_FACE)
 
     def update(self, frame_bgr: np.ndarray) -> tuple[Face | None, FaceStatus]:
         """The patient's face in this frame and its status: OK, LOW_CONFIDENCE (face kept, no score) or
@@ -103,7 +103,7 @@ class FaceTracker:
         """Full detection: the tracked face if it is still there (at any detector confidence), else the
         patient by `choose_patient` among faces of at least `acquire_prob`."""
         frame_size = frame_bgr.shape[:2]
-        faces = self.detector.detect(frame_bgr, self.min_face_size(frame_size))
+        faces = self.detector.detect(frame_bgr, self.min_face_size())
         self.full_detections += 1
         self._refines_left = self.redetect_every - 1
         if self._face is not None and faces:

@@ -57,6 +57,8 @@ def test_detect_finds_the_one_face_in_a_photo(detector: FaceDetector, clips_dir:
     np.testing.assert_allclose(face.box, boxes.astype(np.float32)[0], atol=1e-3)
     np.testing.assert_allclose(face.landmarks, points.astype(np.float32)[0], atol=1e-3)
     assert face.prob == pytest.approx(float(probs[0]), abs=1e-5)
+    # A minimum face size beyond the frame searches at the frame's size instead of failing.
+    assert len(detector.detect(frame, min_face_size=5000)) <= 1
 
 
 def test_detect_finds_the_face_in_every_video_frame(

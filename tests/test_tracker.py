@@ -79,17 +79,15 @@ def test_tracker_reports_no_face_exactly_where_the_face_is_absent(
 def test_min_face_size_follows_the_face_seen(detector: FaceDetector, clips_dir: Path) -> None:
     frames = read_frames(clips_dir / "face_noface.mov", 2, step=160)  # frame 0: a face, 160: none
     tracker = FaceTracker(detector, min_face_size=40, size_fraction=0.5)
-    assert tracker.min_face_size(frames[0].shape[:2]) == 40
+    assert tracker.min_face_size() == 40
     face, _ = tracker.update(frames[0])
     short_side = min(face.box[2:] - face.box[:2])
     assert short_side > 150
-    assert tracker.min_face_size(frames[0].shape[:2]) == int(0.5 * short_side)
+    assert tracker.min_face_size() == int(0.5 * short_side)
     # Once a full detection finds nothing, the next one searches all sizes again.
     _, status = tracker.update(frames[-1])
     assert status == FaceStatus.NO_FACE
-    assert tracker.min_face_size(frames[0].shape[:2]) == 40
-    # Never larger than the frame.
-    assert FaceTracker(detector, min_face_size=5000).min_face_size((360, 640)) == 360
+    assert tracker.min_face_size() == 40
 
 
 def test_low_confidence_keeps_the_tracked_face_but_never_acquires_one(
