@@ -768,14 +768,14 @@ class SimulatedPatient:
     """
 
     def __init__(self, seed: int = 0, fps: float = 15.0, size: tuple[int, int] = (640, 360), *,
-                 identity: Identity | None = None, mean_gap_s: float = 8.0, noise: bool = True,
-                 realtime: bool = False):
+                 identity: Identity | None = None, mean_gap_s: float = 8.0, expressiveness: float = 1.5,
+                 noise: bool = True, realtime: bool = False):
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.fps = fps
         self.size = (int(size[0]), int(size[1]))
         self.identity = random_identity(np.random.default_rng([seed, 0])) if identity is None else identity
-        self._timeline = ExpressionTimeline(np.random.default_rng([seed, 1]), fps, mean_gap_s,
+        self._timeline = ExpressionTimeline(np.random.default_rng([seed, 1]), fps, mean_gap_s, expressiveness,
                                             first_gap_s=min(3.0, mean_gap_s))
         self._motion = HeadMotion(np.random.default_rng([seed, 2]))
         self._noise = np.random.default_rng([seed, 3]) if noise else None
