@@ -204,17 +204,11 @@ class _Face:
     a: dict[int, float]  # 0..1 intensities
 
 
-def _arc(x0: float, x1: float, n: int) -> np.ndarray:
-    return np.linspace(x0, x1, n)
-
-
 def _eye_curves(idt: Identity, side: int, a: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
     """Upper and lower lid curves (17 points each, image-left to image-right) of one eye."""
     cx = side * idt.eye_dx
     x = np.linspace(-1.0, 1.0, 17)
-    # outer corner raised by the tilt; x=-1 is the image-left corner
-    outer = -1.0 if side < 0 else 1.0
-    base = -idt.eye_tilt * np.clip(x * outer, 0, None)
+    base = -idt.eye_tilt * np.clip(x * side, 0, None)  # the outer corner is raised by the tilt
     upper_open = idt.eye_h * max(0.15, 1 - 0.3 * a[7] - 0.22 * a[4] - 0.12 * a[9] - 0.12 * a[6])
     lower_open = idt.eye_h * 0.55 * max(0.05, 1 - 0.75 * a[7] - 0.55 * a[6])
     lower_lift = idt.eye_h * (0.25 * a[6] + 0.2 * a[7])  # tightened / pushed-up lower lid rises
@@ -596,8 +590,6 @@ def render_face(
 
 # --------------------------------------------------------------------------------------------- behaviour
 
-AUs = dict[int, float]
-
 # Tuned so that a twin's pain levels 1..5 come out in roughly the real archive's proportions (FACTS.md §4).
 _SEVERITY_BETA = (0.8, 3.5)  # episode severity ~ Beta(a, b), times the person's expressiveness
 _FIRST_SEVERITY = 0.5  # the first episode is at least this strong
@@ -615,7 +607,7 @@ def _envelope(t: np.ndarray, onset: float, apex: float, offset: float) -> np.nda
     return np.minimum(_smoothstep(t / onset), _smoothstep((onset + apex + offset - t) / offset))
 
 
-def _coded(tracks: dict[int, np.ndarray]) -> list[AUs]:
+def _coded(tracks: dict[int, np.ndarray]) -> list[dict[int, float]]:
     """Per-frame dicts of the non-zero AUs, intensities rounded to whole FACS levels 0..5."""
     n = len(next(iter(tracks.values())))
     coded = {au: np.clip(np.rint(v), 0, MAX_INTENSITY) for au, v in tracks.items()}
@@ -623,7 +615,7 @@ def _coded(tracks: dict[int, np.ndarray]) -> list[AUs]:
 
 
 def _pain_episode(rng: np.random.Generator, severity: float, fps: float, *,
-                  eyes_shut: bool = False) -> list[AUs]:
+                  eyes_shut: bool = False) -> list[dict[int, float]]:
     """One pain expression: AU apexes grow with severity, each AU following the episode's envelope."""
     onset, apex, offset = rng.uniform(0.5, 1.5), rng.uniform(0.5, 2.5), rng.uniform(0.8, 2.2)
     t = np.arange(round((onset + apex + offset) * fps)) / fps
@@ -647,7 +639,7 @@ def _pain_episode(rng: np.random.Generator, severity: float, fps: float, *,
     return _coded(tracks)
 
 
-def _distractor_event(rng: np.random.Generator, fps: float) -> list[AUs]:
+def _distractor_event(rng: np.random.Generator, fps: float) -> list[dict[int, float]]:
     """A movement that is not pain: a smile, talking, or a wide mouth opening."""
     kind = rng.choice(("smile", "talk", "open"))
     duration = rng.uniform(1.5, 4.0)
@@ -664,7 +656,7 @@ def _distractor_event(rng: np.random.Generator, fps: float) -> list[AUs]:
     return _coded(tracks)
 
 
-def _twitch(rng: np.random.Generator, fps: float) -> list[AUs]:
+def _twitch(rng: np.random.Generator, fps: float) -> list[dict[int, float]]:
     """A brief, mild pain-related movement: a squint, a frown or shutting the eyes for a moment."""
     duration = rng.uniform(0.6, 2.0)
     t = np.arange(round(duration * fps)) / fps
@@ -689,15 +681,15 @@ class ExpressionTimeline:
         self._fps = fps
         self._mean_gap_s = mean_gap_s
         self._expressiveness = expressiveness
-        self._queue: deque[AUs] = deque()
+        self._queue: deque[dict[int, float]] = deque()
         self._episodes = 0
         first = rng.uniform(0.2, 0.6) * mean_gap_s if first_gap_s is None else first_gap_s
         self._neutral(first)
 
-    def __iter__(self) -> Iterator[AUs]:
+    def __iter__(self) -> Iterator[dict[int, float]]:
         return self
 
-    def __next__(self) -> AUs:
+    def __next__(self) -> dict[int, float]:
         if not self._queue:
             if self._expressiveness > 0:
                 self._pain()
@@ -753,7 +745,7 @@ class SimulatedFrame:
     index: int
     timestamp: float
     image: np.ndarray  # BGR uint8 (H, W, 3)
-    aus: AUs
+    aus: dict[int, float]
     pspi: float
     level: int
     landmarks: np.ndarray  # (66, 2) pixels
@@ -782,7 +774,7 @@ class SimulatedPatient:
         self._realtime = realtime
         self._started: float | None = None
         self._index = -1
-        self._aus: AUs = {}
+        self._aus: dict[int, float] = {}
 
     def next_frame(self) -> SimulatedFrame:
         """Render the next frame and return it with its ground truth."""
@@ -811,7 +803,7 @@ class SimulatedPatient:
             yield self.next_frame()
 
     @property
-    def current_aus(self) -> AUs:
+    def current_aus(self) -> dict[int, float]:
         """AU intensities of the last frame read."""
         return dict(self._aus)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -24,8 +26,10 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dataset(twin):
-    return load_unbc(twin)
+def dataset(twin, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:  # module-wide, so conftest's per-test folders are not set yet
+        patch.setenv("PAINMON_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        return load_unbc(twin)
 
 
 def test_reads_every_frame_with_its_labels(twin, dataset):
@@ -63,6 +67,16 @@ def test_black_frames_are_found_by_their_pixels_and_dropped(twin, dataset):
     assert [p.name[-7:] for p in dataset.black_frames] == [f"{n:03d}.png" for n in range(1, 8)]
     kept = load_unbc(twin, drop_black=False)
     assert len(kept.frames) == len(dataset.frames) + 7 and kept.black_frames == []
+
+
+def test_black_frame_answers_are_cached_and_refreshed_when_a_file_changes(twin, tmp_path):
+    root = copy_of(twin, tmp_path)
+    assert len(load_unbc(root).black_frames) == 7
+    assert len(list(Path(os.environ["PAINMON_CACHE_DIR"], "unbc").glob("black-frames-*.json"))) == 1
+    victim = frame_file(root, *IMAGE, number=9)
+    cv2.imwrite(str(victim), np.zeros((96, 128, 3), np.uint8))
+    again = load_unbc(root)
+    assert len(again.black_frames) == 8 and victim in again.black_frames
 
 
 def test_aam_landmarks_read_as_66_points(dataset):

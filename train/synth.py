@@ -196,8 +196,11 @@ def _sequence_names(code: str, count: int) -> list[str]:
 def _sequence_labels(rng: np.random.Generator, peak: float) -> dict[str, float]:
     """Self-report (SEN, AFF 0..15; VAS 0..10) and observer (OPR 0..5) ratings that follow the peak PSPI."""
     scales = {"AFF": (0.8, 1.5, 15), "OPR": (0.33, 0.5, 5), "SEN": (1.0, 1.5, 15), "VAS": (0.7, 1.0, 10)}
-    return {kind: float(np.clip(round(gain * peak + rng.normal(0, noise)), 0, top))
-            for kind, (gain, noise, top) in ((k, scales[k]) for k in SEQUENCE_LABELS)}
+    labels = {}
+    for kind in SEQUENCE_LABELS:
+        gain, noise, top = scales[kind]
+        labels[kind] = float(np.clip(round(gain * peak + rng.normal(0, noise)), 0, top))
+    return labels
 
 
 # ------------------------------------------------------------------------------------------- writing

@@ -15,6 +15,8 @@ listed in `UnbcDataset.black_frames`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import re
@@ -28,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.errors import PainmonError
+from engine.paths import cache_dir
 from engine.simulated_patient import pspi_to_level
 
 __all__ = [
@@ -118,7 +121,7 @@ def find_root(path: Path) -> Path:
     raise DatasetError(f"no UNBC-McMaster copy in {path}: no Images folder in it or up to two levels below")
 
 
-def load_unbc(root: Path, drop_black: bool = True, progress: bool = False) -> UnbcDataset:
+def load_unbc(root: Path, drop_black: bool = True, *, progress: bool = False) -> UnbcDataset:
     """Read a UNBC-McMaster copy (or its synthetic twin) rooted at or just above `root`.
 
     drop_black: look at every image's pixels and leave black frames out (listed in `black_frames`).
@@ -133,13 +136,15 @@ def load_unbc(root: Path, drop_black: bool = True, progress: bool = False) -> Un
     subjects = _folders(images)
     for tree in (*trees.values(), *label_trees.values()):
         _expect(tree, set(subjects), "subject folder")
-    for subject in subjects:
+    for subject in tqdm(subjects, desc="reading labels", unit="subject", disable=not progress):
         sequences = _folders(images / subject)
         for tree in trees.values():
             _expect(tree / subject, set(sequences), "sequence folder")
         for tree in label_trees.values():
             _expect(tree / subject, {f"{s}.txt" for s in sequences}, "sequence label")
         for sequence in sequences:
+            if sequence in sequence_labels:
+                raise DatasetError(f"sequence name used by two subjects: {images / subject / sequence}")
             sequence_labels[sequence] = {
                 kind: _read_number(tree / subject / f"{sequence}.txt") for kind, tree in label_trees.items()
             }
@@ -148,7 +153,7 @@ def load_unbc(root: Path, drop_black: bool = True, progress: bool = False) -> Un
         raise DatasetError(f"no frames under {images}")
     black: list[Path] = []
     if drop_black:
-        flags = _black_flags([f.image for f in frames], progress)
+        flags = _black_flags(base, [f.image for f in frames], progress)
         black = [f.image for f, is_black in zip(frames, flags, strict=True) if is_black]
         frames = [f for f, is_black in zip(frames, flags, strict=True) if not is_black]
     return UnbcDataset(root=base, frames=frames, sequence_labels=sequence_labels, black_frames=black)
@@ -310,9 +315,34 @@ def _is_black(path: Path) -> bool:
     return int(image.max()) < BLACK_LEVEL
 
 
-def _black_flags(paths: list[Path], progress: bool) -> list[bool]:
-    """Which images are black, decoding them on a few threads (OpenCV releases the GIL)."""
+def _black_flags(root: Path, paths: list[Path], progress: bool) -> list[bool]:
+    """Which images are black. Decoding every frame takes minutes on a small machine, so the answers are
+    kept in painmon's cache, keyed by path, size and modification time; only new or changed files are read
+    (on a few threads: OpenCV releases the GIL)."""
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    cache = cache_dir("unbc") / f"black-frames-{digest}.json"
+    try:
+        known: dict[str, list] = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}  # not written by this function: read every frame
+    stamps = {str(p): _stamp(p) for p in paths}
+    todo = [p for p in paths if known.get(str(p), [])[:2] != stamps[str(p)]]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        results = pool.map(_is_black, paths)
-        bar = tqdm(results, total=len(paths), desc="checking frames", unit="frame", disable=not progress)
-        return list(bar)
+        results = tqdm(pool.map(_is_black, todo), total=len(todo), desc="checking frames", unit="frame",
+                       disable=not progress or not todo)
+        known.update({str(p): [*stamps[str(p)], flag] for p, flag in zip(todo, results, strict=True)})
+    if todo:
+        partial = cache.with_suffix(".tmp")
+        partial.write_text(json.dumps({key: known[key] for key in stamps}))
+        partial.replace(cache)
+    return [bool(known[str(p)][2]) for p in paths]
+
+
+def _stamp(path: Path) -> list[int]:
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise DatasetError(f"unreadable image: {path} ({exc.strerror})") from None
+    return [stat.st_size, stat.st_mtime_ns]
