@@ -694,7 +694,7 @@ class ExpressionTimeline:
             if self._expressiveness > 0:
                 self._pain()
             gap = float(np.clip(self._rng.exponential(self._mean_gap_s), 1.5, 4 * self._mean_gap_s))
-            self._neutral(gap)
+            self._neutral(max(gap, 1 / self._fps))  # at least one frame, however low the frame rate
         return self._queue.popleft()
 
     def _pain(self) -> None:
