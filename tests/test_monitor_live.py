@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from app.alarms import AlarmKind, AlarmState, Priority, Transition
 from app.beds import BedConfig, Source, SourceKind, beds_path, load_beds, save_beds
 from app.main_window import MainWindow
 from app.monitor import PAUSED, Monitor
-from app.record import AnnotationKind, RecordReader, record_path
+from app.record import AnnotationKind, RecordError, RecordReader, record_path
 from app.settings import MonitorSettings, save_settings, settings_path
 from engine.checkpoint import ModelCard, save_checkpoint
 from engine.model import PainRegressor
@@ -318,3 +322,32 @@ def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
 
     window.edit_bed(bed.bed_id).remove_button.click()
     assert window.monitor.beds == [] and window.ward.tiles == {} and load_beds() == []
+
+
+def test_killing_the_app_keeps_every_sample_older_than_a_second(tmp_path: Path):
+    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))  # every frame a sample
+    app = subprocess.Popen([sys.executable, "-m", "app"], env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _sample_count() < 15:  # the first-start bed at 10 fps
+            time.sleep(0.2)
+        time.sleep(1.0)
+        killed_at = time.time()
+    finally:
+        app.kill()  # SIGKILL: no clean-up of any kind
+        app.wait(30)
+    with RecordReader(record_path()) as reader:
+        [session] = reader.sessions()
+        samples = reader.samples(session.id)
+    assert session.ended_at is None  # it never ended: the process died
+    assert len(samples) >= 15 and samples.t[-1] >= killed_at - 1.0
+    assert np.all(np.diff(samples.t) < 0.5)  # and no stretch is missing before that
+
+
+def _sample_count() -> int:
+    try:
+        with RecordReader(record_path()) as reader:
+            return sum(len(reader.samples(s.id)) for s in reader.sessions())
+    except RecordError:  # not created yet
+        return 0
