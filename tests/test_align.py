@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from engine.align import PAPER_TEMPLATE, align_face, similarity_transform, template_for
 from engine.detector import FaceDetector
@@ -25,15 +22,6 @@ def similarity(angle_deg: float, scale: float, shift: tuple[float, float]) -> np
     a = np.deg2rad(angle_deg)
     rotation = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     return np.hstack([rotation, np.array(shift)[:, None]])
-
-
-@pytest.fixture(scope="module")
-def detector() -> Iterator[FaceDetector]:
-    """MTCNN run single-threaded: its small nets gain nothing from threads and crawl when cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield FaceDetector()
-    torch.set_num_threads(threads)
 
 
 def test_paper_template_is_the_published_points() -> None:

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import torch
 from facenet_pytorch import MTCNN
-from torchvision.ops import box_iou
 
 from engine.detector import FaceDetector
 from engine.types import Face
-from tests.conftest import read_frames
-
-
-@pytest.fixture(scope="module")
-def detector() -> Iterator[FaceDetector]:
-    """MTCNN run single-threaded: its small nets gain nothing from threads and crawl when cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield FaceDetector()
-    torch.set_num_threads(threads)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float(box_iou(torch.from_numpy(a[None]), torch.from_numpy(b[None]))[0, 0])
+from tests.conftest import iou, read_frames
 
 
 def assert_plausible_face(face: Face) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 from facenet_pytorch import MTCNN
 
 from engine.simulated_patient import (
@@ -101,11 +99,8 @@ def test_each_au_changes_its_own_part_of_the_face(au):
 
 
 @pytest.fixture(scope="module")
-def mtcnn() -> Iterator[MTCNN]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small images: one thread is fastest, and the machine is shared
-    yield MTCNN(keep_all=True, min_face_size=40, device="cpu")
-    torch.set_num_threads(threads)
+def mtcnn() -> MTCNN:
+    return MTCNN(keep_all=True, min_face_size=40, device="cpu")
 
 
 def test_real_mtcnn_detects_rendered_faces_at_rest_and_in_full_pain(mtcnn):

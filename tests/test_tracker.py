@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-import torch
-from torchvision.ops import box_iou
 
 from engine.detector import FaceDetector
 from engine.tracker import FaceTracker, choose_patient, patient_score
 from engine.types import Face, FaceStatus
-from tests.conftest import read_frames
-
-
-@pytest.fixture(scope="module")
-def detector() -> Iterator[FaceDetector]:
-    """MTCNN run single-threaded: its small nets gain nothing from threads and crawl when cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield FaceDetector()
-    torch.set_num_threads(threads)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float(box_iou(torch.from_numpy(a[None]), torch.from_numpy(b[None]))[0, 0])
+from tests.conftest import iou, read_frames
 
 
 def face_shown(frames: list[np.ndarray], face_first: bool) -> list[bool]:
