@@ -23,7 +23,6 @@ from app.beds import BedConfig, Source, SourceKind, beds_path
 from app.settings import MonitorSettings, SettingsError, load_settings, save_settings, settings_path
 from app.video_recording import QUEUE_FRAMES, VideoRecorder
 from app.workers import MODEL_ERROR, FrameSlots, InferenceWorker, Results, start_worker
-from engine.detector import FaceDetector
 
 
 def test_frame_slots_keep_only_the_newest_frame_per_bed_and_count_the_rest():
@@ -105,9 +104,9 @@ def test_alarm_burst_is_three_pulses(tmp_path: Path):
     assert len(samples) == pytest.approx(3 * sum(PULSE) * SAMPLE_RATE, abs=3)
 
 
-def test_face_overlay_marks_the_detected_face(face_frames):
+def test_face_overlay_marks_the_detected_face(face_frames, detector):
     frame = face_frames[0]
-    face = FaceDetector().detect(frame)[0]
+    face = detector.detect(frame)[0]
     drawn = draw_face(frame, face, "ok")
     assert np.array_equal(frame, face_frames[0])  # the frame itself is untouched
     x1, y1, x2, _ = (round(float(v)) for v in face.box)
