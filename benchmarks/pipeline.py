@@ -6,8 +6,9 @@
     N frames), 5-point alignment, ONNX Runtime — with the small CPU backbone painmon ships for CPUs
     (face_cnn_small, 112×96), and (b') the same with InceptionResnetV1 (160×160), like with like.
 
-Every pipeline decodes the clip itself: end to end = decode + face + align + model, wall clock. Models carry
-random weights (speed does not depend on them). Run: `.venv/bin/python benchmarks/pipeline.py`.
+Every pipeline decodes the clip itself: end to end = decode + face + align + model, wall clock. All use the
+same torch thread count (--threads, default 1). Models carry random weights (speed does not depend on them).
+Run: `.venv/bin/python benchmarks/pipeline.py`.
 """
 
 from __future__ import annotations
@@ -137,13 +138,18 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=CLIP)
     parser.add_argument("--frames", type=int, default=240, help="frames to time (default 240: 10 s of video)")
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads for every pipeline (default 1, as painmon analyze uses; "
+                             "torch's own default, all cores, spin-waits badly when other programs run)")
     args = parser.parse_args()
     torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
 
     with open_source(args.clip) as source:
         width, height = source.size
     print(f"clip {args.clip.name} ({width}×{height}), first {args.frames} frames; "
-          f"{os.cpu_count()} CPUs, torch {torch.get_num_threads()} threads")
+          f"{os.cpu_count()} CPUs, torch {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as folder:
         os.environ["PAINMON_CACHE_DIR"] = str(Path(folder, "cache"))  # ONNX exports of these random models
         runs = [naive(args.clip, args.frames, args.warmup)]
@@ -158,9 +164,10 @@ def main() -> None:
         print(run.row(runs[0]))
     for run in runs[1:]:
         print(f"{run.name}: {run.note}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f} (other processes share these CPUs)")
     base, ours, like = runs
-    print(f"\npainmon (b) {ours.fps:.1f} fps vs naive (a) {base.fps:.1f} fps: {ours.fps / base.fps:.1f}× faster; "
-          f"like with like (b') {like.fps:.1f} fps: {like.fps / base.fps:.1f}×")
+    print(f"\npainmon (b) {ours.fps:.1f} fps vs naive (a) {base.fps:.1f} fps: {ours.fps / base.fps:.1f}× "
+          f"faster; like with like (b') {like.fps:.1f} fps: {like.fps / base.fps:.1f}×")
 
 
 if __name__ == "__main__":
