@@ -84,6 +84,8 @@ def resolve_model(model: str | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of `painmon analyze`; returns the exit code (errors are raised for the CLI to report)."""
+    if args.smooth < 0:
+        raise PainmonError(f"--smooth must be 0 (off) or a time constant in seconds, got {args.smooth}")
     out = Path(args.out)
     with open_source(args.video) as source:
         if source.is_live:

@@ -169,6 +169,11 @@ def test_mp4_truncated_before_its_index_is_refused_in_one_line(clips_dir: Path, 
     assert_one_line_error(result, "truncated")
 
 
+def test_negative_smoothing_is_refused_in_one_line(clips_dir: Path, tmp_path: Path):
+    result = painmon("analyze", clips_dir / "single_face.mp4", "--smooth", "-1", "--out", tmp_path / "x.csv")
+    assert_one_line_error(result, "--smooth must be 0 (off) or a time constant in seconds")
+
+
 def test_missing_video_is_refused_in_one_line(tmp_path: Path):
     result = painmon("analyze", tmp_path / "absent.mp4", "--out", tmp_path / "scores.csv")
     assert_one_line_error(result, "no such file")
