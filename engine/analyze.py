@@ -11,11 +11,10 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from engine import paths
 from engine.errors import ModelFileError, PainmonError, VideoSourceError
 from engine.sources import VideoSource, open_source
 from engine.types import FaceStatus, FrameResult
-
-DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo_model.safetensors"
 
 LANDMARKS = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")  # MTCNN order, image left/right
 CSV_COLUMNS = (
@@ -77,9 +76,9 @@ def resolve_model(model: str | None) -> Path:
     """The checkpoint to use: the one given, else the bundled demo model."""
     if model is not None:
         return Path(model)
-    if not DEMO_MODEL.exists():
-        raise ModelFileError(f"no --model given and the bundled demo model is missing ({DEMO_MODEL})")
-    return DEMO_MODEL
+    if not paths.DEMO_MODEL.exists():
+        raise ModelFileError(f"no --model given and the bundled demo model is missing ({paths.DEMO_MODEL})")
+    return paths.DEMO_MODEL
 
 
 def run(args: argparse.Namespace) -> int:

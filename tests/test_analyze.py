@@ -17,7 +17,7 @@ import torch
 from app.cli import main
 from engine.analyze import CSV_COLUMNS, ResultCsvWriter
 from engine.types import Face, FaceStatus, FrameResult
-from tests.test_pipeline import save_random_checkpoint
+from tests.conftest import save_random_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def painmon(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_random_checkpoint(tmp_path_factory.mktemp("model"))
+    return save_random_checkpoint(tmp_path_factory.mktemp("model") / "random.safetensors")
 
 
 @pytest.fixture
@@ -180,10 +180,10 @@ def test_missing_video_is_refused_in_one_line(tmp_path: Path):
 
 
 def test_missing_default_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    from engine import analyze
+    from engine import analyze, paths
     from engine.errors import ModelFileError
 
-    monkeypatch.setattr(analyze, "DEMO_MODEL", tmp_path / "assets" / "demo_model.safetensors")
+    monkeypatch.setattr(paths, "DEMO_MODEL", tmp_path / "assets" / "demo_model.safetensors")
     with pytest.raises(ModelFileError, match="no --model given"):
         analyze.resolve_model(None)
     assert analyze.resolve_model("mine.safetensors") == Path("mine.safetensors")

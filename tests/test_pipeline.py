@@ -3,39 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from engine.backends import create_predictor
-from engine.checkpoint import ModelCard, save_checkpoint
 from engine.detector import FaceDetector
-from engine.model import PainRegressor
 from engine.pipeline import BatchScorer, Pipeline, StreamAnalyzer
 from engine.sources import Frame, open_source
 from engine.tracker import FaceTracker
 from engine.types import FaceStatus, FrameResult
-
-
-def save_random_checkpoint(folder: Path) -> Path:
-    """A checkpoint of the small CPU backbone with random (seeded) weights."""
-    torch.manual_seed(0)
-    model = PainRegressor("face_cnn_small", pretrained=None).eval()
-    card = ModelCard.for_model(model, name="test-random", version="0", trained_on="random weights")
-    return save_checkpoint(folder / "random.safetensors", model, card)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Run as `painmon analyze` does: one torch thread (tiny per-frame ops; no spin-waiting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.conftest import save_random_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +24,7 @@ def predictor(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("model")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PAINMON_CACHE_DIR", str(folder / "cache"))
-        return create_predictor(save_random_checkpoint(folder), backend="onnx")
+        return create_predictor(save_random_checkpoint(folder / "random.safetensors"), backend="onnx")
 
 
 @pytest.fixture(scope="module")
