@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from engine.errors import BackendUnavailableError
 from engine.onnx_files import sha256
 from engine.tensorrt import EngineBuildError, import_tensorrt
 from engine.tensorrt.builder import ProgressCallback, build_plan
@@ -66,7 +67,7 @@ def engines_cached(specs: Sequence[NetworkSpec], precision: str, gpu: Gpu,
     return all(cache.plan_path(plan_key(spec, precision, gpu)).is_file() for spec in specs)
 
 
-def build_engine(spec: NetworkSpec, precision: str, gpu: Gpu, inputs: Inputs, *,
+def build_verified_engine(spec: NetworkSpec, precision: str, gpu: Gpu, inputs: Inputs, *,
                  device: torch.device | None = None, cache: PlanCache | None = None,
                  progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None) -> tuple[TensorRTNet, list[Parity]]:
@@ -135,7 +136,7 @@ def ensure_engines(specs: Sequence[NetworkSpec], precision: str, gpu: Gpu, *,
                 if progress:
                     progress(BuildProgress(name, at, len(specs), phase, step, steps))
 
-            net, checked = build_engine(spec, precision, gpu, inputs, device=device, cache=cache,
+            net, checked = build_verified_engine(spec, precision, gpu, inputs, device=device, cache=cache,
                                         progress=report, cancel=cancel)
             parities += checked
         nets[spec.name] = net
@@ -148,31 +149,41 @@ def model_networks(checkpoint: Path) -> list[NetworkSpec]:
 
 
 class BackgroundBuild:
-    """Builds (or loads) a model's engines in a worker thread while the app keeps running on another backend.
+    """Loads or builds engines in a worker thread while the app keeps running on another backend.
 
-    `future` resolves to an EngineSet (or raises the build's error); `on_progress` is called from the build
-    threads with BuildProgress, `on_done` with the finished future. `cancel()` stops at TensorRT's next step.
+    `future` resolves to the EngineSet (or raises the build's error); `on_progress` is called from the build
+    threads with BuildProgress, `on_done` with the finished future; `cancel()` stops at TensorRT's next step
+    (the future then raises BuildCancelledError).
     """
 
-    def __init__(self, checkpoint: Path, precision: str = "fp16", *,
+    def __init__(self, networks: Callable[[], Sequence[NetworkSpec]], precision: str, gpu: Gpu, *,
+                 device: torch.device | None = None, frames: Callable[[], Sequence] = verification_frames,
                  on_progress: Callable[[BuildProgress], None] | None = None,
-                 on_done: Callable[[Future[EngineSet]], None] | None = None, gpu: Gpu | None = None):
+                 on_done: Callable[[Future[EngineSet]], None] | None = None):
         self._cancel = threading.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="painmon-trt-build")
-        self.future: Future[EngineSet] = self._executor.submit(
-            self._run, Path(checkpoint), precision, gpu, on_progress)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="painmon-tensorrt-build")
+        self.future: Future[EngineSet] = executor.submit(
+            lambda: ensure_engines(networks(), precision, gpu, frames=frames, device=device,
+                                   progress=on_progress, cancel=self._cancel))
+        executor.shutdown(wait=False)
         if on_done:
             self.future.add_done_callback(on_done)
-        self._executor.shutdown(wait=False)
-
-    def _run(self, checkpoint: Path, precision: str, gpu: Gpu | None,
-             on_progress: Callable[[BuildProgress], None] | None) -> EngineSet:
-        gpu = gpu or cuda_gpu()
-        if gpu is None:
-            raise EngineBuildError("no CUDA GPU: TensorRT engines cannot be built on this machine")
-        return ensure_engines(model_networks(checkpoint), precision, gpu, progress=on_progress,
-                              cancel=self._cancel)
 
     def cancel(self) -> None:
-        """Ask the build to stop; the future then raises BuildCancelledError."""
+        """Ask the build to stop."""
         self._cancel.set()
+
+
+def build_in_background(checkpoint: Path, precision: str = "fp16", *,
+                        on_progress: Callable[[BuildProgress], None] | None = None,
+                        on_done: Callable[[Future[EngineSet]], None] | None = None) -> BackgroundBuild:
+    """Start loading or building a checkpoint's four engines on this machine's GPU in the background.
+
+    Raises BackendUnavailableError at once when TensorRT or a CUDA GPU is missing.
+    """
+    import_tensorrt()
+    gpu = cuda_gpu()
+    if gpu is None:
+        raise BackendUnavailableError("TensorRT engines are built on a CUDA GPU and torch sees none")
+    return BackgroundBuild(lambda: model_networks(Path(checkpoint)), precision, gpu, on_progress=on_progress,
+                           on_done=on_done)

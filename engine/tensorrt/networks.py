@@ -78,7 +78,7 @@ def regressor_network(checkpoint: Path) -> NetworkSpec:
 
 @cache
 def _detector() -> MTCNN:
-    return MTCNN(min_face_size=40, keep_all=True, device="cpu")
+    return MTCNN(min_face_size=80, keep_all=True, device="cpu")  # bedside faces are large
 
 
 def _face_boxes(frame_rgb: np.ndarray) -> np.ndarray:
