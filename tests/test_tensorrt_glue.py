@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 from dataclasses import replace
@@ -303,6 +304,15 @@ def test_tensorrt_without_cuda_is_reported(trt, caplog):
     assert "not TensorRT: TensorRT cannot initialise CUDA" in caplog.records[0].getMessage()
     with pytest.raises(BackendUnavailableError, match="cannot initialise CUDA"):
         choose_backend("tensorrt")
+
+
+def test_building_or_loading_without_cuda_is_a_clear_error(trt, exported, tmp_path):
+    trt.state.cuda = False
+    message = re.escape(f"TensorRT cannot initialise CUDA ({fake_tensorrt.NULLPTR})")
+    with pytest.raises(BackendUnavailableError, match=message):
+        build_plan(exported["rnet", "fp32"], RNET, tmp_path / "timing.cache")
+    with pytest.raises(BackendUnavailableError, match=message):
+        TensorRTNet.from_plan(b"plan", CPU)
 
 
 def test_tensorrt_without_a_torch_gpu_is_reported(trt):

@@ -27,7 +27,7 @@ class BackendChoice:
 
 def tensorrt_unavailable(checkpoint: Path | None = None, precision: str = "fp16") -> str | None:
     """Why TensorRT cannot run here (for `checkpoint`, if given), or None when it can."""
-    from engine.tensorrt import import_tensorrt
+    from engine.tensorrt import cuda_unavailable, import_tensorrt
     from engine.tensorrt.builder import make_logger
     from engine.tensorrt.gpu import cuda_gpu
 
@@ -37,7 +37,7 @@ def tensorrt_unavailable(checkpoint: Path | None = None, precision: str = "fp16"
     except BackendUnavailableError as exc:
         return str(exc)
     except TypeError as exc:  # "factory function returned nullptr": no usable CUDA driver or device
-        return f"TensorRT cannot initialise CUDA ({exc})"
+        return str(cuda_unavailable(exc))
     gpu = cuda_gpu()
     if gpu is None:
         return "TensorRT imports but torch sees no CUDA GPU for its buffers"

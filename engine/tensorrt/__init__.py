@@ -24,6 +24,11 @@ class EngineVerificationError(PainmonError):
     """A new engine disagrees with PyTorch beyond the tolerances and was refused."""
 
 
+def cuda_unavailable(exc: TypeError) -> BackendUnavailableError:
+    """The error for TensorRT's TypeError ("factory function returned nullptr") when CUDA cannot start."""
+    return BackendUnavailableError(f"TensorRT cannot initialise CUDA ({exc})")
+
+
 def import_tensorrt() -> ModuleType:
     """The `tensorrt` module; BackendUnavailableError with an install hint when it cannot be imported."""
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from engine.tensorrt import EngineBuildError, import_tensorrt
+from engine.tensorrt import EngineBuildError, cuda_unavailable, import_tensorrt
 from engine.tensorrt.cache import atomic_write
 from engine.tensorrt.profiles import Profile
 
@@ -108,7 +108,10 @@ def build_plan(
     trt = import_tensorrt()
     cancel = cancel or threading.Event()
     logger = make_logger(trt)
-    builder = trt.Builder(logger)
+    try:
+        builder = trt.Builder(logger)
+    except TypeError as exc:
+        raise cuda_unavailable(exc) from exc
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from engine.tensorrt import import_tensorrt
+from engine.tensorrt import cuda_unavailable, import_tensorrt
 from engine.tensorrt.builder import make_logger
 from engine.tensorrt.profiles import Profile
 
@@ -73,10 +73,16 @@ class TensorRTNet:
 
     @classmethod
     def from_plan(cls, plan: bytes, device: torch.device | str) -> TensorRTNet | None:
-        """Deserialize a plan; None when TensorRT cannot (other TensorRT version or GPU, damaged file)."""
+        """Deserialize a plan; None when TensorRT cannot (other TensorRT version or GPU, damaged file).
+
+        Raises BackendUnavailableError when CUDA cannot initialise.
+        """
         trt = import_tensorrt()
         logger = make_logger(trt)
-        runtime = trt.Runtime(logger)
+        try:
+            runtime = trt.Runtime(logger)
+        except TypeError as exc:
+            raise cuda_unavailable(exc) from exc
         engine = runtime.deserialize_cuda_engine(plan)
         return None if engine is None else cls(runtime, engine, logger, torch.device(device))
 
