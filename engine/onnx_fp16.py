@@ -2,8 +2,9 @@
 
 TensorRT 10.12+/11 take precision from the graph itself, so FP16 is written into the ONNX: FP16 weights and
 Cast nodes, FP32 inputs and outputs (every backend keeps feeding float32), and the numerically sensitive tail
-kept in FP32: every L2 norm, softmax or sigmoid and everything computed after it (a sum of 512 squares
-overflows FP16; the 0–5 score and the face probabilities are read to three decimals).
+kept in FP32: every L2 norm, softmax or sigmoid, the layer computing its input (the logits) and everything
+computed after it (a sum of 512 squares overflows FP16; the 0–5 score and the face probabilities are read
+to three decimals).
 
 The conversion itself is ONNX Runtime's `convert_float_to_float16`; two small passes around it keep the tail
 truly FP32: initializers used only by the tail keep their FP32 type, and the FP32→FP16→FP32 Cast round trips
@@ -23,6 +24,8 @@ from onnxscript import ir
 from engine.onnx_files import write_atomically
 
 FP32_OPS = frozenset({"ReduceL2", "ReduceSumSquare", "LpNormalization", "Softmax", "LogSoftmax", "Sigmoid"})
+LOGIT_LAYERS = frozenset({"Gemm", "MatMul", "Conv"})  # the layer computing what an FP32 op normalises
+_PASS_THROUGH = frozenset({"Add", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose"})
 
 
 def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
@@ -33,11 +36,24 @@ def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
     return consumers
 
 
+def _logit_layer(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto]) -> list[onnx.NodeProto]:
+    """The layer whose output `node` normalises (a linear or 1×1 conv, through bias adds and reshapes)."""
+    chain = []
+    current = producers.get(node.input[0])
+    while current is not None and current.op_type in _PASS_THROUGH:
+        chain.append(current)
+        current = producers.get(current.input[0])
+    return [*chain, current] if current is not None and current.op_type in LOGIT_LAYERS else []
+
+
 def fp32_tail(graph: onnx.GraphProto) -> list[str]:
-    """Names of the nodes that stay FP32: each FP32_OPS node and every node that consumes its results."""
+    """Names of the nodes that stay FP32: each FP32_OPS node, the layer computing its input (the logits),
+    and every node that consumes their results."""
     consumers = _consumers(graph)
+    producers = {name: node for node in graph.node for name in node.output}
+    sensitive = [node for node in graph.node if node.op_type in FP32_OPS]
+    pending = [*sensitive, *(layer for node in sensitive for layer in _logit_layer(node, producers))]
     kept: set[str] = set()
-    pending = [node for node in graph.node if node.op_type in FP32_OPS]
     while pending:
         node = pending.pop()
         if node.name in kept:

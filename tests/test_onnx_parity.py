@@ -21,7 +21,7 @@ from onnx import TensorProto
 
 from engine.mtcnn_onnx import NETWORKS, export_network
 from engine.onnx_files import model_files, sha256
-from engine.onnx_fp16 import FP32_OPS, bake_fp16, fp32_tail
+from engine.onnx_fp16 import FP32_OPS, LOGIT_LAYERS, bake_fp16, fp32_tail
 from engine.tensorrt.networks import NetworkSpec, mtcnn_networks, network_inputs
 from engine.tensorrt.verify import TOLERANCES, measure, onnxruntime_runner
 
@@ -95,38 +95,42 @@ def test_fp16_graph_is_baked_for_a_strongly_typed_network(exported, name):
     types = _types(fp16)
     # FP32 in and out, so every backend keeps feeding and reading float32
     assert {types[v.name] for v in [*fp16.graph.input, *fp16.graph.output]} == {TensorProto.FLOAT}
-    # the convolution weights are FP16 and there is a cast from the FP32 input
-    weights = {t.name: t.data_type for t in fp16.graph.initializer if len(t.dims) == 4}
-    assert weights and set(weights.values()) == {TensorProto.FLOAT16}
-    assert any(n.op_type == "Cast" and n.input[0] == fp16.graph.input[0].name for n in fp16.graph.node)
-    # the softmax and everything after it stay FP32, with no FP16 detour in between
+    # the face-probability logits layer and its softmax stay FP32, with no FP16 detour in between
     tail = set(fp32_tail(fp32.graph))
-    assert {n.op_type for n in fp32.graph.node if n.name in tail} & FP32_OPS == {"Softmax"}
+    assert {n.op_type for n in fp32.graph.node if n.name in tail} & (FP32_OPS | LOGIT_LAYERS) == {
+        "Softmax", "Conv" if name == "pnet" else "Gemm"}
+    # every other layer has FP16 weights, and there is a cast from the FP32 input
+    weights = {t.name: t.data_type for t in fp16.graph.initializer if len(t.dims) >= 2}
+    in_tail = {v for n in fp16.graph.node if n.name in tail for v in n.input}
+    assert {weights[w] for w in weights if w in in_tail} == {TensorProto.FLOAT}
+    assert {weights[w] for w in weights if w not in in_tail} == {TensorProto.FLOAT16}
+    assert any(n.op_type == "Cast" and n.input[0] == fp16.graph.input[0].name for n in fp16.graph.node)
     for node in fp16.graph.node:
         if node.name in tail:
             assert {types[v] for v in [*node.input, *node.output] if v in types} <= {
                 TensorProto.FLOAT, TensorProto.INT64}, node.name
 
 
-def test_fp32_tail_follows_the_l2_norm_to_the_output():
-    # backbone → L2 norm → linear → sigmoid → ×5, like the regressor's head
+def test_fp32_tail_is_the_logits_layer_and_everything_after_the_l2_norm():
+    # body → L2 norm → linear → sigmoid → ×5, like a regressor head on an embedding
     class Head(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.body = torch.nn.Linear(8, 8)
+            self.body = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8))
             self.fc = torch.nn.Linear(8, 1)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = torch.nn.functional.normalize(self.body(x), dim=1)
             return 5 * torch.sigmoid(self.fc(x)).squeeze(1)
 
-    program = torch.onnx.export(Head().eval(), (torch.rand(2, 8),), dynamo=True, verbose=False)
-    model = program.model_proto
+    model = torch.onnx.export(Head().eval(), (torch.rand(2, 8),), dynamo=True, verbose=False).model_proto
     tail = fp32_tail(model.graph)
-    ops = [n.op_type for n in model.graph.node]
-    kept = [n.op_type for n in model.graph.node if n.name in tail]
-    assert "ReduceL2" in kept and "Sigmoid" in kept and "Gemm" in kept  # the head after the norm
-    assert ops.count("Gemm") == 2 and kept.count("Gemm") == 1  # the body before it is not kept
+    gemms = [n.name for n in model.graph.node if n.op_type == "Gemm"]
+    kept = {n.op_type for n in model.graph.node if n.name in tail}
+    assert {"ReduceL2", "Div", "Sigmoid", "Mul"} <= kept
+    # the body's second linear computes the normalised embedding, the head's linear the logit: both FP32;
+    # the body's first linear is not
+    assert len(gemms) == 3 and [name in tail for name in gemms] == [False, True, True]
 
 
 def test_onnx_hash_covers_external_weights(exported, tmp_path):
