@@ -73,6 +73,9 @@ class MTCNNEngine(torch.nn.Module):
     def __init__(self, net: TensorRTNet, output_names: tuple[str, ...]):
         super().__init__()
         self._net, self._outputs = net, output_names
+        # facenet-pytorch casts its input to the dtype of the net's first parameter: the engine's input type
+        self.input_dtype = torch.nn.Parameter(torch.empty(0, dtype=net.dtypes[net.input_name]),
+                                              requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self._net(x)
