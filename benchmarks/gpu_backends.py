@@ -56,11 +56,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         os.environ["PAINMON_CACHE_DIR"] = str(Path(folder, "cache"))
-        from engine.checkpoint import ModelCard, save_checkpoint
-        from engine.model import PainRegressor
-
         from engine.backends import create_predictor
         from engine.backends.select import tensorrt_unavailable
+        from engine.checkpoint import ModelCard, save_checkpoint
+        from engine.model import PainRegressor
         from engine.tensorrt.gpu import cuda_gpu
 
         model = PainRegressor(args.backbone).eval()

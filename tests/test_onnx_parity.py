@@ -19,10 +19,12 @@ import pytest
 import torch
 from onnx import TensorProto
 
+from engine.checkpoint import ModelCard, save_checkpoint
+from engine.model import PainRegressor
 from engine.mtcnn_onnx import NETWORKS, export_network
 from engine.onnx_files import model_files, sha256
 from engine.onnx_fp16 import FP32_OPS, LOGIT_LAYERS, bake_fp16, fp32_tail
-from engine.tensorrt.networks import NetworkSpec, mtcnn_networks, network_inputs
+from engine.tensorrt.networks import NetworkSpec, mtcnn_networks, network_inputs, regressor_network
 from engine.tensorrt.verify import TOLERANCES, measure, onnxruntime_runner
 
 
@@ -47,6 +49,58 @@ def specs(exported: dict[tuple[str, str], Path]) -> dict[str, NetworkSpec]:
 def real_inputs(face_frames: list[np.ndarray]) -> dict[str, list[torch.Tensor]]:
     """Every network's inputs cut from four real frames: pyramid levels, crops on and beside the face."""
     return network_inputs(face_frames[::3], (160, 160))
+
+
+@pytest.fixture(scope="module")
+def regressor(tmp_path_factory: pytest.TempPathFactory, real_inputs) -> NetworkSpec:
+    """InceptionResnetV1 regressor with random weights and batch-norm statistics from the real faces, so
+    its scores vary (untrained statistics give every face the same score); exported once."""
+    folder = tmp_path_factory.mktemp("regressor")
+    torch.manual_seed(0)
+    model = PainRegressor("inception_resnet_v1")
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the one calibration pass
+    with torch.no_grad():
+        model.train()(real_inputs["regressor"][0])
+    model.eval()
+    card = ModelCard.for_model(model, name="test", version="0", trained_on="random weights")
+    checkpoint = save_checkpoint(folder / "model.safetensors", model, card)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PAINMON_CACHE_DIR", str(folder / "cache"))
+        spec = regressor_network(checkpoint)
+        paths = {precision: spec.onnx(precision) for precision in ("fp32", "fp16")}
+    return replace(spec, onnx=paths.__getitem__)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_regressor_onnx_matches_pytorch_on_real_faces(regressor, real_inputs, precision):
+    faces = real_inputs["regressor"]
+    reference = [regressor.reference(x) for x in faces]
+    scores = reference[0]["scores"]
+    assert len(scores) >= 4 and scores.max() - scores.min() > 0.1  # real faces, varied scores
+    [parity] = measure(regressor, onnxruntime_runner(regressor.onnx(precision)), faces, reference,
+                       backend="onnxruntime", precision=precision)
+    assert parity.ok, parity.line()
+    if precision == "fp32":
+        assert parity.max_abs * regressor.scale <= 1e-4  # on the 0–5 score itself
+    else:
+        assert parity.max_abs > 1e-6
+
+
+def test_regressor_fp16_graph_keeps_its_sigmoid_head_in_fp32(regressor):
+    fp32 = onnx.load(regressor.onnx("fp32"))
+    fp16 = onnx.load(regressor.onnx("fp16"))
+    tail = set(fp32_tail(fp32.graph))
+    kept = [n.op_type for n in fp32.graph.node if n.name in tail]
+    assert sorted(kept) == ["Gemm", "Mul", "Sigmoid", "Squeeze"]  # FC 1 → sigmoid → ×5
+    types = _types(fp16)
+    assert sum(n.op_type == "Conv" for n in fp16.graph.node) > 100
+    convs = {types[n.input[1]] for n in fp16.graph.node if n.op_type == "Conv"}
+    gemms = [types[n.input[1]] for n in fp16.graph.node if n.op_type == "Gemm"]
+    assert convs == {TensorProto.FLOAT16}
+    assert gemms == [TensorProto.FLOAT16, TensorProto.FLOAT]  # FC 50 in FP16, FC 1 in FP32
 
 
 def _types(model: onnx.ModelProto) -> dict[str, int]:

@@ -21,7 +21,9 @@ import pytest
 import torch
 from facenet_pytorch import MTCNN
 
+from engine.checkpoint import ModelCard, save_checkpoint
 from engine.errors import BackendUnavailableError
+from engine.model import PainRegressor
 from engine.mtcnn_onnx import NETWORKS, export_network
 from engine.onnx_fp16 import bake_fp16
 from engine.tensorrt import EngineBuildError, EngineVerificationError
@@ -29,7 +31,7 @@ from engine.tensorrt.builder import WORKSPACE_BYTES, BuildCancelledError, build_
 from engine.tensorrt.cache import PlanCache
 from engine.tensorrt.engines import BackgroundBuild, cached_engine, engines_cached, ensure_engines, plan_key
 from engine.tensorrt.gpu import Gpu
-from engine.tensorrt.networks import NetworkSpec, mtcnn_networks
+from engine.tensorrt.networks import NetworkSpec, mtcnn_networks, network_inputs, regressor_network
 from engine.tensorrt.profiles import RNET, Profile
 from engine.tensorrt.runtime import TensorRTNet
 from tests import fake_tensorrt
@@ -263,6 +265,43 @@ def test_background_build_can_be_cancelled(trt, specs, frames):
     assert PlanCache().entries() == []
 
 
+@pytest.fixture
+def small_model(tmp_path, face_frames) -> tuple[Path, PainRegressor, np.ndarray]:
+    """A small-CNN checkpoint (random weights, batch-norm statistics from real faces so scores vary), the
+    model, and real aligned faces as uint8 RGB."""
+    faces = network_inputs(face_frames[::6], (112, 96))["regressor"][0]
+    torch.manual_seed(0)
+    model = PainRegressor("face_cnn_small")
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None
+    with torch.no_grad():
+        model.train()(faces)
+    model.eval()
+    card = ModelCard.for_model(model, name="small", version="0", trained_on="random weights")
+    checkpoint = save_checkpoint(tmp_path / "small.safetensors", model, card)
+    return checkpoint, model, faces.permute(0, 2, 3, 1).to(torch.uint8).numpy()
+
+
+def test_tensorrt_predictor_scores_faces_like_pytorch(trt, small_model, frames):
+    from engine.backends.tensorrt_backend import TensorRTPredictor
+
+    checkpoint, model, faces = small_model
+    engines = ensure_engines([regressor_network(checkpoint)], "fp16", GPU, frames=frames, device=CPU)
+    predictor = TensorRTPredictor.from_engines(engines)
+    assert (predictor.name, predictor.device, predictor.input_size) == ("tensorrt", "cpu", (112, 96))
+    scores = predictor.predict(faces)
+    with torch.no_grad():
+        want = model(torch.from_numpy(faces).permute(0, 3, 1, 2).float()).numpy()
+    assert scores.dtype == np.float32 and scores.shape == (len(faces),)
+    assert np.ptp(want) > 0.05
+    np.testing.assert_allclose(scores, want, atol=0.05)  # FP16 tolerance on the 0–5 scale
+    assert predictor.predict(faces[:0]).shape == (0,)
+    with pytest.raises(ValueError, match="shape"):
+        predictor.predict(np.zeros((1, 160, 160, 3), np.uint8))
+
+
 # ---------------------------------------------------------------- backend choice and its fallbacks
 
 
@@ -332,6 +371,36 @@ def test_tensorrt_is_chosen_when_it_runs_and_torch_cuda_is_next(trt, monkeypatch
         choice = select.choose_backend("auto")
     assert (choice.backend, choice.device) == ("torch", "cuda:0")
     assert len(caplog.records) == 1
+
+
+def test_tensorrt_waits_for_a_models_engines(trt, monkeypatch, small_model, specs, frames):
+    from engine.backends import select
+
+    checkpoint = small_model[0]
+    networks = [regressor_network(checkpoint), *specs.values()]
+    monkeypatch.setattr("engine.tensorrt.engines.model_networks", lambda path: networks)
+    monkeypatch.setattr("engine.tensorrt.gpu.cuda_gpu", lambda index=0: GPU)
+    monkeypatch.setattr(select, "_cuda_device", lambda: "cuda:0")
+    choice = select.choose_backend("auto", checkpoint)
+    assert (choice.backend, choice.device) == ("torch", "cuda:0")
+    assert choice.skipped == (
+        "TensorRT: no verified fp16 TensorRT engines for this model on NVIDIA Fake 80GB yet "
+        "(painmon engine build MODEL, or let the app build them)",)
+    ensure_engines(networks, "fp16", GPU, frames=frames, device=CPU)
+    assert select.choose_backend("auto", checkpoint).backend == "tensorrt"
+    assert select.choose_backend("auto", checkpoint, precision="fp32").backend == "torch"
+
+
+def test_create_predictor_steps_down_to_onnxruntime_here(monkeypatch, small_model, caplog):
+    from engine.backends import create_predictor
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with caplog.at_level(logging.WARNING):
+        predictor = create_predictor(small_model[0], "auto")
+    assert (predictor.name, predictor.device) == ("onnx", "cpu")
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["backend auto", "backend auto"]
+    with pytest.raises(BackendUnavailableError, match="TensorRT not installed"):
+        create_predictor(small_model[0], "tensorrt")
 
 
 def test_explicit_backends(monkeypatch):
