@@ -2,8 +2,8 @@
 
 Each `NetworkSpec` ties a PyTorch FP32 reference to its ONNX exports, its optimisation profile and the range
 of its outputs. `network_inputs` cuts every network's input from the same BGR frames the way the pipeline
-feeds it: PNet pyramid levels, RNet/ONet crops around the faces (and beside them), aligned faces for the
-regressor. `verification_frames` is the one source of build-time frames.
+feeds it: PNet pyramid levels, RNet/ONet crops around the detected faces (and beside them), the faces
+aligned (and mirrored) for the regressor. `verification_frames` is the one source of build-time frames.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from facenet_pytorch import MTCNN
 
+from engine.align import align_face
+from engine.detector import FaceDetector
 from engine.mtcnn_onnx import CROP_SIZE, NETWORKS, OUTPUT_NAMES, load_network, mtcnn_onnx
 from engine.tensorrt.profiles import ONET, PNET, RNET, Profile, regressor_profile
+from engine.types import Face
 
 _PROFILES = {"pnet": PNET, "rnet": RNET, "onet": ONET}
 PYRAMID_SCALES = (12 / 20, 12 / 40)  # PNet levels verified: first levels at 20 px and 40 px minimum faces
@@ -77,16 +79,18 @@ def regressor_network(checkpoint: Path) -> NetworkSpec:
 
 
 @cache
-def _detector() -> MTCNN:
-    return MTCNN(min_face_size=80, keep_all=True, device="cpu")  # bedside faces are large
+def _detector() -> FaceDetector:
+    return FaceDetector("cpu")
 
 
-def _face_boxes(frame_rgb: np.ndarray) -> np.ndarray:
-    boxes, _ = _detector().detect(frame_rgb)
-    if boxes is None:  # no face: the middle of the frame stands in
-        h, w = frame_rgb.shape[:2]
-        return np.array([[w / 2 - h / 6, h / 3, w / 2 + h / 6, 2 * h / 3]], np.float32)
-    return np.asarray(boxes, np.float32)[:2]
+def _faces(frame_bgr: np.ndarray) -> list[Face]:
+    """The frame's faces (at most two), or a stand-in box in the middle of the frame when it has none."""
+    faces = _detector().detect(frame_bgr, min_face_size=80)[:2]  # bedside faces are large
+    if faces:
+        return faces
+    h, w = frame_bgr.shape[:2]
+    box = np.array([w / 2 - h / 6, h / 3, w / 2 + h / 6, 2 * h / 3], np.float32)
+    return [Face(box, np.zeros((5, 2), np.float32), 0.0)]
 
 
 def _crop(frame_rgb: np.ndarray, box: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -119,16 +123,19 @@ def network_inputs(frames: Sequence[np.ndarray],
         for scale in PYRAMID_SCALES:
             level = F.interpolate(x, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
             pyramid.append((level - 127.5) * 0.0078125)
-    boxes = [[_shifted(box, *shift) for box in _face_boxes(image) for shift in SHIFTS] for image in rgb]
-    crops = {name: [_crop(image, box, (s, s)) for image, bs in zip(rgb, boxes, strict=True) for box in bs]
-             for name, s in CROP_SIZE.items()}
+    faces = [_faces(frame) for frame in frames]
     inputs = {"pnet": pyramid}
-    for name, images in crops.items():
-        inputs[name] = [(_batch(images) - 127.5) * 0.0078125]
+    for name, side in CROP_SIZE.items():
+        crops = [_crop(image, _shifted(face.box, *shift), (side, side))
+                 for image, found in zip(rgb, faces, strict=True) for face in found for shift in SHIFTS]
+        inputs[name] = [(_batch(crops) - 127.5) * 0.0078125]
     if face_size is not None:
         size = (int(face_size[0]), int(face_size[1]))
-        faces = [_crop(image, box, size) for image, bs in zip(rgb, boxes, strict=True) for box in bs[:3]]
-        inputs["regressor"] = [_batch(faces[:16])]
+        aligned = [align_face(frame, face.landmarks, size) if face.prob else _crop(image, face.box, size)
+                   for frame, image, found in zip(frames, rgb, faces, strict=True)
+                   for face in found]  # a stand-in box (prob 0) has no landmarks: it is cropped
+        mirrored = [face[:, ::-1] for face in aligned]
+        inputs["regressor"] = [_batch((aligned + mirrored)[:16])]
     return inputs
 
 
