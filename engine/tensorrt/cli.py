@@ -71,7 +71,7 @@ def verify(args: argparse.Namespace) -> int:
         print(f"TensorRT: {exc}")
     parities: list[Parity] = []
     missing = []
-    for spec in specs:
+    for spec in tqdm(specs, desc="verify", unit="network"):
         batches = inputs[spec.name]
         reference = [spec.reference(x) for x in batches]
         for precision in PRECISIONS:
