@@ -202,10 +202,12 @@ def test_each_thread_gets_its_own_execution_context(trt, specs):
     net = _runtime_net(trt, specs["onet"], "fp32")
     x = torch.rand(3, 3, 48, 48)
     results = {}
+    both_alive = threading.Barrier(2)  # thread ids are reused once a thread ends
 
     def work(tag: str) -> None:
         for _ in range(2):
             results[tag] = net(x)["face_prob"]
+        both_alive.wait(timeout=30)
 
     threads = [threading.Thread(target=work, args=(tag,)) for tag in "ab"]
     for thread in threads:
