@@ -80,8 +80,8 @@ def main() -> None:
 
             for precision in ("fp32", "fp16"):
                 engines = ensure_engines(model_networks(checkpoint)[:1], precision, gpu)
-                rows.append((f"tensorrt {precision}", TensorRTPredictor.from_engines(engines).predict,
-                             torch.cuda.synchronize))
+                predictor = TensorRTPredictor.from_engines(engines, checkpoint)
+                rows.append((f"tensorrt {precision}", predictor.predict, torch.cuda.synchronize))
         else:
             print(f"TensorRT rows skipped: {reason}")
 

@@ -98,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         # (measured here: 80-112 fps with 1 thread, 3-5 fps with 2 on a busy 2-core machine).
         torch.set_num_threads(1)
         pipeline = Pipeline.from_checkpoint(checkpoint, args.backend, smoothing_s=args.smooth)
+        predictor = pipeline.scorer.predictor
+        card = predictor.card
+        print(f"model {card.name} {card.version} ({card.backbone}) on backend {predictor.name}, "
+              f"device {predictor.device}" + ("" if card.clinical_use else " -- NOT FOR CLINICAL USE"))
         summary = Summary()
         with _create(out) as handle:
             writer = ResultCsvWriter(handle)

@@ -291,7 +291,7 @@ def test_tensorrt_predictor_scores_faces_like_pytorch(trt, small_model, frames):
 
     checkpoint, model, faces = small_model
     engines = ensure_engines([regressor_network(checkpoint)], "fp16", GPU, frames=frames, device=CPU)
-    predictor = TensorRTPredictor.from_engines(engines)
+    predictor = TensorRTPredictor.from_engines(engines, checkpoint)
     assert (predictor.name, predictor.device, predictor.input_size) == ("tensorrt", "cpu", (112, 96))
     scores = predictor.predict(faces)
     with torch.no_grad():

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from engine.checkpoint import ModelCard
 from engine.errors import BackendUnavailableError
 
 
@@ -20,6 +21,7 @@ class Predictor(Protocol):
     name: str
     device: str
     input_size: tuple[int, int]
+    card: ModelCard
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5]."""

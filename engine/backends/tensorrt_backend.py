@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from engine.backends import check_faces
+from engine.checkpoint import ModelCard, read_card
 from engine.errors import BackendUnavailableError
 from engine.tensorrt.engines import EngineSet, cached_engine
 from engine.tensorrt.gpu import Gpu, cuda_gpu
@@ -38,10 +39,11 @@ class TensorRTPredictor:
 
     name = "tensorrt"
 
-    def __init__(self, net: TensorRTNet, input_size: tuple[int, int], output: str = "scores"):
+    def __init__(self, net: TensorRTNet, card: ModelCard, output: str = "scores"):
         self._net, self._output = net, output
+        self.card = card
         self.device = str(net.device)
-        self.input_size = input_size
+        self.input_size = card.input_size
 
     @classmethod
     def from_cache(cls, checkpoint: str | Path, precision: str = "fp16") -> TensorRTPredictor:
@@ -50,13 +52,13 @@ class TensorRTPredictor:
         net = cached_engine(spec, precision, _gpu())
         if net is None:
             raise _missing(Path(checkpoint).name, precision)
-        return cls(net, spec.profile.max[2:], spec.output_names[0])
+        return cls(net, read_card(checkpoint), spec.output_names[0])
 
     @classmethod
-    def from_engines(cls, engines: EngineSet) -> TensorRTPredictor:
-        """The predictor for a finished (e.g. background) build."""
+    def from_engines(cls, engines: EngineSet, checkpoint: str | Path) -> TensorRTPredictor:
+        """The predictor for a finished (e.g. background) build of `checkpoint`."""
         net = engines.nets["regressor"]
-        return cls(net, net.profile.max[2:], net.output_names[0])
+        return cls(net, read_card(checkpoint), net.output_names[0])
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """faces: N×h×w×3 RGB uint8 → (N,) float32 scores in [0, 5]."""
