@@ -23,6 +23,15 @@ from engine.tracker import FaceTracker
 from engine.types import FaceStatus, FrameResult
 
 
+def face_detector_for(predictor: Predictor) -> FaceDetector:
+    """The MTCNN detector for a predictor: on its device, as TensorRT engines when it runs on TensorRT."""
+    if predictor.name == "tensorrt":
+        from engine.backends.tensorrt_backend import tensorrt_mtcnn
+
+        return FaceDetector(device=predictor.device, nets=tensorrt_mtcnn())
+    return FaceDetector(device=predictor.device)
+
+
 class StreamAnalyzer:
     """One stream's face tracking, alignment to the model's input size, and score smoothing.
 
@@ -113,7 +122,7 @@ class Pipeline:
     ) -> Pipeline:
         """Build the detector, tracker and predictor for a painmon checkpoint."""
         predictor = create_predictor(checkpoint, backend=backend, device=device)
-        tracker = FaceTracker(FaceDetector(device=predictor.device))
+        tracker = FaceTracker(face_detector_for(predictor))
         return cls(predictor, StreamAnalyzer(tracker, predictor.input_size, smoothing_s, keep_aligned))
 
     def process(self, frame: Frame) -> FrameResult:

@@ -15,13 +15,12 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
-from facenet_pytorch import MTCNN
 
 from engine.checkpoint import ModelCard, save_checkpoint
+from engine.detector import FaceDetector
 from engine.errors import BackendUnavailableError
 from engine.model import PainRegressor
 from engine.mtcnn_onnx import NETWORKS, export_network
@@ -220,22 +219,20 @@ def test_each_thread_gets_its_own_execution_context(trt, specs):
     torch.testing.assert_close(results["a"], results["b"])
 
 
-def test_engines_stand_in_for_facenet_networks(trt, specs, face_frames):
+def test_engines_stand_in_for_facenet_networks(trt, specs, face_frames, detector):
     from engine.backends.tensorrt_backend import MTCNNEngine
 
-    frame = cv2.cvtColor(face_frames[0], cv2.COLOR_BGR2RGB)
-    reference = MTCNN(min_face_size=40, device="cpu")
-    want_boxes, want_probs, want_points = reference.detect(frame, landmarks=True)
-    with_engines = MTCNN(min_face_size=40, device="cpu")
-    for name in NETWORKS:
-        net = _runtime_net(trt, specs[name], "fp16")
-        setattr(with_engines, name, MTCNNEngine(net, specs[name].output_names))
-    boxes, probs, points = with_engines.detect(frame, landmarks=True)
-    assert len(boxes) == len(want_boxes) == 1
-    np.testing.assert_allclose(boxes.astype(np.float32), want_boxes.astype(np.float32), atol=1.0)
-    np.testing.assert_allclose(points.astype(np.float32), want_points.astype(np.float32), atol=1.0)
-    assert abs(float(probs[0]) - float(want_probs[0])) < 1e-3
+    engines = {name: MTCNNEngine(_runtime_net(trt, specs[name], "fp16"), specs[name].output_names)
+               for name in NETWORKS}
+    with_engines = FaceDetector(nets=engines)
+    frame = face_frames[0]
+    (want,), (got,) = detector.detect(frame), with_engines.detect(frame)
+    np.testing.assert_allclose(got.box, want.box, atol=1.0)
+    np.testing.assert_allclose(got.landmarks, want.landmarks, atol=1.0)
+    assert abs(got.prob - want.prob) < 1e-3
     assert {entry[2][2:] for entry in trt.called("set_input_shape")} > {(24, 24), (48, 48)}  # the pyramid
+    refined = with_engines.refine(face_frames[1], got.box)  # the tracker's path: RNet + ONet engines only
+    np.testing.assert_allclose(refined.box, detector.refine(face_frames[1], want.box).box, atol=1.0)
 
 
 def test_background_build_reports_progress_and_finishes(trt, specs, frames):
