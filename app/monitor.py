@@ -23,7 +23,6 @@ from app.alarms import AlarmEvent, AlarmKind, AlarmState, BedAlarms, Transition
 from app.beds import BedConfig, beds_path, load_beds, save_beds
 from app.record import AnnotationKind, RecordWriter
 from app.settings import MonitorSettings, load_settings, save_settings, settings_path
-from app.video_recording import VideoRecorder
 from app.widgets.series import ScoreSeries
 from app.workers import (
     MODEL_ERROR,
@@ -77,7 +76,6 @@ class BedRuntime:
     dropped: int = 0
     capture: CaptureWorker | None = None
     thread: threading.Thread | None = None
-    recorder: VideoRecorder | None = None
     _times: deque[float] = field(default_factory=deque)
 
     @property
@@ -136,15 +134,12 @@ class Monitor(QObject):
 
     def __init__(self, parent: QObject | None = None, *, beds_file: Path | None = None,
                  record_file: Path | None = None, settings_file: Path | None = None,
-                 simulated_size: tuple[int, int] = (640, 360), simulated_fps: float = 10.0,
                  retry_s: float = RETRY_S, display_interval_ms: int = 33, smoothing_s: float = 0.5) -> None:
         super().__init__(parent)
         self.beds_file = beds_file or beds_path()
         configs = load_beds(self.beds_file)  # a broken file stops here, before any thread starts
         self.settings_file = settings_file or settings_path()
         self.settings = load_settings(self.settings_file)
-        self.simulated_size = simulated_size
-        self.simulated_fps = simulated_fps
         self.retry_s = retry_s
         self.smoothing_s = smoothing_s
         self.record = RecordWriter(record_file)
@@ -361,13 +356,11 @@ class Monitor(QObject):
 
     def _start_capture(self, runtime: BedRuntime) -> None:
         config = runtime.config
-        if config.record_video:
+        stem = None
+        if config.record_video:  # opt-in, off by default (privacy)
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
             stem = data_dir("video") / f"{config.bed_id}_{stamp}"
-            runtime.recorder = VideoRecorder(stem, self.simulated_fps)
-        worker = CaptureWorker(config.bed_id, config.source, simulated_size=self.simulated_size,
-                               simulated_fps=self.simulated_fps, retry_s=self.retry_s,
-                               recorder=runtime.recorder)
+        worker = CaptureWorker(config.bed_id, config.source, retry_s=self.retry_s, record_stem=stem)
         worker.frame_captured.connect(self.slots.put, Qt.ConnectionType.DirectConnection)
         worker.source_state.connect(self._source_state)
         runtime.source_ok, runtime.source_message = False, "connecting…"
@@ -381,7 +374,7 @@ class Monitor(QObject):
         worker.stop()
         worker.source_state.disconnect(self._source_state)
         self._retiring.add(thread)
-        runtime.capture = runtime.thread = runtime.recorder = None
+        runtime.capture = runtime.thread = None
         self.slots.discard(runtime.bed_id)
         if self._inference is not None:
             self._inference[0].forget(runtime.bed_id)

@@ -9,10 +9,7 @@ from pathlib import Path
 
 from engine.cli import BACKENDS
 from engine.errors import PainmonError
-from engine.paths import data_dir
-
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "demo_model.safetensors"
-"""The demo model shipped with painmon (trained on the synthetic twin; not for clinical use)."""
+from engine.paths import DEMO_MODEL, data_dir
 
 
 class SettingsError(PainmonError):
@@ -21,10 +18,11 @@ class SettingsError(PainmonError):
 
 @dataclass(frozen=True)
 class MonitorSettings:
-    """Model file, inference backend (one of engine.cli.BACKENDS), device ("" lets the backend choose) and
-    whether alarms sound. Raises ValueError for an unknown backend."""
+    """Model file (by default the bundled demo model), inference backend (one of engine.cli.BACKENDS),
+    device ("" lets the backend choose) and whether alarms sound. Raises ValueError for an unknown
+    backend."""
 
-    model_path: str = str(DEFAULT_MODEL)
+    model_path: str = str(DEMO_MODEL)
     backend: str = "auto"
     device: str = ""
     audible: bool = True

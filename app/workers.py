@@ -14,7 +14,8 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -23,8 +24,7 @@ from app.beds import Source, SourceKind
 from app.settings import MonitorSettings
 from app.video_recording import VideoRecorder
 from engine.errors import PainmonError
-from engine.simulated_patient import SimulatedPatient
-from engine.sources import Frame, open_source
+from engine.sources import VideoSource, open_source
 from engine.types import Face
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ MODEL_ERROR = "model_error"
 
 RETRY_S = 5.0
 """How often a lost camera or stream is reopened."""
+RECORDING_FPS = 15.0
+"""Nominal frame rate of a recording whose source does not say (the sidecar has the true times)."""
 
 _START_WALL = time.time()
 _START_MONOTONIC = time.monotonic()
@@ -47,43 +49,9 @@ def wall_clock() -> float:
 
 
 # -- capture ------------------------------------------------------------------------------------------
-class BedSource(Protocol):
-    """What a capture worker reads: engine.sources.VideoSource or the simulated patient."""
-
-    kind: str
-    is_live: bool
-
-    def read(self) -> Frame | None: ...
-
-    @property
-    def early_end(self) -> str | None: ...
-
-    def close(self) -> None: ...
-
-
-class SimulatedSource:
-    """The simulated patient as a live source: frames arrive in real time at `fps`."""
-
-    kind = "simulated"
-    is_live = True
-    early_end = None
-
-    def __init__(self, seed: int, size: tuple[int, int], fps: float) -> None:
-        self.patient = SimulatedPatient(seed, fps, size, realtime=True)
-
-    def read(self) -> Frame:
-        """The next frame (waits until it is due)."""
-        return Frame(*self.patient.read())
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-def open_bed_source(source: Source, simulated_size: tuple[int, int], simulated_fps: float) -> BedSource:
-    """Open a bed's source; raises VideoSourceError (one-line reason) when it cannot be opened."""
-    if source.kind is SourceKind.SIMULATED:
-        return SimulatedSource(source.seed, simulated_size, simulated_fps)
-    return open_source(source.location)
+def source_spec(source: Source) -> str:
+    """What `engine.sources.open_source` takes for a bed's source."""
+    return f"simulated:{source.seed}" if source.kind is SourceKind.SIMULATED else source.location
 
 
 class CaptureWorker(QObject):
@@ -92,23 +60,22 @@ class CaptureWorker(QObject):
     Emits `frame_captured(bed_id, image, t)` for every frame (t: `wall_clock()` at capture) and
     `source_state(bed_id, delivering, message)` when the source starts delivering or is lost. Lost cameras
     and streams, and sources that cannot be opened, are retried every `retry_s`; a video file that ends is
-    reported and not replayed. Recorded files are played at their own pace, as if live.
+    reported and not replayed. Recorded files are played at their own pace, as if live. With a `record_stem`
+    the frames are also recorded (`VideoRecorder`).
     """
 
     frame_captured = Signal(str, object, float)
     source_state = Signal(str, bool, str)
     finished = Signal()
 
-    def __init__(self, bed_id: str, source: Source, *, simulated_size: tuple[int, int] = (640, 360),
-                 simulated_fps: float = 15.0, retry_s: float = RETRY_S,
-                 recorder: VideoRecorder | None = None) -> None:
+    def __init__(self, bed_id: str, source: Source, *, retry_s: float = RETRY_S,
+                 record_stem: Path | None = None) -> None:
         super().__init__()
         self.bed_id = bed_id
         self.source = source
-        self.simulated_size = simulated_size
-        self.simulated_fps = simulated_fps
         self.retry_s = retry_s
-        self.recorder = recorder
+        self.record_stem = record_stem
+        self.recorder: VideoRecorder | None = None
         self._stop = threading.Event()
         self._delivering: bool | None = None
 
@@ -129,7 +96,7 @@ class CaptureWorker(QObject):
         name = self.source.describe()
         while not self._stop.is_set():
             try:
-                source = open_bed_source(self.source, self.simulated_size, self.simulated_fps)
+                source = open_source(source_spec(self.source))
             except PainmonError as exc:
                 self._report(False, f"{exc}; retrying every {self.retry_s:g} s")
                 self._stop.wait(self.retry_s)
@@ -151,8 +118,10 @@ class CaptureWorker(QObject):
                                 f"{self.retry_s:g} s")
             self._stop.wait(self.retry_s)
 
-    def _read_all(self, source: BedSource) -> None:
+    def _read_all(self, source: VideoSource) -> None:
         started = time.monotonic()
+        if self.record_stem is not None and self.recorder is None:  # a reconnected source continues it
+            self.recorder = VideoRecorder(self.record_stem, source.fps or RECORDING_FPS)
         while not self._stop.is_set():
             frame = source.read()
             if frame is None:

@@ -34,8 +34,6 @@ from engine.checkpoint import ModelCard, save_checkpoint
 from engine.model import PainRegressor
 from engine.onnx_export import cached_export
 
-SIZE = (320, 180)  # small frames: the simulated face is still ~90 px wide for MTCNN
-FPS = 8.0
 WAIT_MS = 60_000  # generous: the test machine's two cores are shared
 
 
@@ -73,7 +71,7 @@ def open_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
     def open_(beds: list[BedConfig] | None = None) -> MainWindow:
         if beds is not None:
             save_beds(beds)
-        window = MainWindow(Monitor(simulated_size=SIZE, simulated_fps=FPS, retry_s=0.5))
+        window = MainWindow(Monitor(retry_s=0.5))
         window.show()
         opened.append(window)
         return window
@@ -330,7 +328,7 @@ def test_killing_the_app_keeps_every_sample_older_than_a_second(tmp_path: Path):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and _sample_count() < 15:  # the first-start bed at 10 fps
+        while time.monotonic() < deadline and _sample_count() < 15:  # the first-start bed, 15 fps
             time.sleep(0.2)
         time.sleep(1.0)
         killed_at = time.time()
