@@ -10,6 +10,7 @@ that describes the video and the model. Opening the same video again with the sa
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -232,8 +233,13 @@ def analyze_video(video: str | Path, settings: AnalysisSettings, progress: Progr
         analysis = VideoAnalysis(video, video_sha, source.fps or 30.0, source.size,
                                  FrameTable.from_results(results), checkpoint, checkpoint_sha, card,
                                  source.early_end)
-    _store(key, analysis)
-    return analysis
+    try:
+        _store(key, analysis)
+    except OSError:
+        return analysis  # an unwritable cache only costs a new analysis next time
+    stored = _load_cached(key, video, checkpoint, card)
+    # As read back from the cache: the same values (at CSV precision) on every opening and in the export.
+    return analysis if stored is None else dataclasses.replace(stored, from_cache=False)
 
 
 class _Worker(QObject):

@@ -428,7 +428,7 @@ class ReplayView(QWidget):
 
         self.kind_box = QComboBox()
         for kind in AnnotationKind:
-            self.kind_box.addItem(kind.label, kind)
+            self.kind_box.addItem(kind.label, kind.value)
         self.note_edit = QLineEdit()
         self.note_edit.setPlaceholderText("note (needed for “Note”)")
         self.annotate_button = QPushButton("Add annotation at cursor")
@@ -665,7 +665,7 @@ class ReplayView(QWidget):
 
     def _annotate_clicked(self) -> None:
         try:
-            self.add_annotation(self.kind_box.currentData(), self.note_edit.text())
+            self.add_annotation(AnnotationKind(self.kind_box.currentData()), self.note_edit.text())
         except (PainmonError, OSError) as error:
             self._fail(str(error))
         else:
