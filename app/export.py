@@ -3,8 +3,8 @@
 A `ReplayRecord` is what was replayed — an analysed video or a recorded session — with its alarms,
 annotations and model. Its times are in one frame: seconds into the video, or Unix time for a session
 (`wall_clock`). The CSV is the per-frame CSV of `painmon analyze` (time_s in that frame); the PNG is drawn
-with matplotlib (no display needed); the PDF is laid out as HTML and printed with Qt's QPdfWriter, so it
-needs the running Qt application of the GUI.
+with matplotlib (no display needed); the PDF is laid out as HTML and printed with Qt's QPdfWriter (it
+needs the running Qt application of the GUI).
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import html
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PySide6.QtCore import QMarginsF, QUrl
+from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from app.alarms import COLOURS, AlarmConfig, AlarmKind, Priority
 from app.record import AlarmRecord, Annotation, RecordReader
@@ -55,7 +57,7 @@ class ReplayRecord:
     card: ModelCard | None = None
     model: str = ""  # the model in words (name, version, file) when there is no card, or beside it
     threshold: float = DEFAULT_THRESHOLD
-    period: tuple[float, float] | None = field(default=None)  # recorded period; None: first to last frame
+    period: tuple[float, float] | None = None  # the recorded period; None: first to last frame
 
     @property
     def span(self) -> tuple[float, float]:
@@ -117,7 +119,7 @@ def _card_of(model: str) -> ModelCard | None:
     """The card of the checkpoint a session names, when it names a checkpoint that is still there."""
     try:
         return read_card(model) if model and Path(model).is_file() else None
-    except ModelFileError:
+    except (ModelFileError, OSError):
         return None
 
 
@@ -181,8 +183,7 @@ def curve_figure(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE, dpi: in
     table = record.table
     x, y = with_gaps(table.t, table.score)
     axes.plot(_axis_times(record, x), y, color=CURVE_COLOUR, linewidth=1.5)
-    axes.axhline(record.threshold, color=COLOURS[Priority.MEDIUM], linestyle="--", linewidth=1,
-                 label=f"threshold {record.threshold:g}")
+    axes.axhline(record.threshold, color=COLOURS[Priority.MEDIUM], linestyle="--", linewidth=1)
     for alarm in record.alarms:
         if alarm.kind is AlarmKind.PAIN:
             end = alarm.cleared_at if alarm.cleared_at is not None else record.span[1]
@@ -194,7 +195,8 @@ def curve_figure(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE, dpi: in
         axes.annotate(annotation_text(annotation), (at, SCORE_RANGE[1]), xytext=(3, -3),
                       textcoords="offset points", fontsize=8, va="top", rotation=90)
     axes.set_ylim(*SCORE_RANGE)
-    axes.set_xlim(*_axis_times(record, list(record.span)))
+    start, end = record.span
+    axes.set_xlim(*_axis_times(record, [start, max(end, start + 1.0)]))
     axes.set_ylabel("pain (0–5)")
     axes.set_xlabel("time" if record.wall_clock else "time in video (s)")
     axes.grid(alpha=0.3)
@@ -255,12 +257,13 @@ th { background-color: #e8e8e8; text-align: left; }
 def write_pdf(record: ReplayRecord, path: Path) -> Path:
     """Write the PDF summary: recording (patient, bed, period), score statistics, the curve, alarms,
     annotations and the model card. Needs a Qt application (the GUI's; QGuiApplication for scripts)."""
-    from PySide6.QtCore import QMarginsF, QUrl
-    from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
-
     path = _writable(path)
     if QGuiApplication.instance() is None:
         raise ExportError("PDF export needs a running Qt application (start the painmon GUI)")
+    try:
+        path.write_bytes(b"")  # fails here, with the reason, where QPdfWriter would fail silently
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
     document = QTextDocument()
     document.setDefaultStyleSheet(_STYLE)
     document.addResource(QTextDocument.ResourceType.ImageResource, QUrl("painmon:curve.png"),

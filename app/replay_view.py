@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import export
-from app.alarms import AlarmKind
+from app.alarms import AlarmConfig, AlarmKind
 from app.export import DEFAULT_THRESHOLD, ReplayRecord
 from app.record import Annotation, AnnotationKind, RecordReader, RecordWriter, record_path
 from app.replay_analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
@@ -473,6 +473,13 @@ class ReplayView(QWidget):
         """The model (and backend) that analyses videos opened from now on."""
         self.settings = settings
 
+    def set_threshold(self, value: float) -> None:
+        """The pain threshold drawn on the curve and used for the exports' time above it (0 < value ≤ 5)."""
+        self.threshold = AlarmConfig(threshold=value).threshold  # ValueError with the allowed range
+        self.curve.set_threshold(self.threshold)
+        if self.record is not None:
+            self.record = dataclasses.replace(self.record, threshold=self.threshold)
+
     def open_video(self, path: str | Path) -> None:
         """Analyse a recorded video in the background (or load its cached results) and then replay it.
         Shows the first frame at once; `loaded` follows when the analysis is done, `failed` if it fails."""
@@ -648,7 +655,7 @@ class ReplayView(QWidget):
         if self.session_id is not None:
             with RecordWriter(self.record_path) as writer:
                 writer.add_annotation(self.session_id, t, kind, text)
-                writer.flush()
+                writer.flush()  # raises RecordError if the commit fails (close alone would not)
             with RecordReader(self.record_path) as reader:
                 annotations = reader.annotations(self.session_id)
         else:

@@ -144,6 +144,10 @@ def test_replay_of_a_recorded_session_plays_steps_scrubs_and_annotates(qtbot: Qt
     assert [label for _, label in view.curve.markers] == ["Analgesic given", "Note: patient asleep"]
     assert [a.kind for a in record.alarms] == [AlarmKind.PAIN]
     assert "P-0042" in view.title.text()
+    view.set_threshold(3.5)
+    assert view.curve.threshold_line.value() == 3.5 and view.record.threshold == 3.5
+    with pytest.raises(ValueError, match="threshold must be in"):
+        view.set_threshold(7.0)
 
     click_curve(qtbot, view.curve, T0 + 90.1)
     assert view.position == 180 and view.curve.cursor_time() == T0 + 90.0
