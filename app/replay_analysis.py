@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -27,14 +28,17 @@ from engine.analyze import CSV_COLUMNS, ResultCsvWriter, resolve_model
 from engine.checkpoint import ModelCard, file_sha256, read_card
 from engine.errors import PainmonError, VideoSourceError
 from engine.paths import cache_dir
-from engine.sources import open_source
+from engine.sources import VideoSource, open_source
 from engine.types import Face, FaceStatus, FrameResult
 
-_FACE_STATUSES = {status.value for status in FaceStatus}
-PROGRESS_INTERVAL_S = 0.1
-"""Progress is reported at most this often."""
+if TYPE_CHECKING:
+    from engine.pipeline import Pipeline  # imported when needed: it loads torch and MTCNN
+
 CACHE_FORMAT = 1
 """Bump when the cached files change meaning; older entries are then analysed afresh."""
+PROGRESS_INTERVAL_S = 0.1
+"""Progress is reported at most this often."""
+_FACE_STATUSES = {status.value for status in FaceStatus}
 
 
 class AnalysisCancelledError(PainmonError):
@@ -75,19 +79,6 @@ class FrameTable:
         return cls(np.arange(n) if frame is None else np.asarray(frame, dtype=np.int64),
                    np.asarray(t, dtype=np.float64), np.asarray(score, dtype=np.float64),
                    np.asarray(status, dtype=str), np.full((n, 4), math.nan), np.full((n, 5, 2), math.nan))
-
-    @classmethod
-    def from_results(cls, results: list[FrameResult]) -> FrameTable:
-        """Collect the engine's results of a recording."""
-        table = cls.from_columns(np.array([r.timestamp for r in results], dtype=np.float64),
-                                 np.array([r.score for r in results], dtype=np.float64),
-                                 np.array([str(r.status) for r in results], dtype=str),
-                                 np.array([r.index for r in results], dtype=np.int64))
-        for i, result in enumerate(results):
-            if result.face is not None:
-                table.box[i] = result.face.box
-                table.landmarks[i] = result.face.landmarks
-        return table
 
     def results(self) -> Iterator[FrameResult]:
         """The rows as FrameResults (statuses outside FaceStatus, such as a session's camera gaps, are kept
@@ -162,8 +153,8 @@ def _cache_files(key: str) -> tuple[Path, Path]:
 
 def _load_cached(key: str, video: Path, checkpoint: Path, card: ModelCard) -> VideoAnalysis | None:
     """The cached analysis, or None when there is none (or it is unreadable: it is then redone)."""
-    table_path, meta_path = _cache_files(key)
     try:
+        table_path, meta_path = _cache_files(key)
         meta = json.loads(meta_path.read_text())
         table = FrameTable.read_csv(table_path)
         return VideoAnalysis(video, meta["video_sha256"], float(meta["fps"]), tuple(meta["size"]), table,
@@ -172,30 +163,44 @@ def _load_cached(key: str, video: Path, checkpoint: Path, card: ModelCard) -> Vi
         return None
 
 
-def _store(key: str, analysis: VideoAnalysis) -> None:
-    """Write the cache entry; the JSON goes last, so an entry without it is never read."""
-    table_path, meta_path = _cache_files(key)
-    meta = {"video": analysis.video.name, "video_sha256": analysis.video_sha256, "fps": analysis.fps,
-            "size": list(analysis.size), "checkpoint_sha256": analysis.checkpoint_sha256,
-            "early_end": analysis.early_end}
-    for path, write in ((table_path, analysis.table.write_csv),
-                        (meta_path, lambda p: p.write_text(json.dumps(meta)))):
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        try:
-            write(partial)
-            partial.replace(path)
-        finally:
-            partial.unlink(missing_ok=True)
+def _write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
+    """Write a text file through a partial file that becomes `path` only once complete."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("w", newline="") as handle:
+            write(handle)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _analyse_into(handle: TextIO, pipeline: Pipeline, source: VideoSource, report: Progress,
+                  stop: Callable[[], bool]) -> None:
+    """Run the pipeline over the source, writing the per-frame CSV (the cache entry) as results come."""
+    writer = ResultCsvWriter(handle)
+    total = source.frame_count or 0
+    reported = time.monotonic()
+    for done, result in enumerate(pipeline.run(source), start=1):
+        if stop():
+            name = Path(source.name).name
+            raise AnalysisCancelledError(f"analysis of {name} stopped after {done - 1} frames")
+        writer.write(result)
+        if time.monotonic() - reported >= PROGRESS_INTERVAL_S:
+            report(done, max(total, done))
+            reported = time.monotonic()
+    if source.frames_read == 0:
+        raise VideoSourceError(source.early_end or f"{source.name}: no frame could be decoded")
+    report(source.frames_read, source.frames_read)
 
 
 def analyze_video(video: str | Path, settings: AnalysisSettings, progress: Progress | None = None,
                   cancelled: Callable[[], bool] | None = None) -> VideoAnalysis:
     """Per-frame results of a recorded video, from the cache when this video was analysed before with the
-    same model and settings, else by running the engine pipeline (and caching the results).
+    same model and settings, else by running the engine pipeline (which writes the cache entry).
 
-    Raises VideoSourceError / ModelFileError / BackendUnavailableError for bad input, and
-    AnalysisCancelledError when `cancelled()` turns true. A damaged video is analysed up to the damage;
-    `early_end` says why.
+    Raises VideoSourceError / ModelFileError / BackendUnavailableError for bad input, PainmonError when
+    the cache folder cannot be written, and AnalysisCancelledError when `cancelled()` turns true. A damaged
+    video is analysed up to the damage; `early_end` says why.
     """
     video = Path(video)
     report = progress or (lambda done, total: None)
@@ -217,29 +222,20 @@ def analyze_video(video: str | Path, settings: AnalysisSettings, progress: Progr
 
         pipeline = Pipeline.from_checkpoint(checkpoint, settings.backend, settings.device,
                                             smoothing_s=settings.smoothing_s)
-        total = source.frame_count or 0
-        results: list[FrameResult] = []
-        reported = time.monotonic()
-        for result in pipeline.run(source):
-            if stop():
-                raise AnalysisCancelledError(f"analysis of {video.name} stopped after {len(results)} frames")
-            results.append(result)
-            if time.monotonic() - reported >= PROGRESS_INTERVAL_S:
-                report(len(results), max(total, len(results)))
-                reported = time.monotonic()
-        report(len(results), len(results))
-        if not results:
-            raise VideoSourceError(source.early_end or f"{video}: no frame could be decoded")
-        analysis = VideoAnalysis(video, video_sha, source.fps or 30.0, source.size,
-                                 FrameTable.from_results(results), checkpoint, checkpoint_sha, card,
-                                 source.early_end)
-    try:
-        _store(key, analysis)
-    except OSError:
-        return analysis  # an unwritable cache only costs a new analysis next time
-    stored = _load_cached(key, video, checkpoint, card)
-    # As read back from the cache: the same values (at CSV precision) on every opening and in the export.
-    return analysis if stored is None else dataclasses.replace(stored, from_cache=False)
+        try:
+            table_path, meta_path = _cache_files(key)
+            _write_atomically(table_path, lambda out: _analyse_into(out, pipeline, source, report, stop))
+            meta = {"video": video.name, "video_sha256": video_sha, "fps": source.fps or 30.0,
+                    "size": list(source.size), "checkpoint_sha256": checkpoint_sha,
+                    "early_end": source.early_end}
+            _write_atomically(meta_path, lambda out: json.dump(meta, out))  # last: marks the entry complete
+        except OSError as error:
+            where = error.filename or "the cache folder"
+            raise PainmonError(f"cannot write the analysis to {where}: {error.strerror or error}") from error
+    analysis = _load_cached(key, video, checkpoint, card)
+    if analysis is None:
+        raise PainmonError(f"the analysis of {video.name} cannot be read back from {table_path}")
+    return dataclasses.replace(analysis, from_cache=False)
 
 
 class _Worker(QObject):

@@ -17,10 +17,11 @@ from pytestqt.qtbot import QtBot
 
 from app.alarms import AlarmKind
 from app.record import AnnotationKind, RecordReader
-from app.replay_analysis import AnalysisSettings, FrameTable, cache_key
+from app.replay_analysis import AnalysisSettings, FrameTable, analyze_video, cache_key
 from app.replay_view import Playback, ReplayView, VideoFrames
 from app.widgets.curve import PainCurve
 from engine.checkpoint import ModelCard, save_checkpoint
+from engine.errors import PainmonError
 from engine.model import PainRegressor
 from engine.sources import open_source
 from tests.conftest import read_frames
@@ -206,6 +207,15 @@ def test_opening_bad_input_reports_one_line(qtbot: QtBot, tmp_path: Path, checkp
     with qtbot.waitSignal(view.failed, timeout=30_000) as failed:
         view.open_video(not_video)
     assert "model file not found" in failed.args[0]
+
+
+def test_an_unwritable_cache_fails_with_one_line(clip: Path, checkpoint: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("PAINMON_CACHE_DIR", str(blocker))
+    with pytest.raises(PainmonError, match=r"^cannot write the analysis to .*cache.*: "):
+        analyze_video(clip, AnalysisSettings(checkpoint, backend="torch"))
 
 
 def test_cancelling_an_analysis_stops_it(qtbot: QtBot, clip: Path, checkpoint: Path) -> None:
