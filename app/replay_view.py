@@ -42,7 +42,8 @@ from PySide6.QtWidgets import (
 from app import export
 from app.alarms import AlarmConfig, AlarmKind
 from app.export import DEFAULT_THRESHOLD, ReplayRecord
-from app.record import Annotation, AnnotationKind, RecordReader, RecordWriter, record_path
+from app.record import Annotation, AnnotationKind, RecordReader, RecordWriter
+from app.record import record_path as default_record_path
 from app.replay_analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
 from app.widgets.curve import PainCurve
 from app.widgets.image import bgr_to_qimage
@@ -355,20 +356,24 @@ def save_video_annotations(video_sha256: str, annotations: list[Annotation]) -> 
 class ReplayView(QWidget):
     """Replay of a recorded video or a past session, for the main window to host.
 
+    `settings` name the model that analyses videos, `record_path` the SQLite record that holds the sessions
+    (default: the user's record), `threshold` the pain threshold drawn and used in the exports.
+
     API: `open_video(path)`, `open_session(session_id)`, `set_settings(AnalysisSettings)`,
     `set_threshold(value)`, `add_annotation(kind, text)`, `export_csv/png/pdf(path)`, `shutdown()`.
-    Signals: `loaded(ReplayRecord)` when a recording is ready to play (a video once analysed),
-    `failed(message)` when opening, analysing or exporting fails (the message is also shown in the view).
+    Signals: `loaded(ReplayRecord)` when a recording is ready to play (a video once analysed);
+    `failed(message)` when opening or analysing fails, or an action of the view's own buttons does (the
+    message is also shown in the view). Called directly, `add_annotation` and the exports raise instead.
     """
 
     loaded = Signal(object)
     failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *, settings: AnalysisSettings | None = None,
-                 record: Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
+                 record_path: Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
         super().__init__(parent)
         self.settings = settings or AnalysisSettings()
-        self.record_path = record or record_path()
+        self.record_path = record_path or default_record_path()
         self.threshold = threshold
         self.record: ReplayRecord | None = None
         self.analysis: VideoAnalysis | None = None

@@ -68,7 +68,7 @@ def click_curve(qtbot: QtBot, curve: PainCurve, t: float) -> None:
 def test_replay_of_a_real_clip_analyses_seeks_on_click_and_exports(
         qtbot: QtBot, clip: Path, checkpoint: Path, tmp_path: Path) -> None:
     view = shown_view(qtbot, settings=AnalysisSettings(checkpoint, backend="torch"),
-                      record=tmp_path / "record.sqlite")
+                      record_path=tmp_path / "record.sqlite")
     with qtbot.waitSignal(view.loaded, timeout=ANALYSIS_TIMEOUT_MS):
         view.open_video(clip)
         assert view.progress.isVisible()  # analysis runs in the background; the GUI stays live
@@ -135,7 +135,7 @@ def test_cache_key_depends_on_video_model_and_smoothing_only() -> None:
 def test_replay_of_a_recorded_session_plays_steps_scrubs_and_annotates(qtbot: QtBot, tmp_path: Path) -> None:
     db = tmp_path / "record.sqlite"
     session = write_session(db)
-    view = shown_view(qtbot, record=db)
+    view = shown_view(qtbot, record_path=db)
     with qtbot.waitSignal(view.loaded, timeout=5000):
         view.open_session(session)
     record = view.record
@@ -189,7 +189,7 @@ def test_opening_bad_input_reports_one_line(qtbot: QtBot, tmp_path: Path, checkp
     not_video = tmp_path / "notes.mp4"
     not_video.write_text("not a video")
     view = shown_view(qtbot, settings=AnalysisSettings(checkpoint, backend="torch"),
-                      record=tmp_path / "none.sqlite")
+                      record_path=tmp_path / "none.sqlite")
     cases = [
         (lambda: view.open_video(not_video), "notes.mp4: not a video file"),
         (lambda: view.open_video(tmp_path / "gone.mp4"), "gone.mp4: no such file"),
