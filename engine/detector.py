@@ -8,6 +8,8 @@ area resampling of the crops, its box regression and landmark decoding.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import cv2
 import numpy as np
 import torch
@@ -30,12 +32,16 @@ class FaceDetector:
         device: str = "cpu",
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         factor: float = 0.709,
+        nets: Mapping[str, torch.nn.Module] | None = None,
     ) -> None:
+        """`nets` replaces facenet-pytorch's "pnet", "rnet", "onet" modules with drop-ins taking the same
+        input and returning the same outputs (TensorRT engines); pyramid, decoding and NMS stay unchanged."""
         self.device = torch.device(device)
         self.thresholds = tuple(thresholds)
         self.factor = factor
         mtcnn = MTCNN(thresholds=list(self.thresholds), factor=factor, device=self.device).eval()
-        self._pnet, self._rnet, self._onet = mtcnn.pnet, mtcnn.rnet, mtcnn.onet
+        nets = {"pnet": mtcnn.pnet, "rnet": mtcnn.rnet, "onet": mtcnn.onet, **(nets or {})}
+        self._pnet, self._rnet, self._onet = nets["pnet"], nets["rnet"], nets["onet"]
 
     def detect(self, frame_bgr: np.ndarray, min_face_size: int = 40) -> list[Face]:
         """All faces of about `min_face_size` pixels and larger (the pyramid's smallest scale; capped at the

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import platformdirs
 
+# The model shipped with painmon (trained on the synthetic twin; its card says: not for clinical use).
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo_model.safetensors"
+
 
 def cache_dir(*parts: str) -> Path:
     """Return (and create) a folder under painmon's cache directory."""

@@ -11,7 +11,9 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
+from engine.checkpoint import ModelCard, save_checkpoint
 from engine.detector import FaceDetector
+from engine.model import PainRegressor
 
 # Qt widgets under test render offscreen: there is no display on CI.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -75,3 +77,11 @@ def detector() -> FaceDetector:
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two x1, y1, x2, y2 boxes."""
     return float(box_iou(torch.from_numpy(a[None]), torch.from_numpy(b[None]))[0, 0])
+
+
+def save_random_checkpoint(path: Path) -> Path:
+    """Write a checkpoint of the small CPU backbone with random (seeded) weights."""
+    torch.manual_seed(0)
+    model = PainRegressor("face_cnn_small", pretrained=None).eval()
+    card = ModelCard.for_model(model, name="test-random", version="0", trained_on="random weights")
+    return save_checkpoint(path, model, card)

@@ -1,7 +1,7 @@
 """Inference backends behind one interface: predict(aligned faces) → pain scores.
 
-PyTorch (CPU or CUDA) is the reference; ONNX Runtime is the fast CPU backend. Backend modules are
-imported only when chosen, so asking for one does not load the others' libraries.
+PyTorch (CPU or CUDA) is the reference; ONNX Runtime is the fast CPU backend, TensorRT the fast GPU one.
+Backend modules are imported only when chosen, so asking for one does not load the others' libraries.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from engine.checkpoint import ModelCard
 from engine.errors import BackendUnavailableError
 
 
@@ -20,6 +21,7 @@ class Predictor(Protocol):
     name: str
     device: str
     input_size: tuple[int, int]
+    card: ModelCard
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5]."""
@@ -38,17 +40,23 @@ def check_faces(faces: np.ndarray, input_size: tuple[int, int]) -> None:
 def create_predictor(checkpoint: str | Path, backend: str = "auto", device: str | None = None) -> Predictor:
     """A predictor for a painmon checkpoint.
 
-    backend: "torch", "onnx", or "auto" (torch on CUDA when a GPU is usable or asked for, else ONNX
-    Runtime on the CPU).
+    backend: "tensorrt", "torch", "onnx", or "auto" (engine.backends.select: TensorRT when it runs here
+    and the model's engines are built, else torch on CUDA, else ONNX Runtime on the CPU, logging why;
+    with a device given, torch there or ONNX Runtime on the CPU).
     device: "cpu", "cuda", "cuda:1", ...; None picks the backend's best. Raises ModelFileError for a bad
     checkpoint and BackendUnavailableError for a backend or device that cannot run here.
     """
-    if backend == "auto":
-        if device is None:
-            import torch
+    if (backend == "auto" and device is None) or backend == "tensorrt":
+        from engine.backends.select import choose_backend
 
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        choice = choose_backend(backend, Path(checkpoint))
+        backend, device = choice.backend, choice.device
+    if backend == "auto":
         backend = "torch" if device.startswith("cuda") else "onnx"
+    if backend == "tensorrt":
+        from engine.backends.tensorrt_backend import TensorRTPredictor
+
+        return TensorRTPredictor.from_cache(checkpoint)
     if backend == "torch":
         from engine.backends.torch_backend import TorchPredictor
 
@@ -57,4 +65,4 @@ def create_predictor(checkpoint: str | Path, backend: str = "auto", device: str 
         from engine.backends.onnx_backend import OnnxPredictor
 
         return OnnxPredictor(checkpoint, device)
-    raise BackendUnavailableError(f"unknown backend {backend!r}; choose auto, torch or onnx")
+    raise BackendUnavailableError(f"unknown backend {backend!r}; choose auto, tensorrt, torch or onnx")

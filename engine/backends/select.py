@@ -1,0 +1,88 @@
+"""Which backend runs: `auto` picks TensorRT, else PyTorch on CUDA, else ONNX Runtime on the CPU.
+
+TensorRT is chosen when it imports, CUDA initialises (for TensorRT and for torch, whose tensors are the
+engine buffers) and, for a given model, verified engines are cached for this GPU. Every step down logs one
+line saying why; the reasons also travel with the choice so the app and `painmon analyze` can show them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import BackendUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend to run, on which device, and why each faster one was passed over."""
+
+    backend: str
+    device: str
+    skipped: tuple[str, ...] = ()
+
+
+def tensorrt_unavailable(checkpoint: Path | None = None, precision: str = "fp16") -> str | None:
+    """Why TensorRT cannot run here (for `checkpoint`, if given), or None when it can."""
+    from engine.tensorrt import cuda_unavailable, import_tensorrt
+    from engine.tensorrt.builder import make_logger
+    from engine.tensorrt.gpu import cuda_gpu
+
+    try:
+        trt = import_tensorrt()
+        trt.Runtime(make_logger(trt))
+    except BackendUnavailableError as exc:
+        return str(exc)
+    except TypeError as exc:  # "factory function returned nullptr": no usable CUDA driver or device
+        return str(cuda_unavailable(exc))
+    gpu = cuda_gpu()
+    if gpu is None:
+        return "TensorRT imports but torch sees no CUDA GPU for its buffers"
+    if checkpoint is not None:
+        from engine.tensorrt.engines import engines_cached, model_networks
+
+        if not engines_cached(model_networks(checkpoint), precision, gpu):
+            return (f"no verified {precision} TensorRT engines for this model on {gpu.name} yet "
+                    "(painmon engine build MODEL, or let the app build them)")
+    return None
+
+
+def _cuda_device() -> str | None:
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else None
+
+
+def choose_backend(requested: str = "auto", checkpoint: Path | None = None,
+                   precision: str = "fp16") -> BackendChoice:
+    """The backend for `requested` ("auto", "tensorrt", "torch" or "onnx").
+
+    An explicit "tensorrt" that cannot run raises BackendUnavailableError with the reason; "auto" steps
+    down instead, logging one line per step.
+    """
+    if requested == "tensorrt":
+        reason = tensorrt_unavailable(checkpoint, precision)
+        if reason:
+            raise BackendUnavailableError(reason)
+        return BackendChoice("tensorrt", "cuda:0")
+    if requested == "torch":
+        return BackendChoice("torch", _cuda_device() or "cpu")
+    if requested == "onnx":
+        return BackendChoice("onnx", "cpu")
+    if requested != "auto":
+        raise BackendUnavailableError(f"unknown backend {requested!r}; choose auto, tensorrt, torch or onnx")
+
+    reason = tensorrt_unavailable(checkpoint, precision)
+    if reason is None:
+        return BackendChoice("tensorrt", "cuda:0")
+    log.warning("backend auto: not TensorRT: %s", reason)
+    skipped = (f"TensorRT: {reason}",)
+    cuda = _cuda_device()
+    if cuda:
+        return BackendChoice("torch", cuda, skipped)
+    why = "torch sees no CUDA GPU"
+    log.warning("backend auto: not PyTorch CUDA: %s; using ONNX Runtime on the CPU", why)
+    return BackendChoice("onnx", "cpu", (*skipped, f"PyTorch CUDA: {why}"))

@@ -1,0 +1,95 @@
+"""TensorRT backend: the pain regressor as a verified engine, and MTCNN's networks as drop-in engines.
+
+Engines come from the plan cache (`painmon engine build MODEL`, or the app's background build); this module
+never builds. The MTCNN nets take and return what facenet-pytorch's PNet/RNet/ONet do, so a detector can
+swap them into its `MTCNN` (`mtcnn.pnet = nets["pnet"]`, …) and keep the pyramid, box decoding and NMS in
+facenet-pytorch's torch code on the GPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.backends import check_faces
+from engine.checkpoint import ModelCard, read_card
+from engine.errors import BackendUnavailableError
+from engine.tensorrt.engines import EngineSet, cached_engine
+from engine.tensorrt.gpu import Gpu, cuda_gpu
+from engine.tensorrt.networks import mtcnn_networks, regressor_network
+from engine.tensorrt.runtime import TensorRTNet
+
+
+def _gpu() -> Gpu:
+    gpu = cuda_gpu()
+    if gpu is None:
+        raise BackendUnavailableError("TensorRT needs a CUDA GPU and torch sees none")
+    return gpu
+
+
+def _missing(what: str, precision: str) -> BackendUnavailableError:
+    return BackendUnavailableError(
+        f"no verified {precision} TensorRT engine for {what} on this GPU: run painmon engine build MODEL")
+
+
+class TensorRTPredictor:
+    """Scores aligned faces with the regressor's engine."""
+
+    name = "tensorrt"
+
+    def __init__(self, net: TensorRTNet, card: ModelCard, output: str = "scores"):
+        self._net, self._output = net, output
+        self.card = card
+        self.device = str(net.device)
+        self.input_size = card.input_size
+
+    @classmethod
+    def from_cache(cls, checkpoint: str | Path, precision: str = "fp16") -> TensorRTPredictor:
+        """The predictor for a checkpoint whose engine was built and verified on this GPU."""
+        spec = regressor_network(Path(checkpoint))
+        net = cached_engine(spec, precision, _gpu())
+        if net is None:
+            raise _missing(Path(checkpoint).name, precision)
+        return cls(net, read_card(checkpoint), spec.output_names[0])
+
+    @classmethod
+    def from_engines(cls, engines: EngineSet, checkpoint: str | Path) -> TensorRTPredictor:
+        """The predictor for a finished (e.g. background) build of `checkpoint`."""
+        net = engines.nets["regressor"]
+        return cls(net, read_card(checkpoint), net.output_names[0])
+
+    def predict(self, faces: np.ndarray) -> np.ndarray:
+        """faces: N×h×w×3 RGB uint8 → (N,) float32 scores in [0, 5]."""
+        check_faces(faces, self.input_size)
+        if len(faces) == 0:
+            return np.zeros(0, np.float32)
+        x = torch.from_numpy(faces).to(self._net.device).permute(0, 3, 1, 2).float()
+        return self._net(x)[self._output].float().cpu().numpy()
+
+
+class MTCNNEngine(torch.nn.Module):
+    """An engine standing in for facenet-pytorch's PNet, RNet or ONet: same input, same output tuple."""
+
+    def __init__(self, net: TensorRTNet, output_names: tuple[str, ...]):
+        super().__init__()
+        self._net, self._outputs = net, output_names
+        # facenet-pytorch casts its input to the dtype of the net's first parameter: the engine's input type
+        self.input_dtype = torch.nn.Parameter(torch.empty(0, dtype=net.dtypes[net.input_name]),
+                                              requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self._net(x)
+        return tuple(out[name] for name in self._outputs)
+
+
+def tensorrt_mtcnn(precision: str = "fp16", engines: EngineSet | None = None) -> dict[str, MTCNNEngine]:
+    """PNet, RNet and ONet engines by name, from a finished build or else from the plan cache."""
+    nets = {}
+    for spec in mtcnn_networks():
+        net = engines.nets[spec.name] if engines else cached_engine(spec, precision, _gpu())
+        if net is None:
+            raise _missing(f"MTCNN {spec.name}", precision)
+        nets[spec.name] = MTCNNEngine(net, spec.output_names)
+    return nets

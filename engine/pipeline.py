@@ -1,0 +1,139 @@
+"""Frames in, `FrameResult`s out: face tracking, alignment, pain regression and smoothing.
+
+Per stream (one bed, one recording) a `StreamAnalyzer` owns the face tracker and the smoother. A `BatchScorer`
+owns the model and scores the aligned faces of one frame from each of several streams in one `predict` call,
+so a monitor with several beds runs the model once per round. `Pipeline` joins both for a single stream.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.align import align_face
+from engine.backends import Predictor, create_predictor
+from engine.detector import FaceDetector
+from engine.smoothing import ScoreSmoother
+from engine.sources import Frame
+from engine.tracker import FaceTracker
+from engine.types import FaceStatus, FrameResult
+
+
+def face_detector_for(predictor: Predictor) -> FaceDetector:
+    """The MTCNN detector for a predictor: on its device, as TensorRT engines when it runs on TensorRT."""
+    if predictor.name == "tensorrt":
+        from engine.backends.tensorrt_backend import tensorrt_mtcnn
+
+        return FaceDetector(device=predictor.device, nets=tensorrt_mtcnn())
+    return FaceDetector(device=predictor.device)
+
+
+class StreamAnalyzer:
+    """One stream's face tracking, alignment to the model's input size, and score smoothing.
+
+    `locate` finds and aligns the patient's face in a frame; `finish` attaches the model's score. Frames of
+    one stream must pass through both in order.
+    """
+
+    def __init__(
+        self,
+        tracker: FaceTracker,
+        input_size: tuple[int, int],
+        smoothing_s: float = 0.0,
+        keep_aligned: bool = False,
+    ) -> None:
+        self.tracker = tracker
+        self.input_size = input_size
+        self.smoother = ScoreSmoother(smoothing_s)
+        self.keep_aligned = keep_aligned
+        self.seconds = {"face": 0.0, "align": 0.0}  # time spent per stage, for status displays and benchmarks
+
+    def locate(self, frame: Frame) -> FrameResult:
+        """Track the face and, when it is usable (status OK), align it; the result has no score yet."""
+        start = time.perf_counter()
+        face, status = self.tracker.update(frame.image)
+        aligned_at = time.perf_counter()
+        aligned = None
+        if status is FaceStatus.OK and face is not None:
+            aligned = align_face(frame.image, face.landmarks, self.input_size)
+        self.seconds["face"] += aligned_at - start
+        self.seconds["align"] += time.perf_counter() - aligned_at
+        return FrameResult(frame.index, frame.timestamp, status, face=face, aligned=aligned)
+
+    def finish(self, result: FrameResult, score: float) -> FrameResult:
+        """Attach the model's raw score (NaN for frames without one), smoothed; drop the crop unless kept."""
+        result.score = self.smoother.update(result.timestamp, score)
+        if not self.keep_aligned:
+            result.aligned = None
+        return result
+
+    def reset(self) -> None:
+        """Start afresh (new patient or recording): forget the tracked face and the smoothing history."""
+        self.tracker.reset()
+        self.smoother.reset()
+
+
+class BatchScorer:
+    """Owns the model: scores the faces of one frame from each of several streams in one batch."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self.seconds = 0.0  # time spent in predict
+        self.faces_scored = 0
+
+    def analyze(self, jobs: Sequence[tuple[StreamAnalyzer, Frame]]) -> list[FrameResult]:
+        """Analyse one frame per (stream, frame) pair: locate each face, score all faces at once, finish.
+
+        A stream may appear several times (consecutive frames, in order) to batch a recording.
+        """
+        located = [stream.locate(frame) for stream, frame in jobs]
+        scores = np.full(len(jobs), math.nan, dtype=np.float32)
+        faces = [i for i, result in enumerate(located) if result.aligned is not None]
+        if faces:
+            start = time.perf_counter()
+            scores[faces] = self.predictor.predict(np.stack([located[i].aligned for i in faces]))
+            self.seconds += time.perf_counter() - start
+            self.faces_scored += len(faces)
+        return [
+            stream.finish(result, float(score))
+            for (stream, _), result, score in zip(jobs, located, scores, strict=True)
+        ]
+
+
+class Pipeline:
+    """A single stream end to end: MTCNN tracking, alignment, one model, optional smoothing."""
+
+    def __init__(self, predictor: Predictor, stream: StreamAnalyzer) -> None:
+        self.scorer = BatchScorer(predictor)
+        self.stream = stream
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: str | Path,
+        backend: str = "auto",
+        device: str | None = None,
+        smoothing_s: float = 0.0,
+        keep_aligned: bool = False,
+    ) -> Pipeline:
+        """Build the detector, tracker and predictor for a painmon checkpoint."""
+        predictor = create_predictor(checkpoint, backend=backend, device=device)
+        tracker = FaceTracker(face_detector_for(predictor))
+        return cls(predictor, StreamAnalyzer(tracker, predictor.input_size, smoothing_s, keep_aligned))
+
+    def process(self, frame: Frame) -> FrameResult:
+        """Analyse one frame."""
+        return self.scorer.analyze([(self.stream, frame)])[0]
+
+    def run(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
+        """Analyse frames one by one as they come (a live source or a recording)."""
+        for frame in frames:
+            yield self.process(frame)
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Total seconds spent so far in each stage: face (detect/track), align, predict."""
+        return {**self.stream.seconds, "predict": self.scorer.seconds}

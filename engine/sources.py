@@ -1,0 +1,206 @@
+"""Video sources — file, camera index or URL, all opened with OpenCV — with clear errors.
+
+`open_source(spec)` returns a `VideoSource`: iterate it for `Frame(index, timestamp, image)` tuples (image
+BGR uint8), or call `read()` one frame at a time. A source that stops before its end (a truncated file, a
+camera that stops delivering) ends iteration normally, so the frames read so far can still be analysed;
+`early_end` then says why.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from engine.errors import VideoSourceError
+
+# OpenCV and FFmpeg would print their own multi-line complaints to stderr; the errors below replace them.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+STREAM_TIMEOUT_MS = 10_000
+# Containers other than MP4/MOV derive their frame count from duration × fps, which can be a frame or two off.
+FRAME_COUNT_SLACK = 2
+
+
+class Frame(NamedTuple):
+    """One decoded frame: position in the source, time in seconds, BGR uint8 (H, W, 3) image."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+
+
+class VideoSource:
+    """An opened OpenCV capture. Use `open_source` to make one; close it (or use `with`) when done."""
+
+    def __init__(self, capture: cv2.VideoCapture, name: str, kind: str, path: Path | None = None) -> None:
+        self._capture = capture
+        self.name = name
+        self.kind = kind  # "file", "camera" or "url"
+        self._path = path
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps: float | None = fps if fps > 0 else None
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count: int | None = count if count > 0 and kind != "camera" else None
+        self.size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.frames_read = 0
+        self.finished = False
+        self._last_timestamp = -1.0
+        self._opened_at = time.monotonic()
+
+    @property
+    def is_live(self) -> bool:
+        """True for cameras and streams without a known length (timestamps are then wall-clock)."""
+        return self.kind == "camera" or self.frame_count is None
+
+    def read(self) -> Frame | None:
+        """Decode the next frame, or return None (and mark the source finished) when no more come."""
+        if self.finished:
+            return None
+        ok, image = self._capture.read()
+        if not ok or image is None:
+            self.finished = True
+            return None
+        frame = Frame(self.frames_read, self._timestamp(), image)
+        self.frames_read += 1
+        self._last_timestamp = frame.timestamp
+        return frame
+
+    def __iter__(self) -> Iterator[Frame]:
+        while (frame := self.read()) is not None:
+            yield frame
+
+    def _timestamp(self) -> float:
+        """Presentation time for recorded video, seconds since opening for live sources."""
+        if self.is_live:
+            return time.monotonic() - self._opened_at
+        position = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if position > self._last_timestamp:
+            return position
+        return self._last_timestamp + 1.0 / (self.fps or 30.0)  # containers without usable timestamps
+
+    @property
+    def early_end(self) -> str | None:
+        """After the last frame: why the source ended before its end, or None if it ended normally."""
+        if not self.finished:
+            return None
+        if self.frames_read == 0:
+            return f"{self.name}: no frame could be decoded"
+        if self.kind == "camera" or self.frame_count is None:
+            return f"{self.kind} {self.name} stopped delivering frames after {self.frames_read} frames"
+        damage = _mp4_damage(self._path) if self._path is not None else None
+        if damage is None and self.frames_read < self.frame_count - FRAME_COUNT_SLACK:
+            damage = "video is damaged"
+        if damage is None:
+            return None
+        return f"{self.name}: {damage}; only {self.frames_read} of {self.frame_count} frames could be read"
+
+    def close(self) -> None:
+        """Release the capture (camera devices become free again)."""
+        self._capture.release()
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_source(spec: str | int | Path) -> VideoSource:
+    """Open a video file (path), camera (index, int or digits) or network stream (URL with `://`).
+
+    Raises VideoSourceError with a one-line reason when the source cannot be opened.
+    """
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        return _open_camera(int(spec))
+    if isinstance(spec, str) and "://" in spec:
+        return _open_url(spec)
+    return _open_file(Path(spec))
+
+
+def _open_camera(index: int) -> VideoSource:
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise VideoSourceError(f"camera {index} is not available (not connected, or used by another program)")
+    return VideoSource(capture, str(index), "camera")
+
+
+def _open_url(url: str) -> VideoSource:
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+              cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+    capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    if not capture.isOpened():
+        raise VideoSourceError(f"cannot open stream {url}: unreachable, refused, or not a video stream")
+    return VideoSource(capture, url, "url")
+
+
+def _open_file(path: Path) -> VideoSource:
+    if not path.exists():
+        raise VideoSourceError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoSourceError(f"{path}: is a folder, not a video file")
+    if not os.access(path, os.R_OK):
+        raise VideoSourceError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise VideoSourceError(f"{path}: file is empty")
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        raise VideoSourceError(f"{path}: {_why_unreadable(path)}")
+    return VideoSource(capture, str(path), "file", path)
+
+
+def _why_unreadable(path: Path) -> str:
+    """Best reason for a file that exists but that OpenCV cannot open."""
+    if not _is_mp4(path):
+        return "not a video file (or in a format OpenCV cannot read)"
+    damage = _mp4_damage(path) or "MP4/MOV file is damaged"
+    if b"moov" not in _mp4_boxes(path)[0]:
+        return f"{damage}; its frame index ('moov' box) is missing, so no frame can be read"
+    return damage
+
+
+def _is_mp4(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(8)[4:8] == b"ftyp"
+
+
+def _mp4_damage(path: Path) -> str | None:
+    """How an MP4/MOV file is cut short or damaged, or None (also for files of other formats)."""
+    return _mp4_boxes(path)[1] if _is_mp4(path) else None
+
+
+def _mp4_boxes(path: Path) -> tuple[list[bytes], str | None]:
+    """Top-level box types of an MP4/MOV (ISO base media) file, and how it is cut short (or None).
+
+    A box that claims more bytes than the file has left means the file was cut.
+    """
+    size = path.stat().st_size
+    boxes: list[bytes] = []
+    offset = 0
+    with path.open("rb") as f:
+        while offset + 8 <= size:
+            f.seek(offset)
+            box_size, box_type = struct.unpack(">I4s", f.read(8))
+            if box_size == 0:  # the last box runs to the end of the file
+                return [*boxes, box_type], None
+            if box_size == 1:  # 64-bit size follows the type
+                large = f.read(8)
+                box_size = struct.unpack(">Q", large)[0] if len(large) == 8 else size + 1
+            if box_size < 8:
+                return boxes, f"file is damaged: invalid box size at byte {offset}"
+            if offset + box_size > size:
+                return boxes, (f"file is truncated ({size} of at least {offset + box_size} bytes, "
+                               f"cut inside its '{box_type.decode('latin-1')}' box)")
+            boxes.append(box_type)
+            offset += box_size
+    if offset < size:
+        return boxes, f"file is truncated: it ends inside a box header at byte {offset}"
+    return boxes, None
