@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from PySide6.QtCore import QPointF, Qt
 from pytestqt.qtbot import QtBot
 
@@ -20,11 +19,9 @@ from app.record import AnnotationKind, RecordReader
 from app.replay_analysis import AnalysisSettings, FrameTable, analyze_video, cache_key
 from app.replay_view import Playback, ReplayView, VideoFrames
 from app.widgets.curve import PainCurve
-from engine.checkpoint import ModelCard, save_checkpoint
 from engine.errors import PainmonError
-from engine.model import PainRegressor
 from engine.sources import open_source
-from tests.conftest import read_frames
+from tests.conftest import read_frames, save_random_checkpoint
 from tests.test_export import T0, pdf_text, write_session
 
 CLIP_FRAMES = 20
@@ -34,10 +31,7 @@ ANALYSIS_TIMEOUT_MS = 300_000  # 20 frames take 5–30 s on the shared 2-core ma
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small model with random (seeded) weights; its card says it is not for clinical use."""
-    torch.manual_seed(0)
-    model = PainRegressor("face_cnn_small", pretrained=None).eval()
-    card = ModelCard.for_model(model, name="test-random", version="0", trained_on="random weights")
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "random.safetensors", model, card)
+    return save_random_checkpoint(tmp_path_factory.mktemp("model") / "random.safetensors")
 
 
 @pytest.fixture(scope="module")
