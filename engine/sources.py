@@ -1,4 +1,4 @@
-"""Video sources — file, camera index or URL, all opened with OpenCV — with clear errors.
+"""Video sources — file, camera index or URL opened with OpenCV, or the simulated patient — with clear errors.
 
 `open_source(spec)` returns a `VideoSource`: iterate it for `Frame(index, timestamp, image)` tuples (image
 BGR uint8), or call `read()` one frame at a time. A source that stops before its end (a truncated file, a
@@ -19,12 +19,14 @@ import cv2
 import numpy as np
 
 from engine.errors import VideoSourceError
+from engine.simulated_patient import SimulatedPatient
 
 # OpenCV and FFmpeg would print their own multi-line complaints to stderr; the errors below replace them.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 if "OPENCV_LOG_LEVEL" not in os.environ:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
+SIMULATED = "simulated"  # spec prefix of the simulated patient: "simulated" or "simulated:SEED"
 STREAM_TIMEOUT_MS = 10_000
 # Containers other than MP4/MOV derive their frame count from duration × fps, which can be a frame or two off.
 FRAME_COUNT_SLACK = 2
@@ -44,7 +46,7 @@ class VideoSource:
     def __init__(self, capture: cv2.VideoCapture, name: str, kind: str, path: Path | None = None) -> None:
         self._capture = capture
         self.name = name
-        self.kind = kind  # "file", "camera" or "url"
+        self.kind = kind  # "file", "camera", "url" or "simulated"
         self._path = path
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps: float | None = fps if fps > 0 else None
@@ -115,12 +117,15 @@ class VideoSource:
 
 
 def open_source(spec: str | int | Path) -> VideoSource:
-    """Open a video file (path), camera (index, int or digits) or network stream (URL with `://`).
+    """Open a video file (path), camera (index, int or digits), network stream (URL with `://`) or the
+    simulated patient ("simulated" or "simulated:SEED", paced like a 15 fps camera).
 
     Raises VideoSourceError with a one-line reason when the source cannot be opened.
     """
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         return _open_camera(int(spec))
+    if isinstance(spec, str) and spec.split(":")[0] == SIMULATED:
+        return _open_simulated(spec)
     if isinstance(spec, str) and "://" in spec:
         return _open_url(spec)
     return _open_file(Path(spec))
@@ -131,6 +136,32 @@ def _open_camera(index: int) -> VideoSource:
     if not capture.isOpened():
         raise VideoSourceError(f"camera {index} is not available (not connected, or used by another program)")
     return VideoSource(capture, str(index), "camera")
+
+
+class _SimulatedCapture:
+    """The simulated patient behind the part of OpenCV's capture interface that VideoSource uses."""
+
+    def __init__(self, patient: SimulatedPatient) -> None:
+        self._patient = patient
+
+    def read(self) -> tuple[bool, np.ndarray]:
+        return True, self._patient.read()[2]
+
+    def get(self, prop: int) -> float:
+        width, height = self._patient.size
+        return {cv2.CAP_PROP_FPS: self._patient.fps, cv2.CAP_PROP_FRAME_WIDTH: width,
+                cv2.CAP_PROP_FRAME_HEIGHT: height}.get(prop, 0.0)
+
+    def release(self) -> None:
+        """Nothing to free."""
+
+
+def _open_simulated(spec: str) -> VideoSource:
+    _, _, seed = spec.partition(":")
+    if seed and not seed.isdigit():
+        raise VideoSourceError(f"{spec}: the simulated patient's seed must be a whole number")
+    patient = SimulatedPatient(int(seed or 0), realtime=True)
+    return VideoSource(_SimulatedCapture(patient), f"simulated patient {int(seed or 0)}", SIMULATED)
 
 
 def _open_url(url: str) -> VideoSource:

@@ -133,3 +133,19 @@ def test_unreachable_url_is_a_clear_error(http_clips: str):
     for url in (f"http://127.0.0.1:{port}/clip.mp4", f"{http_clips}/not_there.mp4"):
         with pytest.raises(VideoSourceError, match="cannot open stream"):
             open_source(url)
+
+
+def test_simulated_patient_is_a_live_source_paced_like_a_camera():
+    with open_source("simulated:7") as source:
+        assert (source.kind, source.is_live, source.fps, source.size) == ("simulated", True, 15.0, (640, 360))
+        frames = [source.read() for _ in range(4)]
+    assert [f.index for f in frames] == [0, 1, 2, 3]
+    assert all(f.image.shape == (360, 640, 3) and f.image.dtype == np.uint8 for f in frames)
+    assert frames[-1].timestamp - frames[0].timestamp >= 3 / 15 - 0.02  # real-time pacing
+    with open_source("simulated:7") as again:
+        np.testing.assert_array_equal(again.read().image, frames[0].image)  # deterministic from the seed
+
+
+def test_simulated_patient_with_a_bad_seed_is_a_clear_error():
+    with pytest.raises(VideoSourceError, match="seed must be a whole number"):
+        open_source("simulated:abc")
