@@ -297,10 +297,6 @@ class AnalysisJob(QObject):
         """Ask the analysis to stop after the current frame; `failed` follows."""
         self._worker.stop = True
 
-    def is_running(self) -> bool:
-        """True until the analysis has finished, failed or been cancelled."""
-        return self._thread.isRunning()
-
     def wait(self, timeout_ms: int = 30_000) -> bool:
         """Block until the thread has ended (after `cancel`, when closing); False on timeout."""
         return self._thread.wait(timeout_ms)
