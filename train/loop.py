@@ -247,14 +247,15 @@ def fit(
         with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
             scores, embedding = model.forward_with_embedding(x)
         loss, parts = loss_fn(scores, embedding, y)
-        if not torch.isfinite(loss):
-            raise PainmonError(f"training diverged at iteration {it} (loss {float(loss)}): lower solver.lr")
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise PainmonError(f"training diverged at iteration {it} (loss {value}): lower solver.lr")
         optimizer.zero_grad(set_to_none=True)
         state.scaler.scale(loss).backward()
         state.scaler.step(optimizer)
         state.scaler.update()
         if it % 10 == 0:
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{value:.3f}")
         if snapshot is not None and (it + 1) % solver.snapshot_every == 0 and it + 1 < iterations:
             state.save(snapshot, it + 1)
     bar.close()
