@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+# Qt widgets under test render offscreen: there is no display on CI.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 CLIPS = Path(__file__).parent / "data" / "clips"
 

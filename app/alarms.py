@@ -1,0 +1,332 @@
+"""Per-bed alarm logic (no Qt): the pain alarm, technical alarms, audio pause, and their visual signals.
+
+Time is passed in (seconds, any clock that never goes back), so the logic is exact and testable.
+
+Pain alarm (clinical, medium priority, latching). The condition is "scores ≥ threshold": it starts at the
+first score ≥ threshold, ends at the first score below it, and also ends when no score ≥ threshold has arrived
+for `GAP_TOLERANCE_S` (frames without a face neither confirm nor end it until then). The alarm is raised once
+the condition has been seen for `delay_s` (time between its first and latest score ≥ threshold). States:
+
+- IDLE: no alarm.
+- ACTIVE: raised, condition present, not acknowledged. Flashing yellow, audible.
+- LATCHED: raised, condition gone, not acknowledged. Still flashing and audible: a nurse must see it.
+  If the condition returns the alarm goes back to ACTIVE.
+- ACKNOWLEDGED: acknowledged while the condition persists. Steady yellow, silent. Becomes IDLE when the
+  condition ends; re-alarms (back to ACTIVE) if it is still present `realarm_after_s` after acknowledgement.
+
+Acknowledging LATCHED ends the alarm (events ACKNOWLEDGED then CLEARED). Technical alarms (no face for
+`no_face_delay_s`, camera lost, model error) are low priority, steady cyan, silent, not latching: they clear
+themselves when the condition ends. Audio pause silences the audible signal for `AUDIO_PAUSE_S`; visual
+signals continue. Every transition returns an `AlarmEvent` for the alarm log and the record.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+
+class Priority(IntEnum):
+    """IEC 60601-1-8 alarm priorities (NONE: no alarm)."""
+
+    NONE = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+
+# IEC 60601-1-8 visual signals: high = red flashing 1.4–2.8 Hz, medium = yellow flashing 0.4–0.8 Hz,
+# low = cyan (or yellow) steady. Flashing uses a 50 % duty cycle (allowed: 20–60 % on).
+COLOURS: dict[Priority, str] = {Priority.HIGH: "#e8000b", Priority.MEDIUM: "#ffd200", Priority.LOW: "#00c8e0"}
+TEXT_COLOURS: dict[Priority, str] = {
+    Priority.HIGH: "#ffffff", Priority.MEDIUM: "#000000", Priority.LOW: "#000000"}
+FLASH_HZ: dict[Priority, float] = {Priority.HIGH: 2.0, Priority.MEDIUM: 0.6, Priority.LOW: 0.0}
+
+GAP_TOLERANCE_S = 2.0
+"""A pain condition survives frames without a score for this long; longer gaps end it."""
+AUDIO_PAUSE_S = 120.0
+"""How long an audio pause silences the audible signal."""
+REALARM_RANGE_S = (120.0, 180.0)
+"""Allowed re-alarm intervals after acknowledgement (2–3 minutes)."""
+
+
+class AlarmKind(StrEnum):
+    """What an alarm is about. PAIN is clinical; the others are technical."""
+
+    PAIN = "pain"
+    NO_FACE = "no_face"
+    CAMERA_LOST = "camera_lost"
+    MODEL_ERROR = "model_error"
+
+    @property
+    def priority(self) -> Priority:
+        """Clinical alarms are medium priority, technical ones low."""
+        return Priority.MEDIUM if self is AlarmKind.PAIN else Priority.LOW
+
+
+class AlarmState(StrEnum):
+    """States of one alarm (technical alarms use only IDLE and ACTIVE); see the module docstring."""
+
+    IDLE = "idle"
+    ACTIVE = "active"
+    LATCHED = "latched"
+    ACKNOWLEDGED = "acknowledged"
+
+
+class Transition(StrEnum):
+    """What happened in an `AlarmEvent`."""
+
+    RAISED = "raised"
+    LATCHED = "latched"
+    RETURNED = "returned"
+    ACKNOWLEDGED = "acknowledged"
+    REALARMED = "realarmed"
+    CLEARED = "cleared"
+    AUDIO_PAUSED = "audio_paused"
+    AUDIO_RESUMED = "audio_resumed"
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """Alarm settings of one bed. Raises ValueError (with a readable message) for values out of range."""
+
+    threshold: float = 3.0
+    delay_s: float = 10.0
+    no_face_delay_s: float = 30.0
+    realarm_after_s: float = 150.0
+
+    def __post_init__(self) -> None:
+        low, high = REALARM_RANGE_S
+        checks = [
+            (0.0 < self.threshold <= 5.0, f"threshold must be in (0, 5], got {self.threshold}"),
+            (0.0 <= self.delay_s <= 300.0, f"alarm delay must be 0–300 s, got {self.delay_s}"),
+            (0.0 <= self.no_face_delay_s <= 3600.0,
+             f"no-face delay must be 0–3600 s, got {self.no_face_delay_s}"),
+            (low <= self.realarm_after_s <= high,
+             f"re-alarm interval must be {low:g}–{high:g} s, got {self.realarm_after_s}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class AlarmEvent:
+    """One alarm transition; kind and uid are None for audio-pause events (they concern the bed)."""
+
+    t: float
+    bed: str
+    transition: Transition
+    kind: AlarmKind | None
+    priority: Priority
+    uid: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """An alarm that is currently not IDLE."""
+
+    uid: str
+    kind: AlarmKind
+    state: AlarmState
+    raised_at: float
+    message: str
+
+    @property
+    def priority(self) -> Priority:
+        """The priority of this alarm's kind."""
+        return self.kind.priority
+
+
+@dataclass(frozen=True)
+class AlarmSignal:
+    """What a display shows for a bed: the colour of `priority`, flashing or steady, and a text."""
+
+    priority: Priority = Priority.NONE
+    flashing: bool = False
+    text: str = ""
+
+    @property
+    def colour(self) -> str | None:
+        """Hex colour of the priority, None when there is no alarm."""
+        return COLOURS.get(self.priority)
+
+    @property
+    def text_colour(self) -> str | None:
+        """Readable text colour on `colour`."""
+        return TEXT_COLOURS.get(self.priority)
+
+    @property
+    def flash_hz(self) -> float:
+        """Flash frequency in Hz, 0 for a steady signal."""
+        return FLASH_HZ[self.priority] if self.flashing and self.priority else 0.0
+
+
+@dataclass
+class _Episode:
+    uid: str
+    kind: AlarmKind
+    state: AlarmState
+    raised_at: float
+    message: str
+    acknowledged_at: float = math.nan
+
+
+class BedAlarms:
+    """The alarms of one bed. Feed it scores with `update`, call `tick` when time passes without frames."""
+
+    def __init__(self, config: AlarmConfig, bed: str = "") -> None:
+        self.config = config
+        self.bed = bed
+        self._now = -math.inf
+        self._onset: float | None = None  # first score ≥ threshold of the current condition
+        self._last_high = -math.inf  # latest score ≥ threshold
+        self._no_face_since: float | None = None
+        self._episodes: dict[AlarmKind, _Episode] = {}
+        self._audio_paused_until: float | None = None
+
+    # -- inputs ---------------------------------------------------------------------------------------
+    def update(self, t: float, score: float) -> list[AlarmEvent]:
+        """Take one analysed frame: a score, or NaN when the frame had no usable face."""
+        events = self._advance(t)
+        if math.isfinite(score):
+            self._no_face_since = None
+            events += self._set(t, AlarmKind.NO_FACE, False, "")
+            if score >= self.config.threshold:
+                self._onset = t if self._onset is None else self._onset
+                self._last_high = t
+            else:
+                self._onset = None
+        else:
+            self._no_face_since = t if self._no_face_since is None else self._no_face_since
+            if t - self._no_face_since >= self.config.no_face_delay_s:
+                message = f"No face for {self.config.no_face_delay_s:g} s"
+                events += self._set(t, AlarmKind.NO_FACE, True, message)
+        return events + self._step_pain(t)
+
+    def set_technical(self, t: float, kind: AlarmKind, present: bool, message: str = "") -> list[AlarmEvent]:
+        """Report that the camera is lost / the model fails (present=True) or works again (False)."""
+        if kind not in (AlarmKind.CAMERA_LOST, AlarmKind.MODEL_ERROR):
+            raise ValueError(f"{kind} is not a reported technical alarm")
+        default = "Camera lost" if kind is AlarmKind.CAMERA_LOST else "Model error"
+        return self._advance(t) + self._set(t, kind, present, message or default) + self._step_pain(t)
+
+    def tick(self, t: float) -> list[AlarmEvent]:
+        """Let time pass: stale pain conditions end, re-alarm and audio-pause timers run out."""
+        return self._advance(t) + self._step_pain(t)
+
+    def acknowledge(self, t: float) -> list[AlarmEvent]:
+        """A nurse acknowledges the pain alarm: ACTIVE → ACKNOWLEDGED, LATCHED → IDLE."""
+        events = self.tick(t)
+        pain = self._episodes.get(AlarmKind.PAIN)
+        if pain is None or pain.state is AlarmState.ACKNOWLEDGED:
+            return events
+        latched = pain.state is AlarmState.LATCHED
+        pain.acknowledged_at = t
+        events += self._move(t, pain, AlarmState.ACKNOWLEDGED, Transition.ACKNOWLEDGED)
+        if latched:
+            events += self._move(t, pain, AlarmState.IDLE, Transition.CLEARED)
+        return events
+
+    def pause_audio(self, t: float) -> list[AlarmEvent]:
+        """Silence the audible signal for `AUDIO_PAUSE_S` (restarts the pause if already paused)."""
+        events = self.tick(t)
+        self._audio_paused_until = t + AUDIO_PAUSE_S
+        return [*events, AlarmEvent(t, self.bed, Transition.AUDIO_PAUSED, None, Priority.NONE, None,
+                                    f"Audio paused for {AUDIO_PAUSE_S:g} s")]
+
+    # -- outputs --------------------------------------------------------------------------------------
+    @property
+    def alarms(self) -> list[Alarm]:
+        """Alarms that are not IDLE, highest priority first, then oldest first."""
+        episodes = sorted(self._episodes.values(), key=lambda e: (-e.kind.priority, e.raised_at))
+        return [Alarm(e.uid, e.kind, e.state, e.raised_at, e.message) for e in episodes]
+
+    @property
+    def audio_paused(self) -> bool:
+        """True while an audio pause is running."""
+        return self._audio_paused_until is not None
+
+    @property
+    def audible(self) -> bool:
+        """True when the audible signal should sound: an unacknowledged pain alarm and no audio pause."""
+        pain = self._episodes.get(AlarmKind.PAIN)
+        unacknowledged = pain is not None and pain.state is not AlarmState.ACKNOWLEDGED
+        return unacknowledged and not self.audio_paused
+
+    @property
+    def signal(self) -> AlarmSignal:
+        """The visual signal for this bed: colour of the highest priority, flashing if it needs attention."""
+        alarms = self.alarms
+        if not alarms:
+            return AlarmSignal()
+        top = alarms[0]
+        flashing = top.kind is AlarmKind.PAIN and top.state is not AlarmState.ACKNOWLEDGED
+        return AlarmSignal(top.priority, flashing, " · ".join(_label(a) for a in alarms))
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _advance(self, t: float) -> list[AlarmEvent]:
+        if t < self._now:
+            raise ValueError(f"alarm time went back from {self._now} to {t}")
+        self._now = t
+        if self._onset is not None and t - self._last_high > GAP_TOLERANCE_S:
+            self._onset = None
+        if self._audio_paused_until is not None and t >= self._audio_paused_until:
+            self._audio_paused_until = None
+            return [AlarmEvent(t, self.bed, Transition.AUDIO_RESUMED, None, Priority.NONE, None, "Audio on")]
+        return []
+
+    def _step_pain(self, t: float) -> list[AlarmEvent]:
+        config = self.config
+        present = self._onset is not None
+        pain = self._episodes.get(AlarmKind.PAIN)
+        if pain is None:
+            if present and self._last_high - self._onset >= config.delay_s:
+                message = f"Pain ≥ {config.threshold:g} for {config.delay_s:g} s"
+                return self._set(t, AlarmKind.PAIN, True, message)
+            return []
+        state = pain.state
+        move: tuple[AlarmState, Transition] | None = None
+        if state is AlarmState.ACTIVE and not present:
+            move = (AlarmState.LATCHED, Transition.LATCHED)
+        elif state is AlarmState.LATCHED and present:
+            move = (AlarmState.ACTIVE, Transition.RETURNED)
+        elif state is AlarmState.ACKNOWLEDGED and not present:
+            move = (AlarmState.IDLE, Transition.CLEARED)
+        elif state is AlarmState.ACKNOWLEDGED and t - pain.acknowledged_at >= config.realarm_after_s:
+            move = (AlarmState.ACTIVE, Transition.REALARMED)
+        return [] if move is None else self._move(t, pain, *move)
+
+    def _set(self, t: float, kind: AlarmKind, present: bool, message: str) -> list[AlarmEvent]:
+        """Raise (present) or clear (not present) an alarm of `kind`; no event when nothing changes."""
+        episode = self._episodes.get(kind)
+        if present and episode is None:
+            episode = _Episode(uuid.uuid4().hex, kind, AlarmState.ACTIVE, t, message)
+            self._episodes[kind] = episode
+            return [self._event(t, Transition.RAISED, episode)]
+        if not present and episode is not None:
+            return self._move(t, episode, AlarmState.IDLE, Transition.CLEARED)
+        return []
+
+    def _move(self, t: float, episode: _Episode, state: AlarmState, why: Transition) -> list[AlarmEvent]:
+        """Put `episode` in `state` (IDLE forgets it) and return the event."""
+        if state is AlarmState.IDLE:
+            del self._episodes[episode.kind]
+        else:
+            episode.state = state
+        return [self._event(t, why, episode)]
+
+    def _event(self, t: float, why: Transition, episode: _Episode) -> AlarmEvent:
+        kind = episode.kind
+        return AlarmEvent(t, self.bed, why, kind, kind.priority, episode.uid, episode.message)
+
+
+def _label(alarm: Alarm) -> str:
+    if alarm.state is AlarmState.LATCHED:
+        return f"{alarm.message} (latched)"
+    if alarm.state is AlarmState.ACKNOWLEDGED:
+        return f"{alarm.message} (acknowledged)"
+    return alarm.message

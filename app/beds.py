@@ -1,0 +1,274 @@
+"""Bed configuration: what each bed watches and when it alarms, kept as JSON in the user's data directory.
+
+The file (`beds.json`) is written atomically (temporary file, fsync, rename), so a crash while saving leaves
+the previous configuration. Loading validates everything and says exactly what is wrong. With no file yet,
+the ward has one simulated-patient bed, so the app works out of the box on any machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from app.alarms import AlarmConfig
+from engine.errors import PainmonError
+from engine.paths import data_dir
+
+FILE_VERSION = 1
+URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+MAX_NAME_LENGTH = 40
+
+
+class BedConfigError(PainmonError):
+    """The bed configuration is invalid or cannot be read or written."""
+
+
+class SourceKind(StrEnum):
+    """Where a bed's video comes from."""
+
+    CAMERA = "camera"
+    FILE = "file"
+    URL = "url"
+    SIMULATED = "simulated"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A bed's video source. `location` is what `engine.sources.open_source` takes (camera index as text,
+    file path or URL); it is empty for the simulated patient, whose face is rendered from `seed`.
+    Raises ValueError for an invalid combination."""
+
+    kind: SourceKind
+    location: str = ""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        kind, location = SourceKind(self.kind), self.location
+        object.__setattr__(self, "kind", kind)
+        if kind is SourceKind.CAMERA and not location.isdigit():
+            raise ValueError(f"camera index must be a whole number ≥ 0, got {location!r}")
+        if kind is SourceKind.FILE and not location.strip():
+            raise ValueError("video file path is empty")
+        if kind is SourceKind.URL and not location.lower().startswith(URL_SCHEMES):
+            raise ValueError(f"stream URL must start with {', '.join(URL_SCHEMES)}; got {location!r}")
+        if kind is SourceKind.SIMULATED and location:
+            raise ValueError("the simulated patient takes a seed, not a location")
+
+    @classmethod
+    def camera(cls, index: int) -> Source:
+        """A local camera by OpenCV index."""
+        return cls(SourceKind.CAMERA, str(index))
+
+    @classmethod
+    def file(cls, path: str | Path) -> Source:
+        """A video file, played as if live."""
+        return cls(SourceKind.FILE, str(path))
+
+    @classmethod
+    def url(cls, url: str) -> Source:
+        """An RTSP or HTTP(S) stream."""
+        return cls(SourceKind.URL, url)
+
+    @classmethod
+    def simulated(cls, seed: int = 0) -> Source:
+        """The procedurally rendered simulated patient."""
+        return cls(SourceKind.SIMULATED, seed=seed)
+
+    def describe(self) -> str:
+        """A short human-readable name of the source."""
+        if self.kind is SourceKind.CAMERA:
+            return f"Camera {self.location}"
+        if self.kind is SourceKind.FILE:
+            return f"Video {Path(self.location).name}"
+        if self.kind is SourceKind.URL:
+            return self.location
+        return f"Simulated patient (seed {self.seed})"
+
+
+def _new_bed_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class BedConfig:
+    """One bed. `bed_id` is stable across renames (the record keys history by it). Video recording is off
+    unless the bed opts in (privacy). Raises ValueError for an invalid name."""
+
+    name: str
+    source: Source
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    record_video: bool = False
+    patient: str = ""
+    bed_id: str = field(default_factory=_new_bed_id)
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("bed name is empty")
+        if len(self.name) > MAX_NAME_LENGTH:
+            raise ValueError(f"bed name is longer than {MAX_NAME_LENGTH} characters: {self.name!r}")
+        if not self.bed_id:
+            raise ValueError("bed id is empty")
+
+
+def beds_path() -> Path:
+    """Default location of the bed configuration file."""
+    return data_dir() / "beds.json"
+
+
+def default_beds() -> list[BedConfig]:
+    """The first-start ward: one simulated-patient bed."""
+    return [BedConfig("Bed 1", Source.simulated(seed=1))]
+
+
+def load_beds(path: Path | None = None) -> list[BedConfig]:
+    """Read and validate the bed configuration; `default_beds()` when there is none yet."""
+    path = path or beds_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return default_beds()
+    except OSError as exc:
+        raise BedConfigError(f"cannot read bed configuration {path}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BedConfigError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    try:
+        _check_keys(data, {"version", "beds"}, {"version", "beds"}, "the file")
+        if data["version"] != FILE_VERSION:
+            raise ValueError(f"unsupported version {data['version']!r} (this painmon reads {FILE_VERSION})")
+        if not isinstance(data["beds"], list):
+            raise ValueError("'beds' must be a list")
+        beds = [_bed_from_dict(item, f"bed {i + 1}") for i, item in enumerate(data["beds"])]
+        _check_unique(beds)
+    except ValueError as exc:
+        raise BedConfigError(f"{path}: {exc}") from exc
+    return beds
+
+
+def save_beds(beds: Iterable[BedConfig], path: Path | None = None) -> None:
+    """Validate and write the bed configuration atomically."""
+    beds = list(beds)
+    path = path or beds_path()
+    try:
+        _check_unique(beds)
+    except ValueError as exc:
+        raise BedConfigError(str(exc)) from exc
+    text = json.dumps({"version": FILE_VERSION, "beds": [_bed_to_dict(b) for b in beds]}, indent=2,
+                      ensure_ascii=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise BedConfigError(f"cannot save bed configuration to {path}: {exc}") from exc
+    _fsync_dir(path.parent)
+
+
+def list_cameras(max_index: int = 8) -> list[int]:
+    """OpenCV indices 0..max_index-1 of cameras that open and deliver a frame."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # probing absent cameras warns
+    found = []
+    try:
+        for index in range(max_index):
+            capture = cv2.VideoCapture(index)
+            try:
+                if capture.isOpened() and capture.read()[0]:
+                    found.append(index)
+            finally:
+                capture.release()
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    return found
+
+
+# -- JSON conversion ----------------------------------------------------------------------------------
+_BED_KEYS = {"id", "name", "patient", "source", "alarms", "record_video"}
+_SOURCE_KEYS = {"kind", "location", "seed"}
+_ALARM_KEYS = {"threshold", "delay_s", "no_face_delay_s", "realarm_after_s"}
+
+
+def _bed_to_dict(bed: BedConfig) -> dict[str, Any]:
+    source = {"kind": str(bed.source.kind), "location": bed.source.location, "seed": bed.source.seed}
+    alarms = {key: getattr(bed.alarms, key) for key in sorted(_ALARM_KEYS)}
+    return {"id": bed.bed_id, "name": bed.name, "patient": bed.patient, "source": source, "alarms": alarms,
+            "record_video": bed.record_video}
+
+
+def _bed_from_dict(data: Any, where: str) -> BedConfig:
+    """Build a bed from its JSON object; ValueError messages say which bed and which field."""
+    if isinstance(data, dict) and isinstance(data.get("name"), str):
+        where = f"{where} ({data['name']!r})"
+    _check_keys(data, _BED_KEYS, {"name", "source"}, where)
+    try:
+        source = data["source"]
+        _check_keys(source, _SOURCE_KEYS, {"kind"}, "source")
+        kinds = [str(k) for k in SourceKind]
+        if source["kind"] not in kinds:
+            raise ValueError(f"source kind must be one of {', '.join(kinds)}; got {source['kind']!r}")
+        alarms = data.get("alarms", {})
+        _check_keys(alarms, _ALARM_KEYS, set(), "alarms")
+        return BedConfig(
+            name=_typed(data["name"], str, "name"),
+            source=Source(SourceKind(source["kind"]),
+                          _typed(source.get("location", ""), str, "source location"),
+                          _typed(source.get("seed", 0), int, "source seed")),
+            alarms=AlarmConfig(**{key: _typed(value, float, key) for key, value in alarms.items()}),
+            record_video=_typed(data.get("record_video", False), bool, "record_video"),
+            patient=_typed(data.get("patient", ""), str, "patient"),
+            bed_id=_typed(data.get("id") or _new_bed_id(), str, "id"),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def _typed(value: Any, kind: type, name: str) -> Any:
+    """Check a JSON value's type (ints count as floats; booleans count as nothing else)."""
+    ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok, value = True, float(value)
+    if not ok:
+        raise ValueError(f"{name} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _check_keys(data: Any, allowed: set[str], required: set[str], where: str) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a JSON object")
+    if unknown := sorted(set(data) - allowed):
+        raise ValueError(f"{where} has unknown field(s) {', '.join(unknown)}")
+    if missing := sorted(required - set(data)):
+        raise ValueError(f"{where} lacks field(s) {', '.join(missing)}")
+
+
+def _check_unique(beds: list[BedConfig]) -> None:
+    for attribute, what in (("name", "name"), ("bed_id", "id")):
+        values = [getattr(bed, attribute) for bed in beds]
+        if duplicates := sorted({v for v in values if values.count(v) > 1}):
+            raise ValueError(f"two beds have the same {what}: {', '.join(map(repr, duplicates))}")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (POSIX); Windows cannot open folders and needs nothing here."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,1 @@
+"""Reusable Qt widgets of the monitor: pain curve, sparkline, bed tile, alarm banner and their helpers."""

@@ -1,0 +1,139 @@
+"""painmon checkpoints: safetensors weights with the model card as JSON metadata (loading runs no code)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from engine.errors import ModelFileError
+from engine.model import PainRegressor
+
+CARD_KEY = "painmon.model_card"
+FORMAT_KEY = "painmon.format"
+FORMAT = "painmon-checkpoint/1"
+
+
+@dataclass
+class ModelCard:
+    """What a checkpoint is: architecture and preprocessing, provenance, intended use and LOSO metrics."""
+
+    name: str
+    version: str
+    backbone: str
+    pretrained: str | None
+    input_size: tuple[int, int]
+    mean: float
+    std: float
+    trained_on: str
+    clinical_use: bool = False
+    intended_use: str = "research and demonstration only; not a medical device"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @classmethod
+    def for_model(cls, model: PainRegressor, **details: Any) -> ModelCard:
+        """A card whose architecture fields are taken from `model`; `details` fill in the rest."""
+        return cls(
+            backbone=model.backbone_name,
+            pretrained=model.pretrained,
+            input_size=model.input_size,
+            mean=float(model.mean),
+            std=float(model.std),
+            **details,
+        )
+
+    def to_json(self) -> str:
+        """The card as a JSON object string."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        """Parse a card written by to_json; raises ValueError (or TypeError) for anything else."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("model card is not a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"model card has unknown fields {sorted(unknown)}")
+        data["input_size"] = tuple(data["input_size"])
+        return cls(**data)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    with Path(path).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _check_card_matches(model: PainRegressor, card: ModelCard) -> None:
+    expected = ModelCard.for_model(model, name="", version="", trained_on="")
+    for name in ("backbone", "pretrained", "input_size", "mean", "std"):
+        if getattr(card, name) != getattr(expected, name):
+            found, wanted = getattr(card, name), getattr(expected, name)
+            raise ValueError(f"model card says {name}={found!r} but the model has {wanted!r}")
+
+
+def save_checkpoint(path: str | Path, model: PainRegressor, card: ModelCard) -> Path:
+    """Write the model's weights and its card to a safetensors file (atomically); return the path."""
+    _check_card_matches(model, card)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        save_file(tensors, partial, metadata={FORMAT_KEY: FORMAT, CARD_KEY: card.to_json()})
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def _read(path: Path, with_tensors: bool) -> tuple[ModelCard, dict[str, torch.Tensor]]:
+    """The card and (optionally) the CPU tensors of a checkpoint, or a ModelFileError naming the path."""
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        with safe_open(path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        if metadata.get(FORMAT_KEY) != FORMAT or CARD_KEY not in metadata:
+            raise ModelFileError(f"{path} is a safetensors file but not a painmon checkpoint (no model card)")
+        card = ModelCard.from_json(metadata[CARD_KEY])
+        tensors = load_file(path) if with_tensors else {}
+    except (SafetensorError, OSError) as error:
+        raise ModelFileError(f"{path} is damaged or not a safetensors file: {error}") from error
+    except (ValueError, TypeError, KeyError) as error:
+        raise ModelFileError(f"{path} has an invalid model card: {error}") from error
+    return card, tensors
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """The model card of a checkpoint, without reading its weights."""
+    return _read(Path(path), with_tensors=False)[0]
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PainRegressor, ModelCard]:
+    """Load a checkpoint into an eval-mode PainRegressor on `device`; never downloads pretrained weights.
+
+    Raises ModelFileError naming the path for a missing, damaged or foreign file.
+    """
+    path = Path(path)
+    card, tensors = _read(path, with_tensors=True)
+    try:
+        embed_dim = tensors["embed.1.weight"].shape[0]
+        model = PainRegressor(card.backbone, None, card.input_size, embed_dim=embed_dim)
+        model.pretrained = card.pretrained
+        model.load_state_dict(tensors, strict=True)
+    except (KeyError, ValueError, RuntimeError) as error:
+        raise ModelFileError(f"{path} does not match its model card ({card.backbone}): {error}") from error
+    return model.to(device).eval(), card

@@ -1,0 +1,70 @@
+"""ONNX export of a PainRegressor with a dynamic batch axis, as one self-contained .onnx file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import onnx
+import torch
+
+from engine.checkpoint import file_sha256, load_checkpoint
+from engine.model import PainRegressor
+from engine.paths import cache_dir
+
+INPUT_NAME = "faces"  # float32 N×3×h×w RGB in 0..255
+OUTPUT_NAME = "scores"  # float32 (N,) in [0, 5]
+OPSET = 20
+MAX_BATCH = 64
+
+log = logging.getLogger(__name__)
+
+
+def export_regressor(model: PainRegressor, path: Path, max_batch: int = MAX_BATCH) -> Path:
+    """Export `model` (in eval mode) to `path` for batches of 1..max_batch; return the path.
+
+    Weights are embedded in the file (no .onnx.data beside it), so the file alone is the model and its
+    hash identifies it. The file is written atomically and checked with onnx.checker.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    example = torch.rand(2, 3, *model.input_size, device=device) * 255  # batch ≥ 2, or N is fixed at 1
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # processes may export side by side
+    try:
+        torch.onnx.export(
+            model,
+            (example,),
+            partial,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=OPSET,
+            dynamo=True,
+            verbose=False,
+            external_data=False,
+            dynamic_shapes={"x": {0: batch}},
+        )
+        onnx.checker.check_model(partial, full_check=True)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+        model.train(was_training)
+    return path
+
+
+def cached_export(checkpoint: str | Path) -> Path:
+    """The ONNX export of a checkpoint (batch up to MAX_BATCH), made once and cached.
+
+    Cached under engine.paths.cache_dir("onnx"), named by the checkpoint's SHA-256, so a retrained file
+    at the same path gets a fresh export.
+    """
+    path = cache_dir("onnx") / f"{file_sha256(checkpoint)}.onnx"
+    if not path.is_file():
+        log.info("exporting %s to ONNX (once per model file): %s", checkpoint, path)
+        model, _ = load_checkpoint(checkpoint)
+        export_regressor(model, path)
+    return path

@@ -1,0 +1,211 @@
+"""Alarm logic of one bed, driven with exact timestamps."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from app.alarms import (
+    AUDIO_PAUSE_S,
+    FLASH_HZ,
+    GAP_TOLERANCE_S,
+    AlarmConfig,
+    AlarmEvent,
+    AlarmKind,
+    AlarmState,
+    BedAlarms,
+    Priority,
+    Transition,
+)
+
+NAN = math.nan
+CONFIG = AlarmConfig(threshold=3.0, delay_s=10.0, no_face_delay_s=5.0, realarm_after_s=150.0)
+
+
+def feed(alarms: BedAlarms, start: float, stop: float, score: float, step: float = 0.5) -> list[AlarmEvent]:
+    """Send one score every `step` seconds for start <= t < stop; return all events."""
+    events: list[AlarmEvent] = []
+    t = start
+    while t < stop - 1e-9:
+        events += alarms.update(t, score)
+        t += step
+    return events
+
+
+def transitions(events: list[AlarmEvent]) -> list[tuple[float, Transition, AlarmKind | None]]:
+    return [(e.t, e.transition, e.kind) for e in events]
+
+
+def pain_state(alarms: BedAlarms) -> AlarmState:
+    found = [a.state for a in alarms.alarms if a.kind is AlarmKind.PAIN]
+    return found[0] if found else AlarmState.IDLE
+
+
+def test_pain_raises_only_after_the_delay_and_latches_until_acknowledged() -> None:
+    alarms = BedAlarms(CONFIG, bed="bed-1")
+    assert feed(alarms, 0.0, 9.5, 3.5) == []  # 0 … 9.0 s above threshold: not yet 10 s
+    events = alarms.update(10.0, 3.5)
+    assert transitions(events) == [(10.0, Transition.RAISED, AlarmKind.PAIN)]
+    assert events[0].priority is Priority.MEDIUM and events[0].bed == "bed-1"
+    assert alarms.signal.priority is Priority.MEDIUM and alarms.signal.flashing and alarms.audible
+
+    # Pain falls below threshold: the alarm stays (latched) and keeps flashing and sounding.
+    assert transitions(alarms.update(11.0, 1.0)) == [(11.0, Transition.LATCHED, AlarmKind.PAIN)]
+    assert feed(alarms, 11.5, 600.0, 1.0, step=5.0) == []
+    assert pain_state(alarms) is AlarmState.LATCHED
+    assert alarms.signal.flashing and alarms.audible and "latched" in alarms.signal.text
+
+    # Acknowledging a latched alarm ends it; one uid ties the whole episode together.
+    events = alarms.acknowledge(601.0)
+    assert transitions(events) == [(601.0, Transition.ACKNOWLEDGED, AlarmKind.PAIN),
+                                   (601.0, Transition.CLEARED, AlarmKind.PAIN)]
+    assert len({e.uid for e in events}) == 1
+    assert alarms.alarms == [] and alarms.signal.priority is Priority.NONE and not alarms.audible
+
+
+def test_a_dip_below_threshold_restarts_the_delay() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 8.0, 4.0)
+    alarms.update(8.0, 2.0)
+    assert feed(alarms, 8.5, 18.0, 4.0) == []  # 8.5 … 17.5: only 9 s since the dip
+    assert transitions(alarms.update(18.5, 4.0)) == [(18.5, Transition.RAISED, AlarmKind.PAIN)]
+
+
+def test_short_face_gaps_are_bridged_long_ones_end_the_condition() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 6.0, 4.0)
+    feed(alarms, 6.0, 5.5 + GAP_TOLERANCE_S, NAN)  # a short gap: the condition survives
+    events = feed(alarms, 5.5 + GAP_TOLERANCE_S, 10.5, 4.0)
+    assert transitions(events) == [(10.0, Transition.RAISED, AlarmKind.PAIN)]
+
+    fresh = BedAlarms(CONFIG)
+    feed(fresh, 0.0, 6.0, 4.0)
+    feed(fresh, 6.0, 9.0, NAN)  # longer than the tolerance: the condition ends
+    assert feed(fresh, 9.0, 18.5, 4.0) == []
+    assert transitions(fresh.update(19.0, 4.0)) == [(19.0, Transition.RAISED, AlarmKind.PAIN)]
+
+
+def test_acknowledged_alarm_stays_quiet_while_pain_persists_then_realarms() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 10.5, 4.0)
+    assert transitions(alarms.acknowledge(11.0)) == [(11.0, Transition.ACKNOWLEDGED, AlarmKind.PAIN)]
+    assert pain_state(alarms) is AlarmState.ACKNOWLEDGED
+    signal = alarms.signal
+    assert signal.priority is Priority.MEDIUM and not signal.flashing and signal.flash_hz == 0.0
+    assert not alarms.audible
+    assert alarms.acknowledge(11.0) == []  # acknowledging again changes nothing
+
+    assert feed(alarms, 11.0, 161.0, 4.0) == []  # still in pain, but within the re-alarm interval
+    events = alarms.update(161.0, 4.0)  # 150 s after acknowledgement
+    assert transitions(events) == [(161.0, Transition.REALARMED, AlarmKind.PAIN)]
+    assert alarms.signal.flashing and alarms.audible
+
+
+def test_acknowledged_alarm_clears_when_pain_ends() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 10.5, 4.0)
+    alarms.acknowledge(11.0)
+    assert transitions(alarms.update(20.0, 1.0)) == [(20.0, Transition.CLEARED, AlarmKind.PAIN)]
+    assert alarms.alarms == []
+
+
+def test_latched_alarm_returns_to_active_when_pain_comes_back() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 10.5, 4.0)
+    alarms.update(11.0, 0.5)
+    assert transitions(alarms.update(30.0, 4.5)) == [(30.0, Transition.RETURNED, AlarmKind.PAIN)]
+    # Acknowledged while present: it stays, acknowledged.
+    alarms.acknowledge(31.0)
+    assert pain_state(alarms) is AlarmState.ACKNOWLEDGED
+
+
+def test_pain_condition_goes_stale_when_frames_stop() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 10.5, 4.0)
+    assert alarms.tick(10.0 + GAP_TOLERANCE_S) == []
+    assert transitions(alarms.tick(10.1 + GAP_TOLERANCE_S)) == [
+        (10.1 + GAP_TOLERANCE_S, Transition.LATCHED, AlarmKind.PAIN)]
+
+
+def test_no_face_is_a_low_priority_technical_alarm_that_clears_itself() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 2.0, 1.0)
+    assert feed(alarms, 2.0, 7.0, NAN) == []  # 2.0 … 6.5: under 5 s without a face
+    events = alarms.update(7.0, NAN)
+    assert transitions(events) == [(7.0, Transition.RAISED, AlarmKind.NO_FACE)]
+    assert events[0].priority is Priority.LOW
+    signal = alarms.signal
+    assert signal.priority is Priority.LOW and not signal.flashing and signal.text == "No face for 5 s"
+    assert not alarms.audible  # technical alarms are silent
+    assert alarms.acknowledge(7.5) == []  # nothing to acknowledge; it is not latching
+    assert transitions(alarms.update(8.0, 1.0)) == [(8.0, Transition.CLEARED, AlarmKind.NO_FACE)]
+    assert alarms.signal.priority is Priority.NONE
+
+
+def test_no_frames_at_all_is_not_a_no_face_alarm() -> None:
+    alarms = BedAlarms(CONFIG)
+    alarms.update(0.0, NAN)
+    assert alarms.tick(100.0) == []  # the camera stopped: that is reported separately
+
+
+def test_camera_lost_and_model_error_are_reported_and_clear_themselves() -> None:
+    alarms = BedAlarms(CONFIG)
+    events = alarms.set_technical(1.0, AlarmKind.CAMERA_LOST, True)
+    assert transitions(events) == [(1.0, Transition.RAISED, AlarmKind.CAMERA_LOST)]
+    assert alarms.set_technical(2.0, AlarmKind.CAMERA_LOST, True) == []  # already raised
+    alarms.set_technical(3.0, AlarmKind.MODEL_ERROR, True, "CUDA out of memory")
+    assert alarms.signal.text == "Camera lost · CUDA out of memory"
+    assert transitions(alarms.set_technical(4.0, AlarmKind.CAMERA_LOST, False)) == [
+        (4.0, Transition.CLEARED, AlarmKind.CAMERA_LOST)]
+    assert [a.kind for a in alarms.alarms] == [AlarmKind.MODEL_ERROR]
+    with pytest.raises(ValueError, match="not a reported technical alarm"):
+        alarms.set_technical(5.0, AlarmKind.PAIN, True)
+
+
+def test_pain_outranks_technical_alarms_in_the_signal() -> None:
+    alarms = BedAlarms(CONFIG)
+    alarms.set_technical(0.0, AlarmKind.MODEL_ERROR, True)
+    feed(alarms, 0.0, 10.5, 4.0)
+    signal = alarms.signal
+    assert signal.priority is Priority.MEDIUM and signal.flashing
+    assert signal.text == "Pain ≥ 3 for 10 s · Model error"
+    assert [a.kind for a in alarms.alarms] == [AlarmKind.PAIN, AlarmKind.MODEL_ERROR]
+
+
+def test_audio_pause_silences_for_its_duration_and_visuals_continue() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 10.5, 4.0)
+    events = alarms.pause_audio(11.0)
+    assert [e.transition for e in events] == [Transition.AUDIO_PAUSED]
+    assert events[0].kind is None and events[0].uid is None
+    assert alarms.audio_paused and not alarms.audible and alarms.signal.flashing
+    assert feed(alarms, 11.0, 11.0 + AUDIO_PAUSE_S, 4.0) == []
+    events = alarms.update(11.0 + AUDIO_PAUSE_S, 4.0)
+    assert [e.transition for e in events] == [Transition.AUDIO_RESUMED]
+    assert alarms.audible
+
+
+def test_time_going_back_is_an_error() -> None:
+    alarms = BedAlarms(CONFIG)
+    alarms.update(5.0, 1.0)
+    with pytest.raises(ValueError, match="went back"):
+        alarms.update(4.0, 1.0)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("threshold", 0.0, "threshold"),
+    ("threshold", 5.5, "threshold"),
+    ("delay_s", -1.0, "alarm delay"),
+    ("no_face_delay_s", -1.0, "no-face delay"),
+    ("realarm_after_s", 60.0, "re-alarm interval must be 120–180 s"),
+])
+def test_config_rejects_values_out_of_range(field: str, value: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AlarmConfig(**{field: value})
+
+
+def test_flash_rates_are_within_iec_ranges() -> None:
+    assert 1.4 <= FLASH_HZ[Priority.HIGH] <= 2.8
+    assert 0.4 <= FLASH_HZ[Priority.MEDIUM] <= 0.8
+    assert FLASH_HZ[Priority.LOW] == 0.0
