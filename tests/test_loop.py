@@ -183,3 +183,15 @@ def test_devices_are_checked() -> None:
         assert resolve_device(None) == CPU
         with pytest.raises(PainmonError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (mixed-precision training path)")
+def test_fit_on_cuda_with_mixed_precision_learns_the_levels() -> None:
+    images, levels = _data()
+    rows = np.arange(len(levels))
+    cuda = torch.device("cuda")
+    model = _model()
+    fit(model, _config(), lambda r: images[r], rows, levels, device=cuda, progress=None)
+    scores = predict(model, lambda r: images[r], rows, device=cuda)
+    assert np.corrcoef(scores, levels)[0, 1] > 0.9
+    assert next(model.parameters()).dtype == torch.float32  # AMP keeps fp32 master weights

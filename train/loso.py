@@ -33,7 +33,7 @@ from train.evaluate import Predictions, evaluation_json, read_predictions, write
 from train.loop import TrainConfig, fit, load_config, predict, resolve_device, training_rows
 from train.metrics import Evaluation
 from train.report import write_report
-from train.unbc import UnbcDataset, load_unbc
+from train.unbc import FrameRecord, UnbcDataset, load_unbc
 
 TWIN_MARKER = "twin.json"
 """File that train.synth writes at the root of a synthetic twin."""
@@ -52,7 +52,7 @@ class Frames:
     level: np.ndarray  # int64, 0..5
 
     @classmethod
-    def of(cls, records: list) -> Frames:
+    def of(cls, records: list[FrameRecord]) -> Frames:
         return cls(np.array([r.subject for r in records], dtype=str),
                    np.array([r.sequence for r in records], dtype=str),
                    np.array([r.frame for r in records], dtype=np.int64),
@@ -166,21 +166,25 @@ def run_loso(
         done = folder / ("model.safetensors" if fold == FINAL else "predictions.csv")
         if done.exists():
             continue
-        folder.mkdir(parents=True, exist_ok=True)
         label = f"fold {fold} ({number}/{len(wanted)})"
+        held_out = np.flatnonzero(cache.found & (frames.subject == fold))
+        if fold != FINAL and not len(held_out):
+            print(f"{label}: skipped, no frame of {fold} has a detectable face (see {out / 'no_face.csv'})")
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
         model = _train_fold(fold, config, cache, frames, folder, device=device, iterations=iterations,
                             label=label if progress else None)
         trained.append(fold)
         if fold == FINAL:
             print(f"{label}: all-subjects model written to {folder / 'model.safetensors'}")
             continue
-        rows = np.flatnonzero(cache.found & (frames.subject == fold))
-        scores = predict(model, cache.crops, rows, device=device)
-        fold_predictions = Predictions(frames.subject[rows], frames.sequence[rows], frames.frame[rows],
-                                       frames.level[rows].astype(np.float64), scores.astype(np.float64))
+        scores = predict(model, cache.crops, held_out, device=device)
+        fold_predictions = Predictions(frames.subject[held_out], frames.sequence[held_out],
+                                       frames.frame[held_out], frames.level[held_out].astype(np.float64),
+                                       scores.astype(np.float64))
         write_predictions(done, fold_predictions)
         m = fold_predictions.evaluate().per_subject_mean
-        print(f"{label}: {len(rows)} frames, MAE {m.mae:.3f}, PCC {m.pcc:.3f}, wMAE {m.wmae:.3f}")
+        print(f"{label}: {len(held_out)} frames, MAE {m.mae:.3f}, PCC {m.pcc:.3f}, wMAE {m.wmae:.3f}")
     finished, merged = _merge(out, subjects)
     evaluation = None
     if merged is not None:
