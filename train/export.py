@@ -42,13 +42,18 @@ def export_run(run: Path, out: Path | None = None) -> Path:
     evaluation = read_predictions(predictions).evaluate()
     metrics = evaluation_json(evaluation)
     folds = sorted(metrics.pop("per_subject"))
-    synthetic = bool(record["synthetic"])
-    source = "synthetic UNBC-McMaster twin" if synthetic else "UNBC-McMaster Shoulder Pain Expression Archive"
+    twin = record["twin"]
+    synthetic = twin is not None
+    if synthetic:
+        source = (f"synthetic UNBC-McMaster twin (painmon train synth --subjects {twin['subjects']} "
+                  f"--frames {twin['frames_per_subject']} --seed {twin['seed']})")
+    else:
+        source = f"UNBC-McMaster Shoulder Pain Expression Archive at {record['data']}"
     card = fold_card
     card.name = f"painmon {'demo ' if synthetic else ''}regressor: {record['config']['name']}"
     card.version = datetime.now(UTC).strftime("%Y.%m.%d")
-    card.trained_on = (f"{source} at {record['data']}: {len(record['subjects'])} subjects, "
-                       f"{record['frames']} frames; {fold_card.trained_on}")
+    card.trained_on = (f"{source}: {len(record['subjects'])} subjects, {record['frames']} frames; "
+                       f"the deployed fit used {fold_card.trained_on}")
     card.clinical_use = False
     card.intended_use = SYNTHETIC_USE if synthetic else RESEARCH_USE
     card.metrics = {"protocol": "leave-one-subject-out, pain levels 0-5 (PSPI 0,1,2,3,4-5,>=6)",

@@ -77,7 +77,9 @@ def new_model(config: TrainConfig) -> PainRegressor:
 
 
 def _record(dataset: UnbcDataset, config: TrainConfig, iterations: int) -> dict:
-    return {"data": str(dataset.root.resolve()), "synthetic": (dataset.root / TWIN_MARKER).exists(),
+    marker = dataset.root / TWIN_MARKER
+    twin = json.loads(marker.read_text()) if marker.exists() else None
+    return {"data": str(dataset.root.resolve()), "synthetic": twin is not None, "twin": twin,
             "config": config.to_dict(), "iterations": iterations, "subjects": dataset.subjects(),
             "frames": len(dataset.frames)}
 
