@@ -8,6 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
+from torchvision.ops import box_iou
+
+from engine.detector import FaceDetector
 
 # Qt widgets under test render offscreen: there is no display on CI.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -53,3 +57,21 @@ def face_frames(clips_dir: Path) -> list[np.ndarray]:
     frames = read_frames(clips_dir / "single_face.mp4", 12, step=6)
     assert len(frames) == 12
     return frames
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> None:
+    """Run torch single-threaded, as the product's pipeline does: MTCNN's small nets gain nothing from a
+    second thread and crawl when the cores are shared."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def detector() -> FaceDetector:
+    """One MTCNN face detector for the whole session."""
+    return FaceDetector()
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two x1, y1, x2, y2 boxes."""
+    return float(box_iou(torch.from_numpy(a[None]), torch.from_numpy(b[None]))[0, 0])
