@@ -106,9 +106,11 @@ def test_cache_is_keyed_on_root_and_settings(tmp_path: Path) -> None:
     assert AlignSettings(SIZE).key(root) != AlignSettings(SIZE).key(tmp_path / "other")
 
 
-def test_the_face_nearest_the_image_centre_is_kept(tmp_path: Path, clips_dir: Path) -> None:
+def test_the_face_nearest_the_image_centre_is_kept(
+    tmp_path: Path, clips_dir: Path, detector: FaceDetector
+) -> None:
     image = cv2.imread(str(clips_dir / "multi_face.jpg"))
-    faces = FaceDetector().detect(image, SETTINGS.min_face_size)
+    faces = detector.detect(image, SETTINGS.min_face_size)
     assert len(faces) > 1
     centre = np.array([image.shape[1], image.shape[0]]) / 2
     nearest = min(faces, key=lambda f: np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - centre))

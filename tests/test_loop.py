@@ -29,15 +29,6 @@ CPU = torch.device("cpu")
 SIZE = (32, 32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> object:
-    """This machine's cores are shared: one intra-op thread trains far faster than two contending ones."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # (file, regression, regularizer, center norm, sampling) per row of paper 000's Tables 1 and 2
 TABLE_ROWS = [
     ("smooth_l1", "smooth_l1", "none", None, False),

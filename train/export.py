@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
-
 from engine.errors import PainmonError
 from train.evaluate import evaluation_json, read_predictions
 from train.loso import FINAL

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from engine.checkpoint import ModelCard, save_checkpoint
-from engine.model import PainRegressor
 
+from engine.checkpoint import ModelCard, save_checkpoint
 from engine.errors import PainmonError
+from engine.model import PainRegressor
 from train.align_cache import AlignedFrames, AlignSettings, build_cache
 from train.evaluate import Predictions, evaluation_json, read_predictions, write_predictions
 from train.loop import TrainConfig, fit, load_config, predict, resolve_device, training_rows
