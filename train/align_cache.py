@@ -27,10 +27,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 import torch
-from engine.align import align_face
-from engine.detector import FaceDetector
 from tqdm import tqdm
 
+from engine.align import align_face
+from engine.detector import FaceDetector
 from engine.errors import PainmonError
 from engine.paths import cache_dir
 
@@ -44,6 +44,14 @@ class FrameLike(Protocol):
     sequence: str
     frame: int
     image: Path
+
+
+def unique_tmp(path: Path) -> Path:
+    """A scratch name beside `path` for an atomic write, private to this process.
+
+    Processes that share a cache or a run folder (folds spread over GPUs) may write the same file at once.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 @dataclass(frozen=True)
@@ -119,14 +127,14 @@ def _align_part(part: _Part, settings: AlignSettings) -> int:
         probs.append(face.prob)
         boxes[row], landmarks[row] = face.box, face.landmarks
     part.crops.parent.mkdir(parents=True, exist_ok=True)
-    tmp = part.crops.with_suffix(".npy.tmp")
+    tmp = unique_tmp(part.crops)
     with tmp.open("wb") as handle:
         np.save(handle, crops)
     tmp.replace(part.crops)
     meta = {"frames": list(part.frames), "fingerprint": part.fingerprint(), "found": found, "prob": probs,
             "box": np.where(np.isnan(boxes), None, boxes).tolist(),
             "landmarks": np.where(np.isnan(landmarks), None, landmarks).tolist()}
-    tmp = part.meta.with_suffix(".json.tmp")
+    tmp = unique_tmp(part.meta)
     tmp.write_text(json.dumps(meta))
     tmp.replace(part.meta)
     return found.count(False)
@@ -187,7 +195,7 @@ def _rows_by_part(frames: Sequence[FrameLike]) -> dict[tuple[str, str], list[int
 
 def _write_reports(cache: AlignedFrames, frames: Sequence[FrameLike]) -> None:
     landmark_cols = [f"landmark{i}_{axis}" for i in range(5) for axis in ("x", "y")]
-    tmp = cache.index_csv.with_suffix(".tmp")
+    tmp = unique_tmp(cache.index_csv)
     with tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["subject", "sequence", "frame", "image", "found", "prob",
@@ -199,7 +207,7 @@ def _write_reports(cache: AlignedFrames, frames: Sequence[FrameLike]) -> None:
                              int(cache.found[row]), f"{cache.prob[row]:.4f}",
                              *("" if np.isnan(v) else f"{v:.2f}" for v in numbers)])
     tmp.replace(cache.index_csv)
-    tmp = cache.no_face_csv.with_suffix(".tmp")
+    tmp = unique_tmp(cache.no_face_csv)
     with tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["subject", "sequence", "frame", "image"])

@@ -28,7 +28,7 @@ import torch
 from engine.checkpoint import ModelCard, save_checkpoint
 from engine.errors import PainmonError
 from engine.model import PainRegressor
-from train.align_cache import AlignedFrames, AlignSettings, build_cache
+from train.align_cache import AlignedFrames, AlignSettings, build_cache, unique_tmp
 from train.evaluate import Predictions, evaluation_json, read_predictions, write_predictions
 from train.loop import TrainConfig, fit, load_config, predict, resolve_device, training_rows
 from train.metrics import Evaluation
@@ -95,7 +95,9 @@ def _check_or_write_record(out: Path, record: dict, config_path: Path | None) ->
                                    "--data, --config and --iterations, or choose a new --out")
         return
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2))
+    tmp = unique_tmp(path)
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(path)
     if config_path is not None:
         shutil.copyfile(config_path, out / "config.toml")
 
@@ -190,7 +192,9 @@ def run_loso(
     finished, merged = _merge(out, subjects)
     evaluation = None
     if merged is not None:
-        write_predictions(out / "predictions.csv", merged)
+        tmp = unique_tmp(out / "predictions.csv")
+        write_predictions(tmp, merged)
+        tmp.replace(out / "predictions.csv")
         evaluation = merged.evaluate()
         summary = {**evaluation_json(evaluation), "folds": finished, "config": config.name,
                    "iterations": iterations, "no_face_frames": int((~cache.found).sum())}
