@@ -103,7 +103,7 @@ def _check_or_write_record(out: Path, record: dict, config_path: Path | None) ->
 
 
 def _train_fold(fold: str, config: TrainConfig, cache: AlignedFrames, frames: Frames, folder: Path, *,
-                device: torch.device, iterations: int, label: str) -> PainRegressor:
+                device: torch.device, iterations: int, label: str, progress: bool) -> PainRegressor:
     usable = cache.found & (frames.subject != fold)
     rows = training_rows(np.flatnonzero(usable), frames.level[usable],
                          np.char.add(np.char.add(frames.subject[usable], "/"), frames.sequence[usable]),
@@ -113,7 +113,7 @@ def _train_fold(fold: str, config: TrainConfig, cache: AlignedFrames, frames: Fr
     if snapshot.exists():
         print(f"{label}: resuming from {snapshot}")
     fit(model, config, cache.crops, rows, frames.level[rows], device=device, iterations=iterations,
-        snapshot=snapshot, progress=label)
+        snapshot=snapshot, progress=label if progress else None)
     held_out = "none" if fold == FINAL else fold
     trained_on = f"{len(rows)} frames of {len(set(frames.subject[rows]))} subjects (held out: {held_out})"
     card = ModelCard.for_model(model, name=f"{config.name} / {fold}", version="fold", trained_on=trained_on,
@@ -177,7 +177,7 @@ def run_loso(
             continue
         folder.mkdir(parents=True, exist_ok=True)
         model = _train_fold(fold, config, cache, frames, folder, device=device, iterations=iterations,
-                            label=label if progress else None)
+                            label=label, progress=progress)
         trained.append(fold)
         if fold == FINAL:
             print(f"{label}: all-subjects model written to {folder / 'model.safetensors'}")
