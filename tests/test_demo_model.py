@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from engine.pipeline import Pipeline
-from engine.sources import Frame
 
 from engine.checkpoint import load_checkpoint
+from engine.pipeline import Pipeline
 from engine.simulated_patient import SimulatedPatient
+from engine.sources import Frame
 from engine.types import FaceStatus
 
 DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo_model.safetensors"
