@@ -1,0 +1,379 @@
+"""Exports of a replayed recording: the per-frame CSV, the pain curve as PNG, and a PDF summary.
+
+A `ReplayRecord` is what was replayed — an analysed video or a recorded session — with its alarms,
+annotations and model. Its times are in one frame: seconds into the video, or Unix time for a session
+(`wall_clock`). The CSV is the per-frame CSV of `painmon analyze` (time_s in that frame); the PNG is drawn
+with matplotlib (no display needed); the PDF is laid out as HTML and printed with Qt's QPdfWriter (it
+needs the running Qt application of the GUI).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import QMarginsF, QUrl
+from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+
+from app.alarms import COLOURS, AlarmConfig, AlarmKind, Priority
+from app.record import AlarmRecord, Annotation, RecordReader
+from app.replay_analysis import FrameTable, VideoAnalysis
+from app.widgets.curve import CURVE_COLOUR, SCORE_RANGE
+from app.widgets.series import DEFAULT_MAX_GAP_S, with_gaps
+from engine.checkpoint import ModelCard, read_card
+from engine.errors import ModelFileError, PainmonError
+from engine.types import FaceStatus
+
+DEFAULT_THRESHOLD = AlarmConfig().threshold
+PNG_SIZE = (1600, 500)
+"""Pixel size of the exported curve."""
+PNG_DPI = 160
+
+
+class ExportError(PainmonError):
+    """An export cannot be written (folder missing or not writable, disk full)."""
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    """One replayed recording and everything the exports show about it."""
+
+    title: str
+    source: str
+    table: FrameTable
+    wall_clock: bool  # times are Unix time (a session) rather than seconds into a video
+    patient: str = ""
+    bed: str = ""
+    alarms: Sequence[AlarmRecord] = ()
+    annotations: Sequence[Annotation] = ()
+    card: ModelCard | None = None
+    model: str = ""  # the model in words (name, version, file) when there is no card, or beside it
+    threshold: float = DEFAULT_THRESHOLD
+    period: tuple[float, float] | None = None  # the recorded period; None: first to last frame
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """First and last time of the recording."""
+        if self.period is not None:
+            return self.period
+        t = self.table.t
+        return (float(t[0]), float(t[-1])) if len(t) else (0.0, 0.0)
+
+    def format_time(self, t: float | None, with_date: bool = True) -> str:
+        """A time of this recording as people read it (see `format_time`)."""
+        return format_time(t, self.wall_clock, with_date)
+
+    @property
+    def one_day(self) -> bool:
+        """True when the whole recording lies within one calendar day (times then need no date)."""
+        start, end = (datetime.fromtimestamp(t).date() for t in self.span)
+        return not self.wall_clock or start == end
+
+
+def format_time(t: float | None, wall_clock: bool, with_date: bool = True) -> str:
+    """Local date and time for Unix times (wall_clock), else m:ss.s (seconds into a video); "—" for None."""
+    if t is None or not math.isfinite(t):
+        return "—"
+    if wall_clock:
+        return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+    minutes, seconds = divmod(t, 60.0)
+    return f"{int(minutes)}:{seconds:04.1f}"
+
+
+def video_record(analysis: VideoAnalysis, annotations: Sequence[Annotation] = (),
+                 threshold: float = DEFAULT_THRESHOLD) -> ReplayRecord:
+    """The record of an analysed video."""
+    card = analysis.card
+    model = (f"{card.name} {card.version} ({analysis.checkpoint.name}, "
+             f"sha256 {analysis.checkpoint_sha256[:12]}…)")
+    return ReplayRecord(analysis.video.name, str(analysis.video), analysis.table, wall_clock=False,
+                        annotations=tuple(annotations), card=card, model=model, threshold=threshold)
+
+
+def session_record(reader: RecordReader, session_id: int, threshold: float = DEFAULT_THRESHOLD
+                   ) -> ReplayRecord:
+    """The record of a past monitoring session; PainmonError if the record has no such session."""
+    session = next((s for s in reader.sessions() if s.id == session_id), None)
+    if session is None:
+        raise PainmonError(f"the record {reader.path} has no session {session_id}")
+    samples = reader.samples(session_id)
+    table = FrameTable.from_columns(samples.t, samples.score, samples.status)
+    end = session.ended_at if session.ended_at is not None else (float(samples.t[-1]) if len(samples)
+                                                                 else session.started_at)
+    return ReplayRecord(
+        f"{session.bed_name} — session {session.id}", session.source, table, wall_clock=True,
+        patient=session.patient, bed=session.bed_name, alarms=tuple(reader.alarms(session_id)),
+        annotations=tuple(reader.annotations(session_id)), card=_card_of(session.model), model=session.model,
+        threshold=threshold, period=(session.started_at, max(end, session.started_at)))
+
+
+def _card_of(model: str) -> ModelCard | None:
+    """The card of the checkpoint a session names, when it names a checkpoint that is still there."""
+    try:
+        return read_card(model) if model and Path(model).is_file() else None
+    except (ModelFileError, OSError):
+        return None
+
+
+# -- statistics ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoreStats:
+    """Summary of a recording's scores (NaN where there is no score at all)."""
+
+    frames: int
+    faces: int
+    mean: float
+    median: float
+    peak: float
+    peak_t: float
+    above_threshold_s: float
+    scored_s: float  # time covered by frames with a score
+
+
+def score_stats(table: FrameTable, threshold: float, max_gap_s: float = DEFAULT_MAX_GAP_S) -> ScoreStats:
+    """Counts, mean / median / peak score, and the time spent at or above the threshold. Each frame counts
+    until the next one, unless they are more than `max_gap_s` apart (a stretch without frames counts for
+    nothing); the last frame counts for the typical frame interval."""
+    t, score = table.t, table.score
+    faces = int(np.count_nonzero(table.status == str(FaceStatus.OK)))
+    scored = np.isfinite(score)
+    if not scored.any():
+        return ScoreStats(len(t), faces, math.nan, math.nan, math.nan, math.nan, 0.0, 0.0)
+    step = np.diff(t)
+    typical = float(np.median(step)) if len(step) else 0.0
+    duration = np.append(step, typical)
+    duration[duration > max_gap_s] = 0.0
+    peak = int(np.nanargmax(score))
+    high = scored & (np.nan_to_num(score, nan=-1.0) >= threshold)
+    return ScoreStats(len(t), faces, float(np.nanmean(score)), float(np.nanmedian(score)), float(score[peak]),
+                      float(t[peak]), float(duration[high].sum()), float(duration[scored].sum()))
+
+
+# -- exports ------------------------------------------------------------------------------------------
+def _writable(path: Path) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write {path}: folder {path.parent} does not exist")
+    return path
+
+
+def write_csv(record: ReplayRecord, path: Path) -> Path:
+    """Write the per-frame CSV (frame, time_s, score, status, face box, landmarks)."""
+    path = _writable(path)
+    try:
+        record.table.write_csv(path)
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
+    return path
+
+
+def curve_figure(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE, dpi: int = PNG_DPI) -> Figure:
+    """The pain curve as a matplotlib figure of `size` pixels: gaps as breaks, the threshold, pain-alarm
+    spans and annotation markers."""
+    figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
+    axes = figure.add_subplot()
+    table = record.table
+    x, y = with_gaps(table.t, table.score)
+    axes.plot(_axis_times(record, x), y, color=CURVE_COLOUR, linewidth=1.5)
+    axes.axhline(record.threshold, color=COLOURS[Priority.MEDIUM], linestyle="--", linewidth=1)
+    for alarm in record.alarms:
+        if alarm.kind is AlarmKind.PAIN:
+            end = alarm.cleared_at if alarm.cleared_at is not None else record.span[1]
+            axes.axvspan(*_axis_times(record, [alarm.raised_at, end]), color=COLOURS[Priority.MEDIUM],
+                         alpha=0.25, linewidth=0)
+    for annotation in record.annotations:
+        (at,) = _axis_times(record, [annotation.t])
+        axes.axvline(at, color="#616161", linestyle=":", linewidth=1)
+        axes.annotate(annotation_text(annotation), (at, SCORE_RANGE[1]), xytext=(3, -3),
+                      textcoords="offset points", fontsize=8, va="top", rotation=90)
+    axes.set_ylim(*SCORE_RANGE)
+    start, end = record.span
+    axes.set_xlim(*_axis_times(record, [start, max(end, start + 1.0)]))
+    axes.set_ylabel("pain (0–5)")
+    axes.set_xlabel("time" if record.wall_clock else "time in video (s)")
+    axes.grid(alpha=0.3)
+    axes.set_title(record.title, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def _axis_times(record: ReplayRecord, times: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Times as matplotlib plots them: local date-times for sessions (at the UTC offset of the start),
+    seconds for a video."""
+    times = np.asarray(times, dtype=np.float64)
+    if not record.wall_clock:
+        return times
+    start = datetime.fromtimestamp(record.span[0]).astimezone()
+    offset = start.utcoffset()
+    local = times + (offset.total_seconds() if offset is not None else 0.0)
+    return (local * 1000).astype("datetime64[ms]")
+
+
+def annotation_text(annotation: Annotation) -> str:
+    """How an annotation is labelled: its kind, and its text when it has one."""
+    return f"{annotation.kind.label}: {annotation.text}" if annotation.text else annotation.kind.label
+
+
+def curve_png(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE) -> bytes:
+    """The curve (see `curve_figure`) as PNG bytes."""
+    figure = curve_figure(record, size)
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return buffer.getvalue()
+
+
+def write_png(record: ReplayRecord, path: Path, size: tuple[int, int] = PNG_SIZE) -> Path:
+    """Write the curve as a PNG of `size` pixels."""
+    path = _writable(path)
+    try:
+        path.write_bytes(curve_png(record, size))
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
+    return path
+
+
+# -- PDF summary --------------------------------------------------------------------------------------
+PDF_MARGIN_MM = 15.0
+_STYLE = """
+body { font-family: sans-serif; font-size: 10pt; color: #202020; }
+h1 { font-size: 18pt; margin-bottom: 2px; }
+h2 { font-size: 12pt; margin-top: 14px; margin-bottom: 4px; }
+td, th { padding: 3px 8px; }
+th { background-color: #e8e8e8; text-align: left; }
+.key { color: #555555; }
+.warning { background-color: #ffd200; color: #000000; font-weight: bold; padding: 6px; }
+.muted { color: #777777; }
+"""
+
+
+def write_pdf(record: ReplayRecord, path: Path) -> Path:
+    """Write the PDF summary: recording (patient, bed, period), score statistics, the curve, alarms,
+    annotations and the model card. Needs a Qt application (the GUI's; QGuiApplication for scripts)."""
+    path = _writable(path)
+    if QGuiApplication.instance() is None:
+        raise ExportError("PDF export needs a running Qt application (start the painmon GUI)")
+    try:
+        path.write_bytes(b"")  # fails here, with the reason, where QPdfWriter would fail silently
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
+    document = QTextDocument()
+    document.setDefaultStyleSheet(_STYLE)
+    document.addResource(QTextDocument.ResourceType.ImageResource, QUrl("painmon:curve.png"),
+                         QImage.fromData(curve_png(record)))
+    document.setHtml(summary_html(record, "painmon:curve.png"))
+    writer = QPdfWriter(str(path))
+    writer.setTitle(f"Pain replay summary — {record.title}")
+    writer.setCreator("painmon")
+    margins = QMarginsF(PDF_MARGIN_MM, PDF_MARGIN_MM, PDF_MARGIN_MM, PDF_MARGIN_MM)
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
+                                     margins, QPageLayout.Unit.Millimeter))
+    document.print_(writer)
+    del writer  # the file is complete once the writer is gone
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ExportError(f"cannot write {path}")
+    return path
+
+
+def summary_html(record: ReplayRecord, curve_url: str) -> str:
+    """The PDF summary as HTML (Qt's rich-text subset); `curve_url` names the curve image."""
+    stats = score_stats(record.table, record.threshold)
+    start, end = record.span
+    parts = [f"<h1>Pain replay summary</h1><p class='muted'>{_e(record.title)}</p>"]
+    card = record.card
+    if card is not None and not card.clinical_use:
+        parts.append("<table width='100%'><tr><td class='warning'>Not for clinical use — the model card "
+                     f"says: {_e(card.intended_use)}</td></tr></table>")
+    parts.append("<h2>Recording</h2>")
+    parts.append(_pairs([
+        ("Patient", record.patient or "—"), ("Bed", record.bed or "—"), ("Source", record.source),
+        ("Period", f"{record.format_time(start)} – {record.format_time(end)} ({_duration(end - start)})"),
+        ("Model", record.model or "—"),
+    ]))
+    parts.append("<h2>Scores</h2>")
+    share = f" ({100 * stats.faces / stats.frames:.0f} %)" if stats.frames else ""
+    above = (f"{_duration(stats.above_threshold_s)} ({100 * stats.above_threshold_s / stats.scored_s:.0f} % "
+             f"of the scored time)" if stats.scored_s else "—")
+    parts.append(_pairs([
+        ("Frames", f"{stats.frames}"), ("Frames with a face", f"{stats.faces}{share}"),
+        ("Mean score", _score(stats.mean)), ("Median score", _score(stats.median)),
+        ("Peak score", f"{_score(stats.peak)} at {record.format_time(stats.peak_t)}"
+         if math.isfinite(stats.peak) else "—"),
+        (f"Time at or above {record.threshold:g}", above),
+    ]))
+    width = 500
+    parts.append(f"<p><img src='{curve_url}' width='{width}' height='{width * PNG_SIZE[1] // PNG_SIZE[0]}'>"
+                 f"</p>")
+    parts.append("<h2>Alarms</h2>")
+    dated = not record.one_day  # within one day, the period above gives the date
+    if record.alarms:
+        parts.append(_table(["Alarm", "Priority", "Raised", "Acknowledged", "Cleared", "Message"], [
+            [str(a.kind).replace("_", " "), Priority(a.priority).name.lower(),
+             *(record.format_time(t, dated) for t in (a.raised_at, a.acknowledged_at, a.cleared_at)),
+             a.message] for a in record.alarms]))
+    else:
+        parts.append("<p class='muted'>None recorded." + ("" if record.wall_clock else
+                     " Alarms are recorded by the live monitor; a video analysis has none.") + "</p>")
+    parts.append("<h2>Annotations</h2>")
+    if record.annotations:
+        parts.append(_table(["Time", "Event", "Note"], [
+            [record.format_time(a.t, dated), a.kind.label, a.text] for a in record.annotations]))
+    else:
+        parts.append("<p class='muted'>None.</p>")
+    parts.append("<h2>Model card</h2>")
+    missing = _e(record.model or "model not recorded")
+    parts.append(_card_html(card) if card is not None else
+                 f"<p class='muted'>No model card available ({missing}).</p>")
+    parts.append(f"<p class='muted'>Generated {datetime.now().strftime('%Y-%m-%d %H:%M')} by painmon.</p>")
+    return "".join(parts)
+
+
+def _card_html(card: ModelCard) -> str:
+    metrics = ", ".join(f"{k} {v:.3g}" for k, v in sorted(card.metrics.items())
+                        if isinstance(v, int | float) and not isinstance(v, bool))
+    return _pairs([
+        ("Name", f"{card.name} {card.version}"),
+        ("Architecture", f"{card.backbone}"
+                         f"{f' from {card.pretrained}' if card.pretrained else ''}, input "
+                         f"{card.input_size[0]}×{card.input_size[1]}"),
+        ("Trained on", card.trained_on),
+        ("Intended use", card.intended_use),
+        ("Clinical use", "yes" if card.clinical_use else "no"),
+        ("Metrics", metrics or "—"),
+        ("Created", card.created),
+    ])
+
+
+def _pairs(rows: list[tuple[str, str]]) -> str:
+    cells = "".join(f"<tr><td class='key'>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<table cellspacing='0'>{cells}</table>"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table cellspacing='0' border='0' width='100%'><tr>{head}</tr>{body}</table>"
+
+
+def _e(text: str) -> str:
+    return html.escape(str(text))
+
+
+def _score(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else "—"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {rest:02d} s"

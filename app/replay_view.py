@@ -1,0 +1,756 @@
+"""The replay view: a recorded video (analysed in the background) or a past session, its pain curve and a
+player that keeps both in step, event annotations, and the CSV / PNG / PDF exports.
+
+`ReplayView.open_video(path)` analyses the video on a background thread with a progress bar (results cached
+by file hash, app.replay_analysis) and shows its first frame meanwhile; `open_session(session_id)` loads a
+session from the record. Then play / pause, step, speed and the slider move through the frames; the curve's
+cursor follows, and clicking the curve seeks to the nearest frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QPixmap, QResizeEvent, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import export
+from app.alarms import AlarmConfig, AlarmKind
+from app.export import DEFAULT_THRESHOLD, ReplayRecord
+from app.record import Annotation, AnnotationKind, RecordReader, RecordWriter
+from app.record import record_path as default_record_path
+from app.replay_analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
+from app.widgets.curve import PainCurve
+from app.widgets.image import bgr_to_qimage
+from engine.errors import PainmonError, VideoSourceError
+from engine.paths import data_dir
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
+MAX_WAIT_S = 0.5
+"""Longest wall-clock wait between two frames while playing: a stretch without frames is skipped quickly."""
+SEQUENTIAL_FRAMES = 16
+"""A frame this few ahead of the last one decoded is reached by decoding forward rather than seeking."""
+FACE_COLOUR = (80, 200, 80)  # BGR
+
+
+class VideoFrames:
+    """Frames of a video file by index, decoded with OpenCV: sequential reads while playing, checked seeks.
+
+    OpenCV seeks by an average frame rate, which lands on the wrong frame in files with a variable rate;
+    every seek is therefore checked against the frame times measured when the video was read through
+    (`times`, seconds) and corrected by decoding forward from an earlier point.
+    """
+
+    def __init__(self, path: Path, times: np.ndarray) -> None:
+        self.path = path
+        self.times = np.asarray(times, dtype=np.float64)
+        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        if not self._capture.isOpened():
+            raise VideoSourceError(f"{path}: cannot be opened for replay")
+        self._rate = self._capture.get(cv2.CAP_PROP_FPS) or 30.0
+        self._at = -1  # index of the frame last decoded (grabbed)
+
+    def read(self, index: int) -> np.ndarray | None:
+        """The BGR frame at `index`, or None if it cannot be decoded."""
+        if not self._at <= index < self._at + SEQUENTIAL_FRAMES and not self._seek(index):
+            return None
+        while self._at < index:
+            if not self._capture.grab():
+                return None
+            self._at += 1
+        ok, frame = self._capture.retrieve()
+        return frame if ok else None
+
+    def _seek(self, index: int) -> bool:
+        """Decode the frame `index` or one shortly before it (`_at` says which)."""
+        for margin in (0, 8, 32, 128, None):  # frames to start earlier; None: from the start
+            guess = 0 if margin is None else max(0, round(self.times[index] * self._rate) - margin)
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, guess)
+            if self._capture.grab():
+                at = nearest_index(self.times, self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
+                if at <= index:
+                    self._at = at
+                    return True
+        return False
+
+    def close(self) -> None:
+        """Release the file."""
+        self._capture.release()
+
+
+def nearest_index(times: np.ndarray, t: float) -> int:
+    """Index of the time nearest to t in sorted `times` (not empty)."""
+    right = int(np.searchsorted(times, t))
+    if right <= 0:
+        return 0
+    if right >= len(times):
+        return len(times) - 1
+    return right if times[right] - t < t - times[right - 1] else right - 1
+
+
+class Playback(QObject):
+    """Moves through a timeline of frames (a video's, or a session's samples) by hand or in time with
+    their timestamps at a chosen speed, decoding video frames when there is a video.
+
+    Signals: `position_changed(index)` after every move, `playing_changed(playing)`.
+    """
+
+    position_changed = Signal(int)
+    playing_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.times = np.zeros(0)
+        self.frame: np.ndarray | None = None  # the current video frame (BGR), None without video
+        self._video: VideoFrames | None = None
+        self._position = 0
+        self._speed = 1.0
+        self._playing = False
+        self._anchor = (0.0, 0.0)  # (media time, monotonic wall time) that playing counts from
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
+
+    def load(self, times: np.ndarray, video: Path | None = None) -> None:
+        """Replace the timeline (frame times in seconds, increasing) and the video, and show frame 0."""
+        self.pause()
+        self.close()
+        self.times = np.asarray(times, dtype=np.float64)
+        self._video = VideoFrames(video, self.times) if video is not None and len(self.times) else None
+        self._position = -1
+        if len(self.times):
+            self.seek(0)
+
+    def close(self) -> None:
+        """Release the video file."""
+        if self._video is not None:
+            self._video.close()
+            self._video = None
+        self.frame = None
+
+    @property
+    def count(self) -> int:
+        """Number of frames in the timeline."""
+        return len(self.times)
+
+    @property
+    def position(self) -> int:
+        """Index of the frame shown."""
+        return self._position
+
+    @property
+    def playing(self) -> bool:
+        """True while playing."""
+        return self._playing
+
+    @property
+    def speed(self) -> float:
+        """Playing speed (1 = real time)."""
+        return self._speed
+
+    def set_speed(self, speed: float) -> None:
+        """Play at `speed` × real time, 0.25 to 4."""
+        if not SPEEDS[0] <= speed <= SPEEDS[-1]:
+            raise ValueError(f"speed must be {SPEEDS[0]:g}–{SPEEDS[-1]:g}×, got {speed:g}")
+        self._speed = float(speed)
+        self._restart_clock()
+
+    def seek(self, index: int) -> None:
+        """Show the frame `index` (clamped to the timeline)."""
+        if not self.count:
+            return
+        index = min(max(int(index), 0), self.count - 1)
+        if index != self._position:
+            self._show(index)
+        self._restart_clock()
+
+    def seek_time(self, t: float) -> None:
+        """Show the frame nearest to time t."""
+        if self.count:
+            self.seek(nearest_index(self.times, t))
+
+    def step(self, frames: int) -> None:
+        """Pause and move `frames` frames forward (negative: back)."""
+        self.pause()
+        self.seek(self._position + frames)
+
+    def play(self) -> None:
+        """Play from the current frame (from the start when at the end)."""
+        if self._playing or self.count < 2:
+            return
+        if self._position >= self.count - 1:
+            self.seek(0)
+        self._playing = True
+        self.playing_changed.emit(True)
+        self._restart_clock()
+
+    def pause(self) -> None:
+        """Stop playing."""
+        self._timer.stop()
+        if self._playing:
+            self._playing = False
+            self.playing_changed.emit(False)
+
+    def toggle(self) -> None:
+        """Play when paused, pause when playing."""
+        self.pause() if self._playing else self.play()
+
+    def _show(self, index: int) -> None:
+        self._position = index
+        if self._video is not None:
+            self.frame = self._video.read(index)
+        self.position_changed.emit(index)
+
+    def _restart_clock(self) -> None:
+        if self._playing:
+            self._anchor = (float(self.times[self._position]), time.monotonic())
+            self._schedule(float(self.times[self._position]))
+
+    def _media_time(self) -> float:
+        media, wall = self._anchor
+        return media + (time.monotonic() - wall) * self._speed
+
+    def _tick(self) -> None:
+        if not self._playing:
+            return
+        now = self._media_time()
+        index = max(self._position, int(np.searchsorted(self.times, now, side="right")) - 1)
+        if index != self._position:
+            self._show(min(index, self.count - 1))
+        if self._position >= self.count - 1:
+            self.pause()
+            return
+        self._schedule(now)
+
+    def _schedule(self, now: float) -> None:
+        """Arm the timer for the next frame; a long stretch without frames is crossed in MAX_WAIT_S."""
+        upcoming = float(self.times[min(self._position + 1, self.count - 1)])
+        wait = (upcoming - now) / self._speed
+        if wait > MAX_WAIT_S:
+            self._anchor = (upcoming, time.monotonic() + MAX_WAIT_S)
+            wait = MAX_WAIT_S
+        self._timer.start(max(1, round(wait * 1000)))
+
+
+class FrameView(QLabel):
+    """Shows a video frame scaled to fit, keeping its aspect ratio."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(160, 90)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setStyleSheet("background: black; color: #bbbbbb;")
+        self._pixmap = QPixmap()
+
+    def show_frame(self, frame: np.ndarray | None, message: str = "") -> None:
+        """Show a BGR frame, or `message` on black when there is none."""
+        self._pixmap = QPixmap() if frame is None else QPixmap.fromImage(bgr_to_qimage(frame))
+        self.setText(message if frame is None else "")
+        self._rescale()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap.isNull():
+            self.setPixmap(QPixmap())
+            return
+        self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation))
+
+
+def draw_face(frame: np.ndarray, box: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """A copy of the frame with the face box and five landmarks drawn (unchanged when they are NaN)."""
+    if np.isnan(box).any():
+        return frame
+    out = frame.copy()
+    thickness = max(1, round(frame.shape[1] / 400))
+    x1, y1, x2, y2 = np.round(box).astype(int)
+    cv2.rectangle(out, (x1, y1), (x2, y2), FACE_COLOUR, thickness, cv2.LINE_AA)
+    for x, y in np.round(landmarks).astype(int):
+        cv2.circle(out, (x, y), 2 * thickness, FACE_COLOUR, -1, cv2.LINE_AA)
+    return out
+
+
+class SessionDialog(QDialog):
+    """Pick a past session of the record: bed, patient, start and length of each."""
+
+    def __init__(self, sessions: list[tuple[int, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Open a past session")
+        self.list = QListWidget()
+        for session_id, text in sessions:
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, session_id)
+            self.list.addItem(item)
+        self.list.setCurrentRow(self.list.count() - 1)
+        self.list.itemDoubleClicked.connect(self.accept)
+        choice = QDialogButtonBox.StandardButton
+        buttons = QDialogButtonBox(choice.Open | choice.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addWidget(buttons)
+        self.resize(520, 360)
+
+    def session_id(self) -> int | None:
+        """The chosen session."""
+        item = self.list.currentItem()
+        return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+
+
+def _video_annotations_path(video_sha256: str) -> Path:
+    return data_dir("replay-annotations") / f"{video_sha256}.json"
+
+
+def load_video_annotations(video_sha256: str) -> list[Annotation]:
+    """Annotations made while replaying this video (kept by the video's hash), oldest first."""
+    path = _video_annotations_path(video_sha256)
+    if not path.exists():
+        return []
+    try:
+        rows = json.loads(path.read_text())
+        return [Annotation(i + 1, float(r["t"]), AnnotationKind(r["kind"]), str(r["text"]))
+                for i, r in enumerate(rows)]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise PainmonError(f"cannot read the annotations of this video ({path}): {error}") from error
+
+
+def save_video_annotations(video_sha256: str, annotations: list[Annotation]) -> None:
+    """Keep the annotations of a video (written atomically)."""
+    path = _video_annotations_path(video_sha256)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps([{"t": a.t, "kind": str(a.kind), "text": a.text} for a in annotations]))
+    partial.replace(path)
+
+
+class ReplayView(QWidget):
+    """Replay of a recorded video or a past session, for the main window to host.
+
+    `settings` name the model that analyses videos, `record_path` the SQLite record that holds the sessions
+    (default: the user's record), `threshold` the pain threshold drawn and used in the exports.
+
+    API: `open_video(path)`, `open_session(session_id)`, `set_settings(AnalysisSettings)`,
+    `set_threshold(value)`, `add_annotation(kind, text)`, `export_csv/png/pdf(path)`, `shutdown()`.
+    Signals: `loaded(ReplayRecord)` when a recording is ready to play (a video once analysed);
+    `failed(message)` when opening or analysing fails, or an action of the view's own buttons does (the
+    message is also shown in the view). Called directly, `add_annotation` and the exports raise instead.
+    """
+
+    loaded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, *, settings: AnalysisSettings | None = None,
+                 record_path: Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
+        super().__init__(parent)
+        self.settings = settings or AnalysisSettings()
+        self.record_path = record_path or default_record_path()
+        self.threshold = threshold
+        self.record: ReplayRecord | None = None
+        self.analysis: VideoAnalysis | None = None
+        self.session_id: int | None = None
+        self._job: AnalysisJob | None = None
+        self._clock_axis: bool | None = None
+
+        self.playback = Playback(self)
+        self.playback.position_changed.connect(self._position_changed)
+        self.playback.playing_changed.connect(self._playing_changed)
+
+        self.title = QLabel("Open a recorded video or a past session.")
+        self.title.setStyleSheet("font-size: 15px; font-weight: bold;")
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #e8000b;")
+        self.message.hide()
+        self.progress = QProgressBar()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_analysis)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
+        self._progress_widgets = (self.progress, self.cancel_button)
+        self._show_progress(False)
+
+        self.frame_view = FrameView()
+        self.curve = PainCurve(window="Session")
+        self.curve.set_threshold(threshold)
+        self.curve.time_clicked.connect(self._curve_clicked)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.frame_view)
+        self.splitter.addWidget(self.curve)
+        self.splitter.setSizes([600, 400])
+
+        self.play_button = QPushButton("Play")
+        self.play_button.clicked.connect(self.playback.toggle)
+        self.back_button = QPushButton("◀ 1")
+        self.back_button.setToolTip("One frame back (Left)")
+        self.back_button.clicked.connect(lambda: self.playback.step(-1))
+        self.forward_button = QPushButton("1 ▶")
+        self.forward_button.setToolTip("One frame forward (Right)")
+        self.forward_button.clicked.connect(lambda: self.playback.step(1))
+        self.speed_box = QComboBox()
+        for speed in SPEEDS:
+            self.speed_box.addItem(f"{speed:g}×", speed)
+        self.speed_box.setCurrentIndex(SPEEDS.index(1.0))
+        self.speed_box.currentIndexChanged.connect(lambda i: self.playback.set_speed(SPEEDS[i]))
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.time_label = QLabel()
+        transport = QHBoxLayout()
+        for widget in (self.back_button, self.play_button, self.forward_button, self.speed_box):
+            transport.addWidget(widget)
+        transport.addWidget(self.slider, 1)
+        transport.addWidget(self.time_label)
+
+        self.kind_box = QComboBox()
+        for kind in AnnotationKind:
+            self.kind_box.addItem(kind.label, kind.value)
+        self.note_edit = QLineEdit()
+        self.note_edit.setPlaceholderText("note (needed for “Note”)")
+        self.annotate_button = QPushButton("Add annotation at cursor")
+        self.annotate_button.clicked.connect(self._annotate_clicked)
+        annotate = QHBoxLayout()
+        annotate.addWidget(self.kind_box)
+        annotate.addWidget(self.note_edit, 1)
+        annotate.addWidget(self.annotate_button)
+
+        self.open_video_button = QPushButton("Open video…")
+        self.open_video_button.clicked.connect(self._choose_video)
+        self.open_session_button = QPushButton("Open session…")
+        self.open_session_button.clicked.connect(self._choose_session)
+        self.export_buttons = {kind: QPushButton(f"Export {kind.upper()}…") for kind in ("csv", "png", "pdf")}
+        toolbar = QHBoxLayout()
+        toolbar.addWidget(self.open_video_button)
+        toolbar.addWidget(self.open_session_button)
+        toolbar.addStretch(1)
+        for kind, button in self.export_buttons.items():
+            button.clicked.connect(lambda _=False, k=kind: self._choose_export(k))
+            toolbar.addWidget(button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(toolbar)
+        layout.addWidget(self.title)
+        layout.addWidget(self.message)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.splitter, 1)
+        layout.addLayout(transport)
+        layout.addLayout(annotate)
+
+        for keys, action in ((Qt.Key.Key_Space, self.playback.toggle),
+                             (Qt.Key.Key_Left, lambda: self.playback.step(-1)),
+                             (Qt.Key.Key_Right, lambda: self.playback.step(1))):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(action)
+        self._set_ready(False)
+
+    # -- opening --------------------------------------------------------------------------------------
+    def set_settings(self, settings: AnalysisSettings) -> None:
+        """The model (and backend) that analyses videos opened from now on."""
+        self.settings = settings
+
+    def set_threshold(self, value: float) -> None:
+        """The pain threshold drawn on the curve and used for the exports' time above it (0 < value ≤ 5)."""
+        self.threshold = AlarmConfig(threshold=value).threshold  # ValueError with the allowed range
+        self.curve.set_threshold(self.threshold)
+        if self.record is not None:
+            self.record = dataclasses.replace(self.record, threshold=self.threshold)
+
+    def open_video(self, path: str | Path) -> None:
+        """Analyse a recorded video in the background (or load its cached results) and then replay it.
+        Shows the first frame at once; `loaded` follows when the analysis is done, `failed` if it fails."""
+        path = Path(path)
+        self._reset(path.name)
+        with contextlib.suppress(VideoSourceError):  # if unreadable, the analysis says why
+            self.playback.load(np.zeros(1), path)  # the first frame while the analysis runs
+        self.frame_view.show_frame(self.playback.frame, "")
+        job = AnalysisJob(path, self.settings, self)
+        job.progress.connect(lambda done, total: self._analysis_progress(job, done, total))
+        job.finished.connect(lambda analysis: self._analysis_finished(job, analysis))
+        job.failed.connect(lambda message: self._analysis_failed(job, message))
+        self._job = job
+        self._show_progress(True)
+        self._analysis_progress(job, 0, 0)
+        job.start()
+
+    def open_session(self, session_id: int) -> None:
+        """Replay a past session from the record (curve, alarms, annotations; sessions keep no video)."""
+        self._reset(f"session {session_id}")
+        try:
+            with RecordReader(self.record_path) as reader:
+                record = export.session_record(reader, session_id, self.threshold)
+        except PainmonError as error:
+            self._fail(str(error))
+            return
+        self.session_id = session_id
+        self._present(record, None)
+
+    def cancel_analysis(self) -> None:
+        """Stop a running analysis (its results are not kept)."""
+        if self._job is not None:
+            self._job.cancel()
+
+    def shutdown(self) -> None:
+        """Stop playing and any analysis, and release the video (call when the window closes)."""
+        self.playback.pause()
+        self.playback.close()
+        job, self._job = self._job, None
+        if job is not None:
+            job.cancel()
+            job.wait()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def _reset(self, title: str) -> None:
+        self.shutdown()
+        self.record = None
+        self.analysis = None
+        self.session_id = None
+        self.title.setText(title)
+        self.message.hide()
+        self.curve.set_data(np.zeros(0), np.zeros(0))
+        self.curve.set_alarm_spans([])
+        self.curve.set_annotations([])
+        self.curve.set_cursor(None)
+        self.playback.load(np.zeros(0))
+        self.frame_view.show_frame(None, "")
+        self._set_ready(False)
+
+    def _analysis_progress(self, job: AnalysisJob, done: int, total: int) -> None:
+        if job is not self._job:
+            return
+        if total == 0:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat("Reading the video…")
+        else:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            self.progress.setFormat("Analysing: frame %v of %m")
+
+    def _analysis_finished(self, job: AnalysisJob, analysis: VideoAnalysis) -> None:
+        if job is not self._job:
+            return
+        self._job = None
+        self._show_progress(False)
+        try:
+            annotations = load_video_annotations(analysis.video_sha256)
+        except PainmonError as error:
+            annotations = []
+            self._fail(str(error))
+        self.analysis = analysis
+        self._present(export.video_record(analysis, annotations, self.threshold), analysis.video)
+        notes = ["results from the cache" if analysis.from_cache else ""]
+        if analysis.early_end:
+            notes.append(analysis.early_end)
+        self.title.setText(" — ".join([analysis.video.name, *filter(None, notes)]))
+
+    def _analysis_failed(self, job: AnalysisJob, message: str) -> None:
+        if job is not self._job:
+            return
+        self._job = None
+        self._show_progress(False)
+        self._fail(message)
+
+    def _present(self, record: ReplayRecord, video: Path | None) -> None:
+        self.record = record
+        self._set_time_axis(record.wall_clock)
+        self.frame_view.setVisible(video is not None)
+        self.curve.set_data(record.table.t, record.table.score)
+        self.curve.set_alarm_spans([(a.raised_at, a.cleared_at) for a in record.alarms
+                                    if a.kind is AlarmKind.PAIN])
+        self._show_annotations()
+        if video is None:
+            self.title.setText(f"{record.title} — {record.patient or 'no patient recorded'} — "
+                               f"{record.format_time(record.span[0])}")
+        self.slider.setRange(0, max(0, len(record.table) - 1))
+        self._set_ready(len(record.table) > 0)
+        try:
+            self.playback.load(record.table.t, video)
+        except VideoSourceError as error:
+            self._fail(str(error))
+        self.loaded.emit(record)
+
+    def _set_time_axis(self, clock: bool) -> None:
+        """Wall-clock axis for sessions, seconds into the video for videos."""
+        if clock == self._clock_axis:
+            return
+        self._clock_axis = clock
+        if clock:
+            axis = pg.DateAxisItem(orientation="bottom")
+        else:
+            axis = pg.AxisItem(orientation="bottom")
+            axis.setLabel("time in video (s)")
+        self.curve.plot.getPlotItem().setAxisItems({"bottom": axis})
+
+    # -- playing --------------------------------------------------------------------------------------
+    @property
+    def position(self) -> int:
+        """Index of the frame (or session sample) shown."""
+        return self.playback.position
+
+    def _position_changed(self, index: int) -> None:
+        record = self.record
+        if record is None or not len(record.table):
+            return
+        table = record.table
+        frame = self.playback.frame
+        if frame is not None:
+            frame = draw_face(frame, table.box[index], table.landmarks[index])
+        self.frame_view.show_frame(frame, "frame cannot be decoded")
+        t = float(table.t[index])
+        self.curve.set_cursor(t)
+        self.slider.setValue(index)
+        score = table.score[index]
+        shown = f"{score:.2f}" if np.isfinite(score) else str(table.status[index]).replace("_", " ")
+        unit = "sample" if record.wall_clock else "frame"
+        self.time_label.setText(f"{record.format_time(t)} · {unit} {index + 1}/{len(table)} · pain {shown}")
+
+    def _playing_changed(self, playing: bool) -> None:
+        self.play_button.setText("Pause" if playing else "Play")
+
+    def _slider_moved(self, value: int) -> None:
+        if value != self.playback.position:
+            self.playback.seek(value)
+
+    def _curve_clicked(self, t: float) -> None:
+        if self.record is not None:
+            self.playback.seek_time(t)
+
+    # -- annotations ----------------------------------------------------------------------------------
+    def add_annotation(self, kind: AnnotationKind, text: str = "") -> None:
+        """Mark an event at the cursor: in the record for a session, kept by the video's hash for a video."""
+        record = self.record
+        if record is None or not len(record.table):
+            raise PainmonError("open a recording before adding annotations")
+        kind = AnnotationKind(kind)
+        if kind is AnnotationKind.NOTE and not text.strip():
+            raise PainmonError("a note needs text")
+        t = float(record.table.t[self.position])
+        if self.session_id is not None:
+            with RecordWriter(self.record_path) as writer:
+                writer.add_annotation(self.session_id, t, kind, text)
+                writer.flush()  # raises RecordError if the commit fails (close alone would not)
+            with RecordReader(self.record_path) as reader:
+                annotations = reader.annotations(self.session_id)
+        else:
+            assert self.analysis is not None
+            annotations = [*record.annotations, Annotation(len(record.annotations) + 1, t, kind, text)]
+            annotations.sort(key=lambda a: a.t)
+            save_video_annotations(self.analysis.video_sha256, annotations)
+        self.record = dataclasses.replace(record, annotations=tuple(annotations))
+        self._show_annotations()
+
+    def _show_annotations(self) -> None:
+        assert self.record is not None
+        self.curve.set_annotations([(a.t, export.annotation_text(a)) for a in self.record.annotations])
+
+    def _annotate_clicked(self) -> None:
+        try:
+            self.add_annotation(AnnotationKind(self.kind_box.currentData()), self.note_edit.text())
+        except (PainmonError, OSError) as error:
+            self._fail(str(error))
+        else:
+            self.note_edit.clear()
+            self.message.hide()
+
+    # -- exports --------------------------------------------------------------------------------------
+    def export_csv(self, path: str | Path) -> Path:
+        """Write the per-frame CSV of what is shown."""
+        return export.write_csv(self._record_for_export(), Path(path))
+
+    def export_png(self, path: str | Path) -> Path:
+        """Write the curve as a PNG."""
+        return export.write_png(self._record_for_export(), Path(path))
+
+    def export_pdf(self, path: str | Path) -> Path:
+        """Write the PDF summary."""
+        return export.write_pdf(self._record_for_export(), Path(path))
+
+    def _record_for_export(self) -> ReplayRecord:
+        if self.record is None:
+            raise PainmonError("nothing to export: open a recording first")
+        return self.record
+
+    def _choose_export(self, kind: str) -> None:
+        if self.record is None:
+            return
+        stem = Path(self.record.title.replace(" — ", "_").replace(" ", "_")).stem
+        suggested = str(Path.home() / f"{stem}_pain.{kind}")
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", suggested, f"*.{kind}")
+        if path:
+            try:
+                {"csv": self.export_csv, "png": self.export_png, "pdf": self.export_pdf}[kind](path)
+            except PainmonError as error:
+                self._fail(str(error))
+
+    # -- choosing -------------------------------------------------------------------------------------
+    def _choose_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a recorded video", str(Path.home()),
+                                              "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)")
+        if path:
+            self.open_video(path)
+
+    def _choose_session(self) -> None:
+        try:
+            with RecordReader(self.record_path) as reader:
+                sessions = reader.sessions()
+        except PainmonError as error:
+            self._fail(str(error))
+            return
+        if not sessions:
+            self._fail("the record holds no sessions yet")
+            return
+        described = []
+        for s in sessions:
+            minutes = ((s.ended_at or s.started_at) - s.started_at) / 60
+            described.append((s.id, f"{s.bed_name} · {s.patient or 'no patient'} · "
+                                    f"{export.format_time(s.started_at, True)} · {minutes:.0f} min"))
+        dialog = SessionDialog(described, self)
+        if dialog.exec() and dialog.session_id() is not None:
+            self.open_session(dialog.session_id())
+
+    # -- state ----------------------------------------------------------------------------------------
+    def _set_ready(self, ready: bool) -> None:
+        for widget in (self.play_button, self.back_button, self.forward_button, self.slider,
+                       self.annotate_button, *self.export_buttons.values()):
+            widget.setEnabled(ready)
+
+    def _show_progress(self, visible: bool) -> None:
+        for widget in self._progress_widgets:
+            widget.setVisible(visible)
+
+    def _fail(self, message: str) -> None:
+        self.message.setText(message)
+        self.message.show()
+        self.failed.emit(message)

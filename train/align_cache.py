@@ -1,0 +1,276 @@
+"""Detect and align every frame of a data set once, and keep the crops on disk for all folds.
+
+The cache lives under painmon's cache folder, in a subfolder keyed on the data set root and the aligner
+settings (crop size, minimum face size, MTCNN thresholds): another model input size gets its own cache.
+Work is split per sequence over a process pool; each finished sequence is written at once as
+`parts/<subject>/<sequence>.npy` (uint8 crops, one row per frame, zeros where no face was found) and a
+`.json` beside it (landmarks, boxes, probabilities and a fingerprint of the image files), so an interrupted
+build resumes with the sequences it had not finished and a changed image invalidates its sequence.
+When all sequences are done, `index.csv` lists every frame and `no_face.csv` the frames without a face.
+With several faces in a frame, the one whose centre is nearest the image centre is kept (FACTS.md §2).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from engine.align import align_face
+from engine.detector import FaceDetector
+from engine.errors import PainmonError
+from engine.paths import cache_dir
+
+FORMAT = 1  # bump when the stored layout changes
+
+
+class FrameLike(Protocol):
+    """What the cache needs of a data set frame (train.unbc.FrameRecord has it)."""
+
+    subject: str
+    sequence: str
+    frame: int
+    image: Path
+
+
+def unique_tmp(path: Path) -> Path:
+    """A scratch name beside `path` for an atomic write, private to this process.
+
+    Processes that share a cache or a run folder (folds spread over GPUs) may write the same file at once.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """Everything that changes the crops: part of the cache key."""
+
+    crop_size: tuple[int, int]  # (h, w) of the model input
+    min_face_size: int = 40
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    factor: float = 0.709
+
+    def key(self, root: Path) -> str:
+        """Cache folder name for this data set root and these settings."""
+        fields = {"root": str(Path(root).resolve()), "format": FORMAT, **asdict(self)}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One sequence: the unit of work, of resumption and of storage."""
+
+    subject: str
+    sequence: str
+    frames: tuple[int, ...]
+    images: tuple[str, ...]
+    crops: Path
+    meta: Path
+
+    def fingerprint(self) -> str:
+        """Hash of the frames' image names, sizes and modification times."""
+        digest = hashlib.sha256()
+        for frame, image in zip(self.frames, self.images, strict=True):
+            stat = Path(image).stat()
+            digest.update(f"{frame}:{Path(image).name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        return digest.hexdigest()
+
+    def is_done(self) -> bool:
+        if not (self.meta.exists() and self.crops.exists()):
+            return False
+        meta = json.loads(self.meta.read_text())
+        return meta["frames"] == list(self.frames) and meta["fingerprint"] == self.fingerprint()
+
+
+_worker: dict[str, FaceDetector] = {}  # the detector of this worker process
+
+
+def _init_worker(settings: AlignSettings) -> None:
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    _worker["detector"] = FaceDetector(thresholds=settings.thresholds, factor=settings.factor)
+
+
+def _align_part(part: _Part, settings: AlignSettings) -> int:
+    """Detect and align one sequence and write its files; returns the number of frames without a face."""
+    h, w = settings.crop_size
+    crops = np.zeros((len(part.images), h, w, 3), dtype=np.uint8)
+    found, probs = [], []
+    boxes = np.full((len(part.images), 4), np.nan, dtype=np.float32)
+    landmarks = np.full((len(part.images), 5, 2), np.nan, dtype=np.float32)
+    for row, image in enumerate(part.images):
+        frame = cv2.imread(image, cv2.IMREAD_COLOR)
+        if frame is None:
+            raise PainmonError(f"{image}: cannot read image")
+        faces = _worker["detector"].detect(frame, settings.min_face_size)
+        if not faces:
+            found.append(False)
+            probs.append(0.0)
+            continue
+        centre = np.array([frame.shape[1], frame.shape[0]], dtype=np.float32) / 2
+        face = min(faces, key=lambda f: float(np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - centre)))
+        crops[row] = align_face(frame, face.landmarks, settings.crop_size)
+        found.append(True)
+        probs.append(face.prob)
+        boxes[row], landmarks[row] = face.box, face.landmarks
+    part.crops.parent.mkdir(parents=True, exist_ok=True)
+    tmp = unique_tmp(part.crops)
+    with tmp.open("wb") as handle:
+        np.save(handle, crops)
+    tmp.replace(part.crops)
+    meta = {"frames": list(part.frames), "fingerprint": part.fingerprint(), "found": found, "prob": probs,
+            "box": np.where(np.isnan(boxes), None, boxes).tolist(),
+            "landmarks": np.where(np.isnan(landmarks), None, landmarks).tolist()}
+    tmp = unique_tmp(part.meta)
+    tmp.write_text(json.dumps(meta))
+    tmp.replace(part.meta)
+    return found.count(False)
+
+
+class AlignedFrames:
+    """The aligned crops of a data set, one row per frame in the order the frames were given."""
+
+    def __init__(self, folder: Path, frames: Sequence[FrameLike], parts: list[_Part]) -> None:
+        self.folder = folder
+        self.index_csv = folder / "index.csv"
+        self.no_face_csv = folder / "no_face.csv"
+        n = len(frames)
+        self.found = np.zeros(n, dtype=bool)
+        self.prob = np.zeros(n, dtype=np.float32)
+        self.boxes = np.full((n, 4), np.nan, dtype=np.float32)
+        self.landmarks = np.full((n, 5, 2), np.nan, dtype=np.float32)
+        self._part_of_row = np.empty(n, dtype=np.int64)
+        self._local_row = np.empty(n, dtype=np.int64)
+        self._paths = [p.crops for p in parts]
+        self._arrays: dict[int, np.ndarray] = {}
+        rows_of = _rows_by_part(frames)
+        for index, part in enumerate(parts):
+            rows = rows_of[(part.subject, part.sequence)]
+            meta = json.loads(part.meta.read_text())
+            self._part_of_row[rows] = index
+            self._local_row[rows] = np.arange(len(rows))
+            self.found[rows] = meta["found"]
+            self.prob[rows] = meta["prob"]
+            self.boxes[rows] = np.array(meta["box"], dtype=np.float32).reshape(-1, 4)
+            self.landmarks[rows] = np.array(meta["landmarks"], dtype=np.float32).reshape(-1, 5, 2)
+
+    def crops(self, rows: np.ndarray) -> np.ndarray:
+        """RGB uint8 crops (len(rows), h, w, 3) of the given frame rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        parts = self._part_of_row[rows]
+        local = self._local_row[rows]
+        out: np.ndarray | None = None
+        for part in np.unique(parts):
+            if part not in self._arrays:
+                self._arrays[part] = np.load(self._paths[part], mmap_mode="r")
+            array = self._arrays[part]
+            if out is None:
+                out = np.empty((len(rows), *array.shape[1:]), dtype=np.uint8)
+            pick = parts == part
+            out[pick] = array[local[pick]]
+        if out is None:
+            raise ValueError("no rows requested")
+        return out
+
+
+def _rows_by_part(frames: Sequence[FrameLike]) -> dict[tuple[str, str], list[int]]:
+    rows: dict[tuple[str, str], list[int]] = {}
+    for row, record in enumerate(frames):
+        rows.setdefault((record.subject, record.sequence), []).append(row)
+    return rows
+
+
+def _write_reports(cache: AlignedFrames, frames: Sequence[FrameLike]) -> None:
+    landmark_cols = [f"landmark{i}_{axis}" for i in range(5) for axis in ("x", "y")]
+    tmp = unique_tmp(cache.index_csv)
+    with tmp.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["subject", "sequence", "frame", "image", "found", "prob",
+                         "box_x1", "box_y1", "box_x2", "box_y2",
+                         *landmark_cols])
+        for row, record in enumerate(frames):
+            numbers = [*cache.boxes[row], *cache.landmarks[row].ravel()]
+            writer.writerow([record.subject, record.sequence, record.frame, record.image,
+                             int(cache.found[row]), f"{cache.prob[row]:.4f}",
+                             *("" if np.isnan(v) else f"{v:.2f}" for v in numbers)])
+    tmp.replace(cache.index_csv)
+    tmp = unique_tmp(cache.no_face_csv)
+    with tmp.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["subject", "sequence", "frame", "image"])
+        for row in np.flatnonzero(~cache.found):
+            record = frames[row]
+            writer.writerow([record.subject, record.sequence, record.frame, record.image])
+    tmp.replace(cache.no_face_csv)
+
+
+def _context() -> BaseContext:
+    """Forkserver where the platform has it: torch is imported once, in the server, not in every worker."""
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["train.align_cache"])
+    return context
+
+
+def build_cache(
+    frames: Sequence[FrameLike],
+    root: Path,
+    settings: AlignSettings,
+    *,
+    cache_root: Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> AlignedFrames:
+    """Align every frame (or resume an interrupted build) and return the cache.
+
+    `root` is the data set root (part of the cache key); `cache_root` defaults to painmon's cache folder
+    (`align/` under it); `workers` defaults to the number of CPU cores.
+    """
+    if not frames:
+        raise PainmonError(f"{root}: no frames to align")
+    folder = (cache_root or cache_dir("align")) / settings.key(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings.json").write_text(json.dumps({"root": str(Path(root).resolve()), **asdict(settings)}))
+    parts = []
+    for (subject, sequence), rows in _rows_by_part(frames).items():
+        stem = folder / "parts" / subject / sequence
+        parts.append(_Part(subject, sequence, tuple(frames[r].frame for r in rows),
+                           tuple(str(frames[r].image) for r in rows),
+                           stem.with_suffix(".npy"), stem.with_suffix(".json")))
+    todo = [p for p in parts if not p.is_done()]
+    if todo:
+        workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+        done_frames = sum(len(p.frames) for p in parts) - sum(len(p.frames) for p in todo)
+        bar = tqdm(total=len(frames), initial=done_frames, desc="align faces", unit="frame",
+                   disable=not progress, dynamic_ncols=True)
+        with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker,
+                                 initargs=(settings,)) as pool:
+            futures = {pool.submit(_align_part, part, settings): part for part in todo}
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    bar.update(len(futures[future].frames))
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        bar.close()
+    cache = AlignedFrames(folder, frames, parts)
+    _write_reports(cache, frames)
+    missing = int((~cache.found).sum())
+    if progress and missing:
+        print(f"{missing} of {len(frames)} frames have no detectable face: listed in {cache.no_face_csv}")
+    return cache

@@ -1,0 +1,71 @@
+"""`painmon train export RUN`: the deployable checkpoint of a LOSO run, with its model card.
+
+The deployable model is the run's all-subjects fit (`folds/final/`, trained by `painmon train loso` after the
+held-out folds, or alone with `--folds final`); its card carries the data set, the config and the LOSO
+metrics of the run's finished folds, which estimate how that recipe does on an unseen subject.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.checkpoint import load_checkpoint, save_checkpoint
+from engine.errors import PainmonError
+from train.evaluate import evaluation_json, read_predictions
+from train.loso import FINAL
+
+SYNTHETIC_USE = ("demonstration and testing only: trained on synthetic faces rendered by painmon "
+                 "(painmon train synth), not on patients. NOT FOR CLINICAL USE.")
+RESEARCH_USE = ("research only: a pain-expression regressor trained on UNBC-McMaster shoulder-pain videos; "
+                "not a medical device. NOT FOR CLINICAL USE.")
+
+
+def export_run(run: Path, out: Path | None = None) -> Path:
+    """Write RUN's all-subjects model with a card (data, config, LOSO metrics) to `out`; return the path."""
+    record_path = run / "run.json"
+    if not record_path.exists():
+        raise PainmonError(f"{run} is not a LOSO run folder (no run.json)")
+    record = json.loads(record_path.read_text())
+    final = run / "folds" / FINAL / "model.safetensors"
+    if not final.exists():
+        raise PainmonError(f"{run} has no all-subjects model ({final}): run `painmon train loso` with "
+                           f"--folds {FINAL} (the default runs it after the held-out folds)")
+    predictions = run / "predictions.csv"
+    if not predictions.exists():
+        raise PainmonError(f"{run} has no finished held-out fold ({predictions})"
+                           "; the card needs LOSO metrics")
+    model, fold_card = load_checkpoint(final)
+    evaluation = read_predictions(predictions).evaluate()
+    metrics = evaluation_json(evaluation)
+    folds = sorted(metrics.pop("per_subject"))
+    twin = record["twin"]
+    synthetic = twin is not None
+    if synthetic:
+        source = (f"synthetic UNBC-McMaster twin (painmon train synth --subjects {twin['subjects']} "
+                  f"--frames {twin['frames_per_subject']} --seed {twin['seed']})")
+    else:
+        source = f"UNBC-McMaster Shoulder Pain Expression Archive at {record['data']}"
+    card = fold_card
+    card.name = f"painmon {'demo ' if synthetic else ''}regressor: {record['config']['name']}"
+    card.version = datetime.now(UTC).strftime("%Y.%m.%d")
+    card.trained_on = (f"{source}: {len(record['subjects'])} subjects, {record['frames']} frames; "
+                       f"the deployed fit used {fold_card.trained_on}")
+    card.clinical_use = False
+    card.intended_use = SYNTHETIC_USE if synthetic else RESEARCH_USE
+    card.metrics = {"protocol": "leave-one-subject-out, pain levels 0-5 (PSPI 0,1,2,3,4-5,>=6)",
+                    "synthetic_data": synthetic, "held_out_subjects": folds, **metrics}
+    card.created = datetime.now(UTC).isoformat(timespec="seconds")
+    out = out or run / "model.safetensors"
+    save_checkpoint(out, model, card)
+    load_checkpoint(out)  # what engine and the app will do
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """`painmon train export RUN [--out PATH]`."""
+    out = export_run(Path(args.run), Path(args.out) if args.out else None)
+    print(f"wrote {out}")
+    return 0

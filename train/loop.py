@@ -1,0 +1,294 @@
+"""Training configs (one TOML per row of the papers' tables) and the SGD training loop.
+
+The loop follows the papers' solver (FACTS.md §4): SGD, lr 1e-4, momentum 0.9, weight decay 5e-4, batch 64,
+5,000 iterations, random mirroring. It runs on the CPU or on CUDA with automatic mixed precision, and is
+deterministic for a given seed: each iteration reseeds torch from (seed, iteration) and the samplers are pure
+functions of the seed, so a run resumed from a snapshot continues exactly where the killed one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm import tqdm
+
+from engine.errors import PainmonError
+from train.losses import LossConfig, PainLoss
+from train.sampling import batches, eliminate_redundant, shuffled_stream, uniform_class_stream
+
+ImageReader = Callable[[np.ndarray], np.ndarray]
+"""Returns the aligned RGB uint8 crops (B, h, w, 3) of the given row numbers."""
+
+
+class ConfigError(PainmonError):
+    """A training config file is missing or invalid."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """engine.model.PainRegressor arguments."""
+
+    backbone: str = "inception_resnet_v1"
+    pretrained: str | None = None  # TOML has no null: leave it out for random initialisation
+    input_size: tuple[int, int] | None = None  # (h, w); None: the backbone's own
+    embed_dim: int = 50
+    dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Paper 001 §3.3 'sampling': redundant-frame elimination and uniform class sampling."""
+
+    eliminate_redundant: bool = False
+    max_run: int = 5
+    uniform_classes: bool = False
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """SGD settings; the defaults are the papers'."""
+
+    lr: float = 1e-4
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 64
+    iterations: int = 5000
+    mirror: bool = True
+    seed: int = 0
+    snapshot_every: int = 250  # iterations between resumable snapshots
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Face detection settings of the alignment cache (the crop size is the model's input size)."""
+
+    min_face_size: int = 40
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training recipe: a row of Tables 1–2 of paper 000, or the demo recipe."""
+
+    name: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-safe) of every setting, for run records and model cards."""
+        return asdict(self)
+
+
+SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "solver": SolverConfig,
+            "align": AlignConfig}
+
+
+def _section(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: must be a table")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(known))})")
+    if values.get("input_size") is not None:
+        values = {**values, "input_size": tuple(values["input_size"])}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig:
+    """Build and validate a TrainConfig from parsed TOML (or a card's `config` dict)."""
+    unknown = sorted(set(data) - {"name", *SECTIONS})
+    if unknown:
+        raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}")
+    if not isinstance(data.get("name"), str):
+        raise ConfigError(f"{where}: `name` (a string) is required")
+    parts = {key: _section(cls, data.get(key, {}), f"{where} [{key}]") for key, cls in SECTIONS.items()}
+    config = TrainConfig(name=data["name"], **parts)
+    solver = config.solver
+    if solver.batch_size < 1 or solver.iterations < 1 or solver.lr <= 0 or solver.snapshot_every < 1:
+        raise ConfigError(f"{where} [solver]: batch_size, iterations, snapshot_every and lr must be positive")
+    return config
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a training config TOML; a missing file or a bad setting raises ConfigError naming the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return config_from_dict(data, str(path))
+
+
+def training_rows(
+    rows: np.ndarray, levels: np.ndarray, sequences: np.ndarray, sampling: SamplingConfig
+) -> np.ndarray:
+    """Rows (in temporal order) that training draws from, after redundant-frame elimination if enabled."""
+    if not sampling.eliminate_redundant:
+        return rows
+    return rows[eliminate_redundant(sequences, levels, sampling.max_run)]
+
+
+def _optimizer(model: nn.Module, loss: nn.Module, solver: SolverConfig) -> torch.optim.SGD:
+    """SGD with weight decay on weight matrices and centers, none on biases and per-channel parameters."""
+    params = [p for p in [*model.parameters(), *loss.parameters()] if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": solver.weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+    return torch.optim.SGD(groups, lr=solver.lr, momentum=solver.momentum)
+
+
+@dataclass
+class _TrainState:
+    """Everything a resumed run needs, stored as one safetensors file (no pickle)."""
+
+    model: nn.Module
+    loss: nn.Module
+    optimizer: torch.optim.SGD
+    scaler: torch.amp.GradScaler
+
+    def save(self, path: Path, iteration: int) -> None:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors |= {f"loss.{k}": v for k, v in self.loss.state_dict().items()}
+        for index, state in self.optimizer.state_dict()["state"].items():
+            tensors[f"optim.{index}"] = state["momentum_buffer"]
+        tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+        meta = {"iteration": str(iteration), "scaler": json.dumps(self.scaler.state_dict())}
+        tmp = path.with_suffix(".tmp")
+        save_file(tensors, str(tmp), metadata=meta)
+        tmp.replace(path)
+
+    def load(self, path: Path) -> int:
+        """Restore from `path`; returns the number of iterations already done."""
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+        tensors = load_file(str(path))
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.model.load_state_dict(part("model."))
+        self.loss.load_state_dict(part("loss."))
+        state = self.optimizer.state_dict()
+        state["state"] = {int(k): {"momentum_buffer": v} for k, v in part("optim.").items()}
+        self.optimizer.load_state_dict(state)
+        scaler_state = json.loads(meta["scaler"])
+        if scaler_state:
+            self.scaler.load_state_dict(scaler_state)
+        return int(meta["iteration"])
+
+
+def _to_input(crops: np.ndarray, device: torch.device) -> torch.Tensor:
+    """RGB uint8 (B, h, w, 3) → float32 (B, 3, h, w) in 0..255 on `device` (the model normalises inside)."""
+    x = torch.from_numpy(crops).to(device, non_blocking=True)
+    return x.permute(0, 3, 1, 2).float()
+
+
+def fit(
+    model: nn.Module,
+    config: TrainConfig,
+    images: ImageReader,
+    rows: np.ndarray,
+    levels: np.ndarray,
+    *,
+    device: torch.device,
+    iterations: int | None = None,
+    snapshot: Path | None = None,
+    progress: str | None = "train",
+) -> dict[str, float]:
+    """Train `model` in place on `rows` (already filtered by `training_rows`) with their pain `levels`.
+
+    `model` must offer `forward_with_embedding(x) -> (scores, embedding)`. With `snapshot`, the state is
+    saved there every `solver.snapshot_every` iterations and training resumes from it if it exists; the file
+    is removed when training completes. Returns the last iteration's loss parts.
+    """
+    solver = config.solver
+    iterations = iterations or solver.iterations
+    levels = np.asarray(levels, dtype=np.int64)
+    model.to(device).train()
+    loss_fn = PainLoss(config.loss, config.model.embed_dim).to(device)
+    optimizer = _optimizer(model, loss_fn, solver)
+    cuda = device.type == "cuda"
+    state = _TrainState(model, loss_fn, optimizer, torch.amp.GradScaler("cuda", enabled=cuda))
+    start = state.load(snapshot) if snapshot is not None and snapshot.exists() else 0
+    positions = (uniform_class_stream(levels, solver.seed) if config.sampling.uniform_classes
+                 else shuffled_stream(len(rows), solver.seed))
+    stream = batches(positions, solver.batch_size, skip=start)
+    parts: dict[str, float] = {}
+    bar = tqdm(range(start, iterations), initial=start, total=iterations, desc=progress,
+               disable=progress is None, leave=False, dynamic_ncols=True)
+    for it in bar:
+        torch.manual_seed(solver.seed * 1_000_003 + it)
+        pick = next(stream)
+        x = _to_input(images(rows[pick]), device)
+        y = torch.from_numpy(levels[pick]).to(device)
+        if solver.mirror:
+            flip = torch.rand(len(pick), device=device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
+            scores, embedding = model.forward_with_embedding(x)
+        loss, parts = loss_fn(scores, embedding, y)
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise PainmonError(f"training diverged at iteration {it} (loss {value}): lower solver.lr")
+        optimizer.zero_grad(set_to_none=True)
+        state.scaler.scale(loss).backward()
+        state.scaler.step(optimizer)
+        state.scaler.update()
+        if it % 10 == 0:
+            bar.set_postfix(loss=f"{value:.3f}")
+        if snapshot is not None and (it + 1) % solver.snapshot_every == 0 and it + 1 < iterations:
+            state.save(snapshot, it + 1)
+    bar.close()
+    model.eval()
+    if snapshot is not None:
+        snapshot.unlink(missing_ok=True)
+    return parts
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: ImageReader, rows: np.ndarray, *, device: torch.device,
+            batch_size: int = 256) -> np.ndarray:
+    """Scores (0–5, float32) of the given rows, in order, with the model in eval mode and no mirroring."""
+    model.to(device).eval()
+    out = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            scores = model(_to_input(images(chunk), device))
+        out[start:start + len(chunk)] = scores.float().cpu().numpy()
+    return out
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """`cpu`, `cuda`, `cuda:N`, or None for CUDA when available; an unavailable device is a clear error."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise PainmonError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PainmonError(f"device {name!r} requested but CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise PainmonError(f"unsupported device {name!r} (use cpu, cuda or cuda:N)")
+    return device

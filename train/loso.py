@@ -1,0 +1,219 @@
+"""`painmon train loso`: leave-one-subject-out training and per-frame predictions, resumable.
+
+A run folder holds:
+  run.json, config.toml        what the run is (data, config, iterations); a resumed run must match it
+  folds/<subject>/             model.safetensors (the fold's checkpoint) and predictions.csv (its held-out
+                               subject); a fold is done when predictions.csv exists
+  folds/final/model.safetensors  the deployable fit on all subjects (`painmon train export` packages it)
+  predictions.csv              all finished folds: subject, sequence, frame, label, prediction
+  metrics.json, report/        the papers' metrics, table and per-subject plots over the finished folds
+  no_face.csv                  frames without a detectable face: not trained on, not scored
+A fold interrupted mid-training resumes from its snapshot (folds/<subject>/snapshot.safetensors).
+`--folds` picks held-out subjects (and `final`), so folds can be spread over machines or GPUs that share the
+run folder (or whose folds/<subject>/ folders are copied into one); each invocation rebuilds the merged
+predictions and report from every finished fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.checkpoint import ModelCard, save_checkpoint
+from engine.errors import PainmonError
+from engine.model import PainRegressor
+from train.align_cache import AlignedFrames, AlignSettings, build_cache, unique_tmp
+from train.evaluate import Predictions, evaluation_json, read_predictions, write_predictions
+from train.loop import TrainConfig, fit, load_config, predict, resolve_device, training_rows
+from train.metrics import Evaluation
+from train.report import write_report
+from train.unbc import FrameRecord, UnbcDataset, load_unbc
+
+TWIN_MARKER = "twin.json"
+"""File that train.synth writes at the root of a synthetic twin."""
+
+FINAL = "final"
+"""Fold name of the fit on all subjects (nothing held out): the model that gets deployed."""
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Per-frame arrays of a data set, in its order."""
+
+    subject: np.ndarray  # str
+    sequence: np.ndarray  # str
+    frame: np.ndarray  # int64
+    level: np.ndarray  # int64, 0..5
+
+    @classmethod
+    def of(cls, records: list[FrameRecord]) -> Frames:
+        return cls(np.array([r.subject for r in records], dtype=str),
+                   np.array([r.sequence for r in records], dtype=str),
+                   np.array([r.frame for r in records], dtype=np.int64),
+                   np.array([r.level for r in records], dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class LosoResult:
+    """What a `run_loso` call left in the run folder."""
+
+    out: Path
+    trained: list[str]  # folds trained by this call
+    finished: list[str]  # held-out subjects whose predictions exist (from this or earlier calls)
+    evaluation: Evaluation | None  # over `finished`; None if no subject fold has finished
+
+
+def new_model(config: TrainConfig) -> PainRegressor:
+    """A freshly initialised regressor for `config` (seeded: every fold starts from the same weights)."""
+    torch.manual_seed(config.solver.seed)
+    m = config.model
+    return PainRegressor(m.backbone, m.pretrained, m.input_size, embed_dim=m.embed_dim, dropout=m.dropout)
+
+
+def _record(dataset: UnbcDataset, config: TrainConfig, iterations: int) -> dict:
+    marker = dataset.root / TWIN_MARKER
+    twin = json.loads(marker.read_text()) if marker.exists() else None
+    return {"data": str(dataset.root.resolve()), "synthetic": twin is not None, "twin": twin,
+            "config": config.to_dict(), "iterations": iterations, "subjects": dataset.subjects(),
+            "frames": len(dataset.frames)}
+
+
+def _check_or_write_record(out: Path, record: dict, config_path: Path | None) -> None:
+    path = out / "run.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        new = json.loads(json.dumps(record))
+        for key in ("data", "config", "iterations"):
+            if old.get(key) != new[key]:
+                raise PainmonError(f"{out} was started with another {key} ({path}); resume it with the same "
+                                   "--data, --config and --iterations, or choose a new --out")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = unique_tmp(path)
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(path)
+    if config_path is not None:
+        shutil.copyfile(config_path, out / "config.toml")
+
+
+def _train_fold(fold: str, config: TrainConfig, cache: AlignedFrames, frames: Frames, folder: Path, *,
+                device: torch.device, iterations: int, label: str, progress: bool) -> PainRegressor:
+    usable = cache.found & (frames.subject != fold)
+    rows = training_rows(np.flatnonzero(usable), frames.level[usable],
+                         np.char.add(np.char.add(frames.subject[usable], "/"), frames.sequence[usable]),
+                         config.sampling)
+    model = new_model(config)
+    snapshot = folder / "snapshot.safetensors"
+    if snapshot.exists():
+        print(f"{label}: resuming from {snapshot}")
+    fit(model, config, cache.crops, rows, frames.level[rows], device=device, iterations=iterations,
+        snapshot=snapshot, progress=label if progress else None)
+    held_out = "none" if fold == FINAL else fold
+    trained_on = f"{len(rows)} frames of {len(set(frames.subject[rows]))} subjects (held out: {held_out})"
+    card = ModelCard.for_model(model, name=f"{config.name} / {fold}", version="fold", trained_on=trained_on,
+                               config={**config.to_dict(), "iterations": iterations})
+    save_checkpoint(folder / "model.safetensors", model, card)
+    return model
+
+
+def _merge(out: Path, subjects: list[str]) -> tuple[list[str], Predictions | None]:
+    parts = [(s, out / "folds" / s / "predictions.csv") for s in subjects]
+    loaded = [(s, read_predictions(p)) for s, p in parts if p.exists()]
+    if not loaded:
+        return [], None
+    fields = ("subject", "sequence", "frame", "label", "prediction")
+    merged = Predictions(**{f: np.concatenate([getattr(p, f) for _, p in loaded]) for f in fields})
+    return [s for s, _ in loaded], merged
+
+
+def run_loso(
+    data: Path,
+    config: TrainConfig,
+    out: Path,
+    *,
+    folds: list[str] | None = None,
+    device: torch.device,
+    iterations: int | None = None,
+    config_path: Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> LosoResult:
+    """Run (or resume) the requested folds, then merge predictions and write the report.
+
+    `folds` are held-out subjects or `final`; None means every subject, then `final`.
+    """
+    dataset = load_unbc(data, progress=progress)
+    frames = Frames.of(dataset.frames)
+    subjects = dataset.subjects()
+    iterations = iterations or config.solver.iterations
+    if iterations < 1:
+        raise PainmonError(f"--iterations must be positive, got {iterations}")
+    wanted = folds or [*subjects, FINAL]
+    unknown = [f for f in wanted if f not in subjects and f != FINAL]
+    if unknown:
+        raise PainmonError(f"unknown fold(s) {', '.join(unknown)}: choose held-out subjects of {data} "
+                           f"({', '.join(subjects)}) or {FINAL} (all subjects, for export)")
+    _check_or_write_record(out, _record(dataset, config, iterations), config_path)
+    input_size = new_model(config).input_size
+    cache = build_cache(dataset.frames, dataset.root, AlignSettings(input_size, config.align.min_face_size),
+                        workers=workers, progress=progress)
+    shutil.copyfile(cache.no_face_csv, out / "no_face.csv")
+    trained = []
+    for number, fold in enumerate(wanted, 1):
+        folder = out / "folds" / fold
+        done = folder / ("model.safetensors" if fold == FINAL else "predictions.csv")
+        if done.exists():
+            continue
+        label = f"fold {fold} ({number}/{len(wanted)})"
+        held_out = np.flatnonzero(cache.found & (frames.subject == fold))
+        if fold != FINAL and not len(held_out):
+            print(f"{label}: skipped, no frame of {fold} has a detectable face (see {out / 'no_face.csv'})")
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        model = _train_fold(fold, config, cache, frames, folder, device=device, iterations=iterations,
+                            label=label, progress=progress)
+        trained.append(fold)
+        if fold == FINAL:
+            print(f"{label}: all-subjects model written to {folder / 'model.safetensors'}")
+            continue
+        scores = predict(model, cache.crops, held_out, device=device)
+        fold_predictions = Predictions(frames.subject[held_out], frames.sequence[held_out],
+                                       frames.frame[held_out], frames.level[held_out].astype(np.float64),
+                                       scores.astype(np.float64))
+        write_predictions(done, fold_predictions)
+        m = fold_predictions.evaluate().per_subject_mean
+        print(f"{label}: {len(held_out)} frames, MAE {m.mae:.3f}, PCC {m.pcc:.3f}, wMAE {m.wmae:.3f}")
+    finished, merged = _merge(out, subjects)
+    evaluation = None
+    if merged is not None:
+        tmp = unique_tmp(out / "predictions.csv")
+        write_predictions(tmp, merged)
+        tmp.replace(out / "predictions.csv")
+        evaluation = merged.evaluate()
+        summary = {**evaluation_json(evaluation), "folds": finished, "config": config.name,
+                   "iterations": iterations, "no_face_frames": int((~cache.found).sum())}
+        (out / "metrics.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
+        write_report(out / "report", merged, evaluation, source=f"{config.name} ({len(finished)} folds)")
+    return LosoResult(out, trained, finished, evaluation)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`painmon train loso --data DIR --config CFG --out RUN [--folds ...] [--device D] [--iterations N]`."""
+    config = load_config(args.config)
+    result = run_loso(Path(args.data), config, Path(args.out), folds=args.folds or None,
+                      device=resolve_device(args.device), iterations=args.iterations,
+                      config_path=Path(args.config))
+    if result.evaluation is None:
+        print(f"no held-out subject finished yet in {result.out}")
+        return 0
+    m = result.evaluation.per_subject_mean
+    print(f"{len(result.finished)} folds finished: per-subject MAE {m.mae:.3f}, MSE {m.mse:.3f}, "
+          f"PCC {m.pcc:.3f}, wMAE {m.wmae:.3f}, wMSE {m.wmse:.3f}")
+    print(f"predictions: {result.out / 'predictions.csv'}; report: {result.out / 'report' / 'report.md'}")
+    return 0
