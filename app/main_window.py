@@ -1,10 +1,11 @@
 """The painmon main window: the model banner, the ward's alarm banner, and tabs for the ward, one bed,
-the alarm log and settings. `run_gui` starts the app (`painmon` with no subcommand)."""
+the alarm log, replay and settings. `run_gui` starts the app (`painmon` with no subcommand)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from PySide6.QtGui import QCloseEvent, QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
@@ -13,6 +14,9 @@ from app.alarm_log_view import AlarmLogView
 from app.bed_dialog import BedDialog
 from app.bed_view import BedView
 from app.monitor import Monitor
+from app.replay_analysis import AnalysisSettings
+from app.replay_view import ReplayView
+from app.settings import MonitorSettings
 from app.settings_view import SettingsView
 from app.ward_view import WardView
 from app.widgets.alarm_banner import AlarmBanner, BannerAlarm
@@ -24,7 +28,8 @@ ERROR_STYLE = "background: #b71c1c; color: #ffffff; font-weight: bold; padding: 
 
 
 class MainWindow(QMainWindow):
-    """Ward, bed, alarm-log and settings tabs over one `Monitor`; closing the window stops the monitor."""
+    """Ward, bed, alarm-log, replay and settings tabs over one `Monitor`; closing the window stops the
+    monitor."""
 
     def __init__(self, monitor: Monitor) -> None:
         super().__init__()
@@ -40,9 +45,12 @@ class MainWindow(QMainWindow):
         self.bed_view = BedView(monitor)
         self.alarm_log = AlarmLogView(monitor)
         self.settings_view = SettingsView(monitor)
+        self.replay = ReplayView(settings=analysis_settings(monitor.settings),
+                                 record_path=monitor.record.path)
         self.tabs = QTabWidget()
-        for widget, title in ((self.ward, "Ward"), (self.bed_view, "Bed"), (self.alarm_log, "Alarm log"),
-                              (self.settings_view, "Settings")):
+        tabs = ((self.ward, "Ward"), (self.bed_view, "Bed"), (self.alarm_log, "Alarm log"),
+                (self.replay, "Replay"), (self.settings_view, "Settings"))
+        for widget, title in tabs:
             self.tabs.addTab(widget, title)
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -86,7 +94,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(error or "")
 
     def show_model(self, info: ModelInfo) -> None:
-        """Banner: why no model runs, or that the model is not for clinical use (hidden for clinical ones)."""
+        """Banner: why no model runs, or that the model is not for clinical use (hidden for clinical ones).
+        Replay analyses videos with the same model."""
+        self.replay.set_settings(analysis_settings(self.monitor.settings))
         if info.error is not None or info.card is None:
             self.model_banner.setStyleSheet(ERROR_STYLE)
             self.model_banner.setText(f"No pain scores: {info.error}")
@@ -99,7 +109,8 @@ class MainWindow(QMainWindow):
         self.model_banner.setVisible(not card.clinical_use)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        """Stop the monitor (workers, sessions, record) before the window goes."""
+        """Stop replay and the monitor (workers, sessions, record) before the window goes."""
+        self.replay.shutdown()
         self.monitor.close()
         super().closeEvent(event)
 
@@ -126,6 +137,12 @@ class MainWindow(QMainWindow):
         except PainmonError as exc:
             self.statusBar().showMessage(str(exc))
         self.bed_dialog = None
+
+
+def analysis_settings(settings: MonitorSettings) -> AnalysisSettings:
+    """The monitor's model, backend and device, for analysing recorded videos in replay."""
+    return AnalysisSettings(checkpoint=Path(settings.model_path), backend=settings.backend,
+                            device=settings.device or None)
 
 
 def dark_palette() -> QPalette:

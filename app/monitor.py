@@ -329,10 +329,9 @@ class Monitor(QObject):
         return [runtime.config for runtime in self._beds.values()]
 
     @property
-    def model_name(self) -> str:
-        """Name and version of the model running ("" while none is)."""
-        card = self.model.card if self.model is not None else None
-        return f"{card.name} {card.version}" if card is not None else ""
+    def model_path(self) -> str:
+        """The checkpoint running ("" while none is): sessions name it, so replay and export find its card."""
+        return self.model.path if self.model is not None and self.model.card is not None else ""
 
     def _session(self, runtime: BedRuntime) -> int:
         """The bed's open record session, opened now if it has none."""
@@ -340,8 +339,8 @@ class Monitor(QObject):
             config = runtime.config
             runtime.session_id = self.record.start_session(
                 config.bed_id, config.name, source=config.source.describe(), started_at=wall_clock(),
-                patient=config.patient, model=self.model_name)
-            runtime.session_model = self.model_name
+                patient=config.patient, model=self.model_path)
+            runtime.session_model = self.model_path
         return runtime.session_id
 
     def _end_session(self, runtime: BedRuntime) -> None:
@@ -433,6 +432,6 @@ class Monitor(QObject):
     def _model_loaded(self, info: ModelInfo) -> None:
         self.model = info
         for runtime in self._beds.values():
-            if runtime.session_id is not None and runtime.session_model != self.model_name:
+            if runtime.session_id is not None and runtime.session_model != self.model_path:
                 self._end_session(runtime)  # a session records one model
         self.model_changed.emit(info)

@@ -177,12 +177,17 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
     with RecordReader(record_path()) as reader:
         session = reader.sessions(bed.bed_id)[-1]
         samples = reader.samples(session.id)
-        assert session.bed_name == "Bed 7" and session.model == "test-pain 0"
+        assert session.bed_name == "Bed 7" and session.model == str(model_file)
         ok = samples.status == "ok"
         assert ok.sum() >= first + 5 and np.all((samples.score[ok] > 4.0) & (samples.score[ok] <= 5.0))
         assert samples.status[-1] == PAUSED and math.isnan(samples.score[-1])
         assert [(a.kind, a.text) for a in reader.annotations(session.id)] == [
             (AnnotationKind.ANALGESIC, ""), (AnnotationKind.NOTE, "family visiting")]
+
+    # the session replays in the Replay tab, with the live model's card for the exports
+    with qtbot.waitSignal(window.replay.loaded, timeout=WAIT_MS) as replayed:
+        window.replay.open_session(session.id)
+    assert replayed.args[0].card.name == "test-pain" and len(replayed.args[0].table.t) == len(samples)
 
     # another model in Settings: the worker reloads; a missing file is said plainly, beds keep running
     window.monitor.set_paused(bed.bed_id, False)
