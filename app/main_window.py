@@ -4,9 +4,11 @@ the alarm log, replay and settings. `run_gui` starts the app (`painmon` with no 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QCloseEvent, QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
@@ -168,6 +170,9 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     monitor = Monitor()
     window = MainWindow(monitor)
     window.show()
+    # Ctrl+C in the terminal closes the app cleanly: from the event loop, not from inside whatever slot the
+    # Python signal handler happens to interrupt
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, app.quit))
     code = app.exec()
-    monitor.close()  # also when the event loop ended without the window being closed
+    window.close()  # stops replay and the monitor also when the event loop ended another way
     return code

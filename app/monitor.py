@@ -270,6 +270,8 @@ class Monitor(QObject):
     def tick(self) -> None:
         """Take the new results, run the alarms, write the record and tell the views (the display timer
         calls this every ~33 ms)."""
+        if self._closed:  # a timer event queued before close()
+            return
         now = wall_clock()
         samples, latest = self.results.drain()
         for bed_id, bed_samples in samples.items():
@@ -380,7 +382,7 @@ class Monitor(QObject):
 
     def _source_state(self, bed_id: str, delivering: bool, message: str) -> None:
         runtime = self._beds.get(bed_id)
-        if runtime is None or runtime.paused:
+        if runtime is None or runtime.paused or self._closed:
             return
         runtime.source_ok, runtime.source_message = delivering, message
         if not delivering:
@@ -426,10 +428,12 @@ class Monitor(QObject):
     def _inference_finished(self) -> None:
         pending, self._pending_settings = self._pending_settings, None
         self._inference = None
-        if pending is not None:
+        if pending is not None and not self._closed:
             self._start_inference(pending)
 
     def _model_loaded(self, info: ModelInfo) -> None:
+        if self._closed:
+            return
         self.model = info
         for runtime in self._beds.values():
             if runtime.session_id is not None and runtime.session_model != self.model_path:
