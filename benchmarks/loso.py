@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ def main() -> int:
     demo = load_config(CONFIGS / "demo.toml")
     model = dataclasses.replace(demo.model, input_size=tuple(args.size))
     device = resolve_device(args.device)
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     print(f"twin {twin}; model {model.backbone} {args.size[0]}×{args.size[1]}, {args.iterations} iterations "
           f"of batch {demo.solver.batch_size} at lr {demo.solver.lr} per fold, {device}, "
           f"{args.threads} thread(s)")

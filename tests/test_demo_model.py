@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from engine.checkpoint import load_checkpoint
+from engine.paths import DEMO_MODEL
 from engine.pipeline import Pipeline
 from engine.simulated_patient import SimulatedPatient
 from engine.sources import Frame
 from engine.types import FaceStatus
 
-DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo_model.safetensors"
-
 
 def test_demo_model_card_says_synthetic_and_not_for_clinical_use() -> None:
-    assert DEMO.stat().st_size < 5_000_000
-    _, card = load_checkpoint(DEMO)
+    assert DEMO_MODEL.stat().st_size < 5_000_000
+    _, card = load_checkpoint(DEMO_MODEL)
     assert card.clinical_use is False
     assert "NOT FOR CLINICAL USE" in card.intended_use and "synthetic" in card.intended_use
     assert card.metrics["synthetic_data"] is True
@@ -30,7 +27,7 @@ def test_demo_model_card_says_synthetic_and_not_for_clinical_use() -> None:
 @pytest.mark.slow
 def test_demo_model_follows_the_simulated_patients_pain_through_the_full_pipeline() -> None:
     """Detection, tracking, alignment and regression on frames the model never saw, of a new identity."""
-    pipeline = Pipeline.from_checkpoint(DEMO, backend="torch", device="cpu")
+    pipeline = Pipeline.from_checkpoint(DEMO_MODEL, backend="torch", device="cpu")
     patient = SimulatedPatient(seed=11, fps=10.0, size=(640, 360))
     scores, levels = [], []
     for frame in patient.frames(400):
