@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     from train import cli as train_cli
 
     parser = argparse.ArgumentParser(prog="painmon", description="Real-time bedside pain monitor.")
+    parser.add_argument("--self-test", action="store_true",
+                        help="run the engine on the simulated patient (no camera or display) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     engine_cli.add_commands(sub)
     train_cli.add_commands(sub)
@@ -28,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        from engine import cli as engine_cli
+
+        args.func = engine_cli.lazy("engine.self_test:run")
     try:
         return int(args.func(args) or 0)
     except PainmonError as exc:
