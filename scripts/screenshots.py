@@ -1,0 +1,132 @@
+"""Screenshots of the real painmon window under Xvfb: the ward with four simulated beds, one bed, and replay.
+
+    python scripts/screenshots.py [--out docs/screenshots] [--warmup 45]
+
+Starts its own Xvfb server (Debian package `xvfb`) unless DISPLAY is set, runs the app on a fresh data
+directory with four simulated-patient beds and the bundled demo model, and saves ward.png, bed.png and
+replay.png (replay of tests/data/clips/single_face.mp4 once its analysis is done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QWidget
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's app, not an installed copy
+CLIP = ROOT / "tests" / "data" / "clips" / "single_face.mp4"
+SCREEN = "1280x860x24"
+
+
+@contextlib.contextmanager
+def virtual_display() -> Iterator[None]:
+    """Run an Xvfb server for the duration (none when DISPLAY is already set) and point Qt at it."""
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    if os.environ.get("DISPLAY"):
+        yield
+        return
+    read_end, write_end = os.pipe()
+    command = ["Xvfb", "-displayfd", str(write_end), "-screen", "0", SCREEN, "-nolisten", "tcp"]
+    server = subprocess.Popen(command, pass_fds=(write_end,), stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        server.kill()
+        sys.exit("screenshots: Xvfb did not start (apt-get install xvfb)")
+    os.environ["DISPLAY"] = f":{number}"
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def spin(seconds: float, until: Callable[[], bool] = lambda: False) -> bool:
+    """Run the Qt event loop for up to `seconds`, returning early (True) once `until()` holds."""
+    from PySide6.QtWidgets import QApplication
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        if until():
+            return True
+        time.sleep(0.01)
+    return until()
+
+
+def take(window: QWidget, path: Path) -> None:
+    """Save what the X server shows of the window as a PNG."""
+    spin(0.5)
+    pixmap = window.screen().grabWindow(window.winId())
+    if not pixmap.save(str(path)):
+        sys.exit(f"screenshots: could not write {path}")
+    print(f"{path} ({pixmap.width()}×{pixmap.height()}, {path.stat().st_size // 1024} KiB)")
+
+
+def shoot(out: Path, warmup_s: float) -> None:
+    """Run the app, drive it to each view and save the screenshots."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.beds import BedConfig, Source, save_beds
+    from app.main_window import MainWindow, dark_palette
+    from app.monitor import Monitor
+
+    save_beds([BedConfig(f"Bed {i}", Source.simulated(seed=i), patient=f"Patient {i}") for i in range(1, 5)])
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("painmon")
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+    window = MainWindow(Monitor())
+    window.show()
+    window.move(0, 0)
+    beds = window.monitor.beds
+    if not spin(120, lambda: all(len(bed.history) > 0 for bed in beds)):
+        sys.exit("screenshots: the simulated beds sent no scores within two minutes")
+    spin(warmup_s)  # let the sparklines and curves grow
+    out.mkdir(parents=True, exist_ok=True)
+    take(window, out / "ward.png")
+
+    window.open_bed(beds[0].bed_id)
+    spin(3)
+    take(window, out / "bed.png")
+
+    outcome: list[object] = []  # the loaded record, or the failure message
+    window.replay.loaded.connect(outcome.append)
+    window.replay.failed.connect(outcome.append)
+    window.tabs.setCurrentWidget(window.replay)
+    window.replay.open_video(CLIP)
+    if not spin(300, lambda: bool(outcome)):
+        sys.exit("screenshots: the replay analysis did not finish within five minutes")
+    if isinstance(outcome[0], str):
+        sys.exit(f"screenshots: replay analysis failed: {outcome[0]}")
+    window.replay.playback.seek(window.replay.playback.count // 2)
+    take(window, out / "replay.png")
+    window.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--warmup", type=float, default=45.0, metavar="SECONDS",
+                        help="how long the beds run before the ward screenshot")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="painmon-screenshots-") as scratch, virtual_display():
+        os.environ["PAINMON_DATA_DIR"] = str(Path(scratch, "data"))  # a fresh ward, not the user's
+        os.environ.setdefault("PAINMON_CACHE_DIR", str(Path(scratch, "cache")))
+        shoot(args.out.resolve(), args.warmup)
+
+
+if __name__ == "__main__":
+    main()
