@@ -106,8 +106,9 @@ class MainWindow(QMainWindow):
             return
         card = info.card
         self.model_banner.setStyleSheet(BANNER_STYLE)
-        self.model_banner.setText(f"NOT FOR CLINICAL USE — model {card.name} {card.version}: "
-                                  f"{card.intended_use}")
+        self.model_banner.setText(f"NOT FOR CLINICAL USE — model {card.name} {card.version} "
+                                  "(its card: Settings)")
+        self.model_banner.setToolTip(card.intended_use)
         self.model_banner.setVisible(not card.clinical_use)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)

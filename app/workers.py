@@ -299,7 +299,7 @@ class InferenceWorker(QObject):
 
     def _load(self) -> tuple[BedAnalyser | None, str]:
         try:
-            from app.bed_analyser import BedAnalyser  # imports torch: here, not in the GUI thread
+            from app.bed_analyser import BedAnalyser  # the engine (torch, MTCNN) loads on this thread
 
             analyser = BedAnalyser(self.settings, self.smoothing_s)
         except PainmonError as exc:
