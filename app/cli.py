@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     engine_cli.add_commands(sub)
     train_cli.add_commands(sub)
+    parser.set_defaults(func=engine_cli.lazy("app.main_window:run_gui"))  # bare `painmon`: the monitor
     return parser
 
 
@@ -27,9 +28,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
         return int(args.func(args) or 0)
     except PainmonError as exc:

@@ -9,8 +9,8 @@ def run_painmon(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, timeout=600)
 
 
-def test_bare_command_prints_help_and_succeeds():
-    result = run_painmon()
+def test_help_prints_usage_and_succeeds():
+    result = run_painmon("--help")
     assert result.returncode == 0
     assert "usage: painmon" in result.stdout
 

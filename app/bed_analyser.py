@@ -1,0 +1,51 @@
+"""The engine side of the inference worker: the face detector, one face track per bed and the model, which
+scores every bed's face in one batched call per round. Imports torch, so the worker imports it lazily."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from app.settings import MonitorSettings
+from app.workers import AnalysedFrame, CapturedFrame, ModelInfo, Sample
+from engine.backends import create_predictor
+from engine.checkpoint import read_card
+from engine.detector import FaceDetector
+from engine.errors import ModelFileError
+from engine.pipeline import BatchScorer, StreamAnalyzer
+from engine.sources import Frame
+from engine.tracker import FaceTracker
+
+
+class BedAnalyser:
+    """Tracks, aligns and scores the newest frame of each bed."""
+
+    def __init__(self, settings: MonitorSettings, smoothing_s: float) -> None:
+        """Load the detector and the model (a PainmonError with a one-line reason when impossible)."""
+        path = settings.model_path
+        if not Path(path).is_file():
+            raise ModelFileError(f"model file not found: {path} (choose a model in Settings)")
+        card = read_card(path)
+        # Per-frame face work is many small ops: one torch thread avoids threads spin-waiting on each other
+        # (as `painmon analyze` does; MTCNN runs several times faster so on a busy 2-core machine).
+        torch.set_num_threads(1)
+        predictor = create_predictor(path, backend=settings.backend, device=settings.device or None)
+        self.info = ModelInfo(path, card, predictor.name, predictor.device)
+        self.detector = FaceDetector(device=predictor.device)
+        self.scorer = BatchScorer(predictor)
+        self.smoothing_s = smoothing_s
+        self.streams: dict[str, StreamAnalyzer] = {}
+
+    def analyse(self, frames: list[CapturedFrame]) -> list[AnalysedFrame]:
+        """One frame per bed in, their results out; the faces are scored in one model call."""
+        jobs = []
+        for frame in frames:
+            stream = self.streams.get(frame.bed_id)
+            if stream is None:
+                stream = StreamAnalyzer(FaceTracker(self.detector), self.scorer.predictor.input_size,
+                                        self.smoothing_s)
+                self.streams[frame.bed_id] = stream
+            jobs.append((stream, Frame(frame.index, frame.t, frame.image)))
+        return [AnalysedFrame(f.bed_id, f.image, r.face, Sample(f.t, r.score, str(r.status), ""))
+                for f, r in zip(frames, self.scorer.analyze(jobs), strict=True)]

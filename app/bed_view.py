@@ -1,0 +1,231 @@
+"""One bed in detail: large live video with the face box and landmarks, the pain curve with thresholds,
+alarm spans, event markers and gaps, one-click annotations, acknowledge and privacy pause."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.monitor import BedRuntime, Monitor
+from app.record import AnnotationKind
+from app.ward_view import bed_status_text
+from app.widgets.curve import PainCurve
+from app.widgets.image import bgr_to_qimage
+from engine.types import Face, FaceStatus
+
+SCORED_COLOUR = (80, 220, 80)  # BGR green: the face was scored
+UNSCORED_COLOUR = (0, 200, 255)  # BGR amber: found but not scored (low confidence, model error)
+ONE_CLICK = (AnnotationKind.ANALGESIC, AnnotationKind.REPOSITIONED, AnnotationKind.PROCEDURE)
+
+
+def draw_face(image: np.ndarray, face: Face | None, status: str) -> np.ndarray:
+    """A copy of a BGR frame with the face box and its five landmarks drawn (green when scored)."""
+    out = image.copy()
+    if face is None:
+        return out
+    colour = SCORED_COLOUR if status == FaceStatus.OK else UNSCORED_COLOUR
+    thickness = max(1, round(out.shape[0] / 240))
+    x1, y1, x2, y2 = (round(float(v)) for v in face.box)
+    cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+    for x, y in face.landmarks:
+        cv2.circle(out, (round(float(x)), round(float(y))), thickness + 1, colour, -1, cv2.LINE_AA)
+    return out
+
+
+class BedView(QWidget):
+    """Shows the bed picked in its combo box; `edit_requested(bed_id)` asks the window for the bed dialog."""
+
+    edit_requested = Signal(str)
+
+    def __init__(self, monitor: Monitor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.monitor = monitor
+        self.bed_id: str | None = None
+        self._painted_version = -1
+        self._painted_samples = 0
+        self._painted_spans: list[tuple[float, float | None]] = []
+        self._painted_markers = 0
+
+        self.bed_combo = QComboBox()
+        self.bed_combo.currentIndexChanged.connect(self._combo_changed)
+        self.status_label = QLabel("")
+        self.edit_button = QPushButton("Edit bed…")
+        self.edit_button.clicked.connect(self._edit)
+        self.pause_button = QPushButton("Privacy pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.toggled.connect(self._pause_toggled)
+        self.acknowledge_button = QPushButton("Acknowledge alarm")
+        self.acknowledge_button.clicked.connect(self._acknowledge)
+        header = QHBoxLayout()
+        header.addWidget(self.bed_combo)
+        header.addWidget(self.status_label, 1)
+        header.addWidget(self.acknowledge_button)
+        header.addWidget(self.pause_button)
+        header.addWidget(self.edit_button)
+
+        self.video = QLabel("no video")
+        self.video.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.video.setMinimumSize(320, 180)
+        self.video.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.video.setStyleSheet("background: #000000; color: #9e9e9e;")
+        self.score_label = QLabel("—")
+        self.score_label.setStyleSheet("font-size: 48pt; font-weight: bold;")
+        self.alarm_label = QLabel("")
+        self.alarm_label.setWordWrap(True)
+        side = QVBoxLayout()
+        side.addWidget(QLabel("Pain (0–5)"))
+        side.addWidget(self.score_label)
+        side.addWidget(self.alarm_label, 1)
+        top = QHBoxLayout()
+        top.addWidget(self.video, 3)
+        top.addLayout(side, 1)
+
+        self.curve = PainCurve()
+        self.annotation_buttons: dict[AnnotationKind, QPushButton] = {}
+        markers = QHBoxLayout()
+        markers.addWidget(QLabel("Mark:"))
+        for kind in ONE_CLICK:
+            button = QPushButton(kind.label)
+            button.clicked.connect(lambda _=False, k=kind: self.annotate(k))
+            self.annotation_buttons[kind] = button
+            markers.addWidget(button)
+        self.note_edit = QLineEdit()
+        self.note_edit.setPlaceholderText("note…")
+        self.note_edit.returnPressed.connect(self._add_note)
+        self.note_button = QPushButton("Add note")
+        self.note_button.clicked.connect(self._add_note)
+        markers.addWidget(self.note_edit, 1)
+        markers.addWidget(self.note_button)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addLayout(top, 3)
+        layout.addWidget(self.curve, 2)
+        layout.addLayout(markers)
+        monitor.beds_changed.connect(self._beds_changed)
+        monitor.updated.connect(self.refresh)
+        self._beds_changed()
+
+    @property
+    def runtime(self) -> BedRuntime | None:
+        """The bed shown, None when there is none."""
+        return next((r for r in self.monitor.beds if r.bed_id == self.bed_id), None)
+
+    def show_bed(self, bed_id: str) -> None:
+        """Show a bed: its whole history goes onto the curve."""
+        self.bed_combo.setCurrentIndex(self.bed_combo.findData(bed_id))
+        self._load(bed_id)
+
+    def annotate(self, kind: AnnotationKind, text: str = "") -> None:
+        """Mark an event on the shown bed now."""
+        if self.bed_id is not None:
+            self.monitor.annotate(self.bed_id, kind, text)
+
+    def refresh(self) -> None:
+        """Paint what changed since the last tick."""
+        runtime = self.runtime
+        if runtime is None:
+            return
+        signal = runtime.alarms.signal
+        self.alarm_label.setText(signal.text)
+        self.status_label.setText(f"{runtime.config.source.describe()} · {bed_status_text(runtime)}")
+        self.acknowledge_button.setEnabled(runtime.pain_alarm_pending)
+        if runtime.version == self._painted_version:
+            return
+        self._painted_version = runtime.version
+        self.pause_button.blockSignals(True)
+        self.pause_button.setChecked(runtime.paused)
+        self.pause_button.blockSignals(False)
+        history = runtime.history
+        if len(history) < self._painted_samples or len(runtime.annotations) < self._painted_markers:
+            self._load(self.bed_id)  # a new patient: the bed's curve started afresh
+            return
+        self.curve.set_threshold(runtime.config.alarms.threshold)
+        if len(history) > self._painted_samples:
+            self.curve.append(history.t[self._painted_samples:], history.score[self._painted_samples:])
+            self._painted_samples = len(history)
+        if runtime.pain_spans != self._painted_spans:
+            self._painted_spans = list(runtime.pain_spans)
+            self.curve.set_alarm_spans(self._painted_spans)
+        for t, label in runtime.annotations[self._painted_markers:]:
+            self.curve.add_annotation(t, label)
+        self._painted_markers = len(runtime.annotations)
+        score = runtime.score
+        self.score_label.setText(f"{score:.1f}" if math.isfinite(score) else "—")
+        self._show_frame(runtime)
+
+    def _show_frame(self, runtime: BedRuntime) -> None:
+        latest = runtime.latest
+        if runtime.paused or not runtime.source_ok or latest is None:
+            self.video.clear()
+            self.video.setText("privacy pause" if runtime.paused else runtime.status)
+            return
+        image = draw_face(latest.image, latest.face, latest.sample.status)
+        pixmap = QPixmap.fromImage(bgr_to_qimage(image))
+        self.video.setPixmap(pixmap.scaled(self.video.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation))
+
+    def _load(self, bed_id: str | None) -> None:
+        self.bed_id = bed_id
+        self._painted_version = -1
+        self._painted_samples = 0
+        self._painted_spans = []
+        self._painted_markers = 0
+        self.curve.set_data(np.empty(0), np.empty(0))
+        self.curve.set_alarm_spans([])
+        self.curve.set_annotations([])
+        self.refresh()
+
+    def _beds_changed(self) -> None:
+        beds = self.monitor.beds
+        self.bed_combo.blockSignals(True)
+        self.bed_combo.clear()
+        for runtime in beds:
+            self.bed_combo.addItem(runtime.config.name, runtime.bed_id)
+        self.bed_combo.blockSignals(False)
+        keep = self.bed_id if any(r.bed_id == self.bed_id for r in beds) else None
+        if keep is None and beds:
+            keep = beds[0].bed_id
+        self.bed_combo.setCurrentIndex(self.bed_combo.findData(keep))
+        if keep != self.bed_id:
+            self._load(keep)
+        else:
+            self._painted_version = -1  # the name or thresholds may have changed
+            self.refresh()
+
+    def _combo_changed(self) -> None:
+        bed_id = self.bed_combo.currentData()
+        if bed_id != self.bed_id:
+            self._load(bed_id)
+
+    def _edit(self) -> None:
+        if self.bed_id is not None:
+            self.edit_requested.emit(self.bed_id)
+
+    def _acknowledge(self) -> None:
+        if self.bed_id is not None:
+            self.monitor.acknowledge(self.bed_id)
+
+    def _pause_toggled(self, paused: bool) -> None:
+        if self.bed_id is not None:
+            self.monitor.set_paused(self.bed_id, paused)
+
+    def _add_note(self) -> None:
+        text = self.note_edit.text().strip()
+        if text:
+            self.annotate(AnnotationKind.NOTE, text)
+            self.note_edit.clear()

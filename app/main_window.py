@@ -1,0 +1,179 @@
+"""The painmon main window: the model banner, the ward's alarm banner, and tabs for the ward, one bed,
+the alarm log, replay and settings. `run_gui` starts the app (`painmon` with no subcommand)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QCloseEvent, QColor, QPalette
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+
+from app.alarm_log_view import AlarmLogView
+from app.bed_dialog import BedDialog
+from app.bed_view import BedView
+from app.monitor import Monitor
+from app.replay_analysis import AnalysisSettings
+from app.replay_view import ReplayView
+from app.settings import MonitorSettings
+from app.settings_view import SettingsView
+from app.ward_view import WardView
+from app.widgets.alarm_banner import AlarmBanner, BannerAlarm
+from app.workers import ModelInfo
+from engine.errors import PainmonError
+
+BANNER_STYLE = "background: #ff8f00; color: #000000; font-weight: bold; padding: 6px;"
+ERROR_STYLE = "background: #b71c1c; color: #ffffff; font-weight: bold; padding: 6px;"
+
+
+class MainWindow(QMainWindow):
+    """Ward, bed, alarm-log, replay and settings tabs over one `Monitor`; closing the window stops the
+    monitor."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.setWindowTitle("painmon — bedside pain monitor")
+        self.model_banner = QLabel("Loading model…")
+        self.model_banner.setWordWrap(True)
+        self.model_banner.setStyleSheet(BANNER_STYLE)
+        self.alarm_banner = AlarmBanner()
+        self.alarm_banner.acknowledge_requested.connect(monitor.acknowledge)
+        self.alarm_banner.audio_pause_requested.connect(monitor.pause_audio)
+        self.ward = WardView(monitor)
+        self.bed_view = BedView(monitor)
+        self.alarm_log = AlarmLogView(monitor)
+        self.settings_view = SettingsView(monitor)
+        self.replay = ReplayView(settings=analysis_settings(monitor.settings),
+                                 record_path=monitor.record.path)
+        self.tabs = QTabWidget()
+        tabs = ((self.ward, "Ward"), (self.bed_view, "Bed"), (self.alarm_log, "Alarm log"),
+                (self.replay, "Replay"), (self.settings_view, "Settings"))
+        for widget, title in tabs:
+            self.tabs.addTab(widget, title)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.model_banner)
+        layout.addWidget(self.alarm_banner)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.bed_dialog: BedDialog | None = None
+        self._record_error: str | None = None
+
+        self.ward.bed_clicked.connect(self.open_bed)
+        self.ward.add_requested.connect(self.add_bed)
+        self.bed_view.edit_requested.connect(self.edit_bed)
+        monitor.model_changed.connect(self.show_model)
+        monitor.updated.connect(self.refresh)
+        if monitor.model is not None:
+            self.show_model(monitor.model)
+        self.resize(1280, 860)
+
+    def open_bed(self, bed_id: str) -> None:
+        """Show a bed in the Bed tab."""
+        self.bed_view.show_bed(bed_id)
+        self.tabs.setCurrentWidget(self.bed_view)
+
+    def add_bed(self) -> BedDialog:
+        """Open the dialog for a new bed (non-blocking); the bed is added when it is accepted."""
+        return self._open_dialog(None)
+
+    def edit_bed(self, bed_id: str) -> BedDialog:
+        """Open the dialog for an existing bed (non-blocking): edit or remove it."""
+        return self._open_dialog(bed_id)
+
+    def refresh(self) -> None:
+        """Show the most urgent alarm across beds in the banner; note record problems in the status bar."""
+        self.alarm_banner.set_alarms([
+            BannerAlarm(r.bed_id, r.config.name, r.alarms.signal, r.pain_alarm_pending)
+            for r in self.monitor.beds if r.alarms.alarms])
+        error = self.monitor.record.error
+        if error != self._record_error:
+            self._record_error = error
+            self.statusBar().showMessage(error or "")
+
+    def show_model(self, info: ModelInfo) -> None:
+        """Banner: why no model runs, or that the model is not for clinical use (hidden for clinical ones).
+        Replay analyses videos with the same model."""
+        self.replay.set_settings(analysis_settings(self.monitor.settings))
+        if info.error is not None or info.card is None:
+            self.model_banner.setStyleSheet(ERROR_STYLE)
+            self.model_banner.setText(f"No pain scores: {info.error}")
+            self.model_banner.setVisible(True)
+            return
+        card = info.card
+        self.model_banner.setStyleSheet(BANNER_STYLE)
+        self.model_banner.setText(f"NOT FOR CLINICAL USE — model {card.name} {card.version} "
+                                  "(its card: Settings)")
+        self.model_banner.setToolTip(card.intended_use)
+        self.model_banner.setVisible(not card.clinical_use)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        """Stop replay and the monitor (workers, sessions, record) before the window goes."""
+        self.replay.shutdown()
+        self.monitor.close()
+        super().closeEvent(event)
+
+    def _open_dialog(self, bed_id: str | None) -> BedDialog:
+        runtime = self.monitor.bed(bed_id) if bed_id else None
+        others = [r.config.name for r in self.monitor.beds if r.bed_id != bed_id]
+        dialog = BedDialog(self, runtime.config if runtime else None, others)
+        dialog.accepted.connect(lambda: self._dialog_done(dialog))
+        self.bed_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _dialog_done(self, dialog: BedDialog) -> None:
+        config = dialog.config
+        try:
+            if config is None:
+                return
+            if dialog.remove:
+                self.monitor.remove_bed(config.bed_id)
+            elif dialog.original is not None:
+                self.monitor.update_bed(config)
+            else:
+                self.monitor.add_bed(config)
+        except PainmonError as exc:
+            self.statusBar().showMessage(str(exc))
+        self.bed_dialog = None
+
+
+def analysis_settings(settings: MonitorSettings) -> AnalysisSettings:
+    """The monitor's model, backend and device, for analysing recorded videos in replay."""
+    return AnalysisSettings(checkpoint=Path(settings.model_path), backend=settings.backend,
+                            device=settings.device or None)
+
+
+def dark_palette() -> QPalette:
+    """A dark palette: bedside monitors are dark so that alarm colours stand out and rooms stay dim."""
+    palette = QPalette()
+    roles = {QPalette.ColorRole.Window: "#262626", QPalette.ColorRole.WindowText: "#e0e0e0",
+             QPalette.ColorRole.Base: "#1b1b1b", QPalette.ColorRole.AlternateBase: "#2c2c2c",
+             QPalette.ColorRole.Text: "#e0e0e0", QPalette.ColorRole.Button: "#333333",
+             QPalette.ColorRole.ButtonText: "#e0e0e0", QPalette.ColorRole.Highlight: "#1e88e5",
+             QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: "#333333",
+             QPalette.ColorRole.ToolTipText: "#e0e0e0", QPalette.ColorRole.PlaceholderText: "#8a8a8a"}
+    for role, colour in roles.items():
+        palette.setColor(role, QColor(colour))
+    return palette
+
+
+def run_gui(args: argparse.Namespace | None = None) -> int:
+    """Open the main window on the configured beds and run until it is closed."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("painmon")
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette())
+    monitor = Monitor()
+    window = MainWindow(monitor)
+    window.show()
+    # Ctrl+C in the terminal closes the app cleanly: from the event loop, not from inside whatever slot the
+    # Python signal handler happens to interrupt
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, app.quit))
+    code = app.exec()
+    window.close()  # stops replay and the monitor also when the event loop ended another way
+    return code

@@ -1,0 +1,126 @@
+"""Settings: which model runs (with its model card), on which backend and device, and audible alarms."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.monitor import Monitor
+from app.settings import MonitorSettings
+from app.workers import ModelInfo
+from engine.cli import BACKENDS
+
+if TYPE_CHECKING:
+    from engine.checkpoint import ModelCard
+
+AUTOMATIC_DEVICE = "automatic"
+DEVICES = (AUTOMATIC_DEVICE, "cpu", "cuda")
+MODEL_FILTER = "painmon models (*.safetensors);;All files (*)"
+BACKEND_LABELS = {"auto": "Automatic", "torch": "PyTorch", "onnx": "ONNX Runtime", "tensorrt": "TensorRT"}
+
+
+def card_html(card: ModelCard) -> str:
+    """The model card as an HTML table for a QLabel."""
+    metrics = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                        for key, value in card.metrics.items()) or "none reported"
+    rows = [("Model", f"{card.name} {card.version}"),
+            ("Backbone", f"{card.backbone} ({card.pretrained or 'trained from scratch'})"),
+            ("Input", f"{card.input_size[0]}×{card.input_size[1]} aligned face"),
+            ("Trained on", card.trained_on), ("Intended use", card.intended_use),
+            ("Clinical use", "yes" if card.clinical_use else "NO — not a medical device"),
+            ("Metrics", metrics), ("Created", card.created)]
+    cells = "".join(f"<tr><td><b>{html.escape(key)}</b></td><td>{html.escape(str(value))}</td></tr>"
+                    for key, value in rows)
+    return f"<table cellspacing='4'>{cells}</table>"
+
+
+class SettingsView(QWidget):
+    """Model file, backend and device (applied with Apply, which reloads the model in the background),
+    audible alarms, and the card of the model running."""
+
+    def __init__(self, monitor: Monitor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.monitor = monitor
+        settings = monitor.settings
+        self.model_edit = QLineEdit(settings.model_path)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(browse)
+        self.backend_combo = QComboBox()
+        for backend in BACKENDS:
+            self.backend_combo.addItem(BACKEND_LABELS.get(backend, backend), backend)
+        self.backend_combo.setCurrentIndex(self.backend_combo.findData(settings.backend))
+        self.device_combo = QComboBox()
+        self.device_combo.setEditable(True)
+        self.device_combo.addItems(DEVICES)
+        self.device_combo.setCurrentText(settings.device or AUTOMATIC_DEVICE)
+        self.audible_check = QCheckBox("Sound the alarm tone for pain alarms")
+        self.audible_check.setChecked(settings.audible)
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.clicked.connect(self.apply)
+        self.status_label = QLabel("loading model…")
+        self.status_label.setWordWrap(True)
+        self.card_label = QLabel("")
+        self.card_label.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Model file", model_row)
+        form.addRow("Backend", self.backend_combo)
+        form.addRow("Device", self.device_combo)
+        form.addRow("", self.audible_check)
+        form.addRow("", self.apply_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("<h3>Model running</h3>"))
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.card_label)
+        layout.addStretch(1)
+        monitor.model_changed.connect(self.show_model)
+        if monitor.model is not None:
+            self.show_model(monitor.model)
+
+    def settings(self) -> MonitorSettings:
+        """The settings as entered (ValueError for an unknown backend)."""
+        device = self.device_combo.currentText().strip()
+        return MonitorSettings(model_path=self.model_edit.text().strip(),
+                               backend=self.backend_combo.currentData(),
+                               device="" if device == AUTOMATIC_DEVICE else device,
+                               audible=self.audible_check.isChecked())
+
+    def apply(self) -> None:
+        """Save the settings; a new model, backend or device is loaded in the background."""
+        settings = self.settings()
+        if settings.engine != self.monitor.settings.engine:
+            self.status_label.setText("loading model…")
+            self.card_label.clear()
+        self.monitor.apply_settings(settings)
+
+    def show_model(self, info: ModelInfo) -> None:
+        """Show the loaded model and its card, or why none could be loaded."""
+        if info.error is not None or info.card is None:
+            self.status_label.setText(f"No model running: {info.error}")
+            self.card_label.clear()
+            return
+        backend = BACKEND_LABELS.get(info.backend, info.backend)
+        self.status_label.setText(f"{Path(info.path).name} on {backend}, device {info.device}")
+        self.card_label.setText(card_html(info.card))
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model", self.model_edit.text(), MODEL_FILTER)
+        if path:
+            self.model_edit.setText(path)

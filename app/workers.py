@@ -1,0 +1,340 @@
+"""The monitor's worker threads: one capture worker per bed, one inference worker for all beds.
+
+A `CaptureWorker` (a QObject whose loop runs in its own thread) reads its bed's source, stamps each frame
+with the wall clock and emits `frame_captured(bed_id, image, t)`, which lands in `FrameSlots`: one slot per
+bed holding only the newest frame, so a slow model drops frames (counted) instead of queueing them. The
+`InferenceWorker` owns the model: each round it takes the newest frame of every bed, tracks and aligns
+the faces per bed and scores them all in one batch (`engine.pipeline.BatchScorer`), then publishes the
+results to `Results`, which the GUI drains on its display timer. Nothing here blocks the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from app.beds import Source, SourceKind
+from app.settings import MonitorSettings
+from app.video_recording import VideoRecorder
+from engine.errors import PainmonError
+from engine.sources import VideoSource, open_source
+from engine.types import Face
+
+if TYPE_CHECKING:
+    from app.bed_analyser import BedAnalyser
+    from engine.checkpoint import ModelCard
+
+MODEL_ERROR = "model_error"
+"""Sample status of a frame the model could not score (no model loaded, or it failed)."""
+
+RETRY_S = 5.0
+"""How often a lost camera or stream is reopened."""
+RECORDING_FPS = 15.0
+"""Nominal frame rate of a recording whose source does not say (the sidecar has the true times)."""
+
+_START_WALL = time.time()
+_START_MONOTONIC = time.monotonic()
+
+
+def wall_clock() -> float:
+    """Wall-clock seconds since the epoch that never go back (the monotonic clock, anchored at start-up)."""
+    return _START_WALL + (time.monotonic() - _START_MONOTONIC)
+
+
+# -- capture ------------------------------------------------------------------------------------------
+def source_spec(source: Source) -> str:
+    """What `engine.sources.open_source` takes for a bed's source."""
+    return f"simulated:{source.seed}" if source.kind is SourceKind.SIMULATED else source.location
+
+
+class CaptureWorker(QObject):
+    """Reads one bed's source in its own thread until stopped.
+
+    Emits `frame_captured(bed_id, image, t)` for every frame (t: `wall_clock()` at capture) and
+    `source_state(bed_id, delivering, message)` when the source starts delivering or is lost. Lost cameras
+    and streams, and sources that cannot be opened, are retried every `retry_s`; a video file that ends is
+    reported and not replayed. Recorded files are played at their own pace, as if live. With a `record_stem`
+    the frames are also recorded (`VideoRecorder`).
+    """
+
+    frame_captured = Signal(str, object, float)
+    source_state = Signal(str, bool, str)
+    finished = Signal()
+
+    def __init__(self, bed_id: str, source: Source, *, retry_s: float = RETRY_S,
+                 record_stem: Path | None = None) -> None:
+        super().__init__()
+        self.bed_id = bed_id
+        self.source = source
+        self.retry_s = retry_s
+        self.record_stem = record_stem
+        self.recorder: VideoRecorder | None = None
+        self._stop = threading.Event()
+        self._delivering: bool | None = None
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the frame it is reading (thread-safe)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Capture until stopped (the worker thread's body)."""
+        try:
+            self._loop()
+        finally:
+            if self.recorder is not None:
+                self.recorder.close()
+            self.finished.emit()
+
+    def _loop(self) -> None:
+        name = self.source.describe()
+        while not self._stop.is_set():
+            try:
+                source = open_source(source_spec(self.source))
+            except PainmonError as exc:
+                self._report(False, f"{exc}; retrying every {self.retry_s:g} s")
+                self._stop.wait(self.retry_s)
+                continue
+            try:
+                self._read_all(source)
+                why = source.early_end
+            except Exception as exc:  # a decoder or driver failure is a lost source, not a dead worker
+                why = f"{name} failed: {type(exc).__name__}: {exc}"
+            finally:
+                source.close()
+            if self._stop.is_set():
+                return
+            if source.kind == "file" and why is None:
+                self._report(False, f"{name} ended")
+                self._stop.wait()
+                return
+            self._report(False, f"{why or f'{name} stopped delivering frames'}; retrying every "
+                                f"{self.retry_s:g} s")
+            self._stop.wait(self.retry_s)
+
+    def _read_all(self, source: VideoSource) -> None:
+        started = time.monotonic()
+        if self.record_stem is not None and self.recorder is None:  # a reconnected source continues it
+            self.recorder = VideoRecorder(self.record_stem, source.fps or RECORDING_FPS)
+        while not self._stop.is_set():
+            frame = source.read()
+            if frame is None:
+                return
+            if not source.is_live:  # a recording: wait until the frame is due
+                self._stop.wait(max(0.0, started + frame.timestamp - time.monotonic()))
+            t = wall_clock()
+            self._report(True, "")
+            if self.recorder is not None:
+                self.recorder.add(frame.image, t)
+            self.frame_captured.emit(self.bed_id, frame.image, t)
+
+    def _report(self, delivering: bool, message: str) -> None:
+        if delivering != self._delivering:
+            self._delivering = delivering
+            self.source_state.emit(self.bed_id, delivering, message)
+
+
+class CapturedFrame(NamedTuple):
+    """A bed's frame waiting for analysis."""
+
+    bed_id: str
+    index: int
+    t: float
+    image: np.ndarray
+
+
+class FrameSlots:
+    """The newest captured frame of each bed (thread-safe). A frame replaced before the inference worker
+    took it is dropped and counted."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._latest: dict[str, CapturedFrame] = {}
+        self._captured: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+
+    def put(self, bed_id: str, image: np.ndarray, t: float) -> None:
+        """Offer a bed's newest frame (called from its capture thread)."""
+        with self._ready:
+            if bed_id in self._latest:
+                self._dropped[bed_id] += 1
+            self._latest[bed_id] = CapturedFrame(bed_id, self._captured[bed_id], t, image)
+            self._captured[bed_id] += 1
+            self._ready.notify()
+
+    def take(self, timeout: float) -> list[CapturedFrame]:
+        """Take the newest frame of every bed that has one, waiting up to `timeout` s for the first."""
+        with self._ready:
+            if not self._latest:
+                self._ready.wait(timeout)
+            frames = list(self._latest.values())
+            self._latest.clear()
+        return frames
+
+    def discard(self, bed_id: str) -> None:
+        """Forget a bed's waiting frame (its capture stopped)."""
+        with self._ready:
+            self._latest.pop(bed_id, None)
+
+    def counts(self, bed_id: str) -> tuple[int, int]:
+        """Frames captured and frames dropped unanalysed for a bed so far."""
+        with self._ready:
+            return self._captured[bed_id], self._dropped[bed_id]
+
+
+# -- inference ----------------------------------------------------------------------------------------
+class Sample(NamedTuple):
+    """One analysed frame as the curve, the alarms and the record see it; score NaN unless status ok."""
+
+    t: float
+    score: float
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AnalysedFrame:
+    """A bed's newest analysed frame, for display: the image, the face found in it, and its sample."""
+
+    bed_id: str
+    image: np.ndarray
+    face: Face | None
+    sample: Sample
+
+
+class Results:
+    """Analysis results waiting for the GUI (thread-safe): every sample, and the newest frame, per bed.
+
+    Only the newest image per bed is kept, so memory stays bounded however long the GUI takes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._samples: dict[str, list[Sample]] = {}
+        self._latest: dict[str, AnalysedFrame] = {}
+
+    def publish(self, frames: list[AnalysedFrame]) -> None:
+        """Add a round of results (inference thread)."""
+        with self._lock:
+            for frame in frames:
+                self._samples.setdefault(frame.bed_id, []).append(frame.sample)
+                self._latest[frame.bed_id] = frame
+
+    def drain(self) -> tuple[dict[str, list[Sample]], dict[str, AnalysedFrame]]:
+        """Everything published since the last drain: samples per bed, newest frame per bed."""
+        with self._lock:
+            samples, latest = self._samples, self._latest
+            self._samples, self._latest = {}, {}
+        return samples, latest
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model the inference worker runs, or why it runs none (error)."""
+
+    path: str
+    card: ModelCard | None = None
+    backend: str = ""
+    device: str = ""
+    error: str | None = None
+
+
+class InferenceWorker(QObject):
+    """Owns the face detector and the model (a `BedAnalyser`); analyses the newest frame of every bed in
+    rounds.
+
+    Emits `model_loaded(ModelInfo)` once the model is loaded or has failed to load. Without a model (or
+    when a round fails) frames are still published, with status MODEL_ERROR and the reason, so the beds
+    keep showing video and raise a technical alarm.
+    """
+
+    model_loaded = Signal(object)
+    finished = Signal()
+
+    def __init__(self, slots: FrameSlots, results: Results, settings: MonitorSettings,
+                 smoothing_s: float = 0.5) -> None:
+        super().__init__()
+        self.slots = slots
+        self.results = results
+        self.settings = settings
+        self.smoothing_s = smoothing_s
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._forget: set[str] = set()
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the current round (thread-safe)."""
+        self._stop.set()
+
+    def forget(self, bed_id: str) -> None:
+        """Drop a bed's face track and smoothing (its source changed or it was removed; thread-safe)."""
+        with self._lock:
+            self._forget.add(bed_id)
+
+    def run(self) -> None:
+        """Load the model, then analyse rounds until stopped (the worker thread's body)."""
+        try:
+            analyser, error = self._load()
+            while not self._stop.is_set():
+                frames = self.slots.take(timeout=0.1)
+                with self._lock:
+                    forget, self._forget = self._forget, set()
+                for bed_id in forget if analyser else ():
+                    analyser.streams.pop(bed_id, None)
+                if not frames:
+                    continue
+                if analyser is None:
+                    self.results.publish(_failed(frames, error))
+                else:
+                    self.results.publish(self._analyse(analyser, frames))
+                self.rounds += 1
+        finally:
+            self.finished.emit()
+
+    def _load(self) -> tuple[BedAnalyser | None, str]:
+        try:
+            from app.bed_analyser import BedAnalyser  # the engine (torch, MTCNN) loads on this thread
+
+            analyser = BedAnalyser(self.settings, self.smoothing_s)
+        except PainmonError as exc:
+            error = str(exc)
+        except Exception as exc:  # shown in the UI and as a technical alarm, never a crash
+            error = f"cannot load model {self.settings.model_path}: {type(exc).__name__}: {exc}"
+        else:
+            self.model_loaded.emit(analyser.info)
+            return analyser, ""
+        self.model_loaded.emit(ModelInfo(self.settings.model_path, error=error))
+        return None, error
+
+    @staticmethod
+    def _analyse(analyser: BedAnalyser, frames: list[CapturedFrame]) -> list[AnalysedFrame]:
+        try:
+            return analyser.analyse(frames)
+        except Exception as exc:  # a failing model must not stop the monitor: it becomes a technical alarm
+            for frame in frames:
+                analyser.streams.pop(frame.bed_id, None)
+            return _failed(frames, f"model error: {type(exc).__name__}: {exc}")
+
+
+def _failed(frames: list[CapturedFrame], message: str) -> list[AnalysedFrame]:
+    """Frames the model did not score, with the reason."""
+    return [AnalysedFrame(f.bed_id, f.image, None, Sample(f.t, float("nan"), MODEL_ERROR, message))
+            for f in frames]
+
+
+def start_worker(worker: CaptureWorker | InferenceWorker) -> threading.Thread:
+    """Run a worker's loop in a new daemon thread.
+
+    Not a QThread: a worker can be stuck in a camera read or a model load that cannot be interrupted, and a
+    QThread still running when the process exits aborts it, whereas a daemon thread just ends with it. The
+    worker stays a QObject: its signals reach the GUI thread through queued connections as from a QThread.
+    """
+    thread = threading.Thread(target=worker.run, name=f"{type(worker).__name__}", daemon=True)
+    thread.start()
+    return thread

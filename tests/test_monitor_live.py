@@ -1,0 +1,353 @@
+"""The live monitor driven through its real window (pytest-qt, offscreen): real simulated-patient and video
+sources in capture threads, MTCNN and the bundled demo model on ONNX Runtime in the inference thread, a
+real SQLite record.
+
+The simulated patient is deterministic per seed: neutral for its first 3 s, then a strong pain episode. The
+demo model (trained on the synthetic twin) follows it, so the pain alarm is raised by the simulated pain.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app.alarms import AlarmKind, AlarmState, Priority, Transition
+from app.beds import BedConfig, Source, SourceKind, beds_path, load_beds, save_beds
+from app.main_window import MainWindow
+from app.monitor import PAUSED, Monitor
+from app.record import AnnotationKind, RecordError, RecordReader, record_path
+from app.settings import MonitorSettings, save_settings, settings_path
+from engine.checkpoint import read_card
+from engine.onnx_export import cached_export
+from engine.paths import DEMO_MODEL
+
+WAIT_MS = 60_000  # generous: the test machine's two cores are shared
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A painmon cache holding the demo model's ONNX export, made once for this module."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PAINMON_CACHE_DIR", str(cache))
+        cached_export(DEMO_MODEL)
+    return cache
+
+
+@pytest.fixture
+def model_file(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo model, set as the monitor's model on ONNX Runtime."""
+    monkeypatch.setenv("PAINMON_CACHE_DIR", str(demo_cache))
+    save_settings(MonitorSettings(model_path=str(DEMO_MODEL), backend="onnx", device="cpu", audible=True))
+    return DEMO_MODEL
+
+
+@pytest.fixture
+def open_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
+    """Opens the main window over a fresh monitor (with `beds` as the saved ward, or a first start);
+    closes it (stopping the monitor's threads) after the test."""
+    opened: list[MainWindow] = []
+
+    def open_(beds: list[BedConfig] | None = None) -> MainWindow:
+        if beds is not None:
+            save_beds(beds)
+        window = MainWindow(Monitor(retry_s=0.5))
+        window.show()
+        opened.append(window)
+        return window
+
+    yield open_
+    for window in opened:
+        window.close()
+
+
+def fill_dialog(qtbot, window: MainWindow, name: str, source: Source, *, threshold: float = 3.0,
+                delay_s: float = 10.0, record_video: bool = False) -> None:
+    """Add a bed the way a nurse does: Add bed…, fill in the dialog, OK."""
+    qtbot.mouseClick(window.ward.add_button, Qt.MouseButton.LeftButton)
+    dialog = window.bed_dialog
+    assert dialog is not None and dialog.isVisible()
+    dialog.name_edit.setText(name)
+    dialog.set_source_kind(source.kind)
+    if source.kind is SourceKind.SIMULATED:
+        dialog.seed_spin.setValue(source.seed)
+    else:
+        dialog.file_edit.setText(source.location)
+    dialog.threshold_spin.setValue(threshold)
+    dialog.delay_spin.setValue(delay_s)
+    dialog.record_check.setChecked(record_video)
+    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    assert window.bed_dialog is None, dialog.error_label.text()
+
+
+def bed_named(window: MainWindow, name: str):
+    return next(r for r in window.monitor.beds if r.config.name == name)
+
+
+def curve_points(window: MainWindow) -> int:
+    """Finite points drawn on the bed view's pain curve."""
+    _, y = window.bed_view.curve.curve.getData()
+    return 0 if y is None else int(np.isfinite(y).sum())
+
+
+def test_first_start_shows_one_simulated_bed_and_says_the_model_is_missing(
+        qtbot, open_window, tmp_path: Path):
+    missing = tmp_path / "demo_model.safetensors"
+    save_settings(MonitorSettings(model_path=str(missing)))
+    window = open_window()  # no beds.json yet: a first start
+    assert [r.config.source.kind for r in window.monitor.beds] == [SourceKind.SIMULATED]
+    tile = window.ward.tiles[window.monitor.beds[0].bed_id]
+    # the bundled demo model is not in this checkout: the banner says so, the bed still shows video
+    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=WAIT_MS)
+    assert "model file not found" in window.model_banner.text()
+    assert window.model_banner.isVisible()
+    qtbot.waitUntil(lambda: tile.thumbnail.pixmap() is not None and not tile.thumbnail.pixmap().isNull(),
+                    timeout=WAIT_MS)
+    bed = window.monitor.beds[0]
+    qtbot.waitUntil(lambda: any(a.kind is AlarmKind.MODEL_ERROR for a in bed.alarms.alarms), timeout=WAIT_MS)
+    assert tile.score_label.text() == "—"  # no model: a gap, never 0
+    assert tile.alarm_signal.priority is Priority.LOW and not tile.alarm_signal.flashing
+
+
+def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
+        qtbot, open_window, model_file: Path):
+    window = open_window(beds=[])
+    fill_dialog(qtbot, window, "Bed 7", Source.simulated(seed=3), threshold=5.0, record_video=True)
+    assert [b.name for b in load_beds()] == ["Bed 7"]  # persisted at once
+    bed = bed_named(window, "Bed 7")
+    tile = window.ward.tiles[bed.bed_id]
+
+    # the model card: banner (not for clinical use) and the settings view
+    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=WAIT_MS)
+    assert window.monitor.model.error is None
+    assert window.model_banner.isVisible() and "NOT FOR CLINICAL USE" in window.model_banner.text()
+    assert read_card(DEMO_MODEL).name in window.settings_view.card_label.text()
+
+    # scores arrive on the tile and the curve grows in the bed view
+    qtbot.mouseClick(tile, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.bed_view and window.bed_view.bed_id == bed.bed_id
+    qtbot.waitUntil(lambda: curve_points(window) >= 3, timeout=WAIT_MS)
+    first = curve_points(window)
+    qtbot.waitUntil(lambda: curve_points(window) >= first + 5, timeout=WAIT_MS)
+    assert float(tile.score_label.text()) == pytest.approx(bed.score, abs=0.05)
+    assert 0.0 <= bed.score <= 5.0
+    assert "face" in tile.status_label.text() and "fps" in tile.status_label.text()
+    assert window.bed_view.video.pixmap() is not None and not window.bed_view.video.pixmap().isNull()
+    # only the newest frame per bed waits for the model: every frame is analysed, dropped, or the one waiting
+    analysed = len(bed.history)
+    captured, dropped = window.monitor.slots.counts(bed.bed_id)
+    assert analysed + dropped <= captured <= analysed + dropped + 1 + 8  # a few still in flight
+
+    # one-click markers land on the curve and in the record
+    qtbot.mouseClick(window.bed_view.annotation_buttons[AnnotationKind.ANALGESIC], Qt.MouseButton.LeftButton)
+    window.bed_view.note_edit.setText("family visiting")
+    qtbot.mouseClick(window.bed_view.note_button, Qt.MouseButton.LeftButton)
+    markers = [label for _, label in window.bed_view.curve.markers]
+    assert markers == ["Analgesic given", "Note: family visiting"]
+
+    # privacy pause: capture and analysis stop, the gap is marked; no score shown
+    qtbot.mouseClick(window.bed_view.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "privacy pause" in tile.status_label.text(), timeout=WAIT_MS)
+    assert tile.score_label.text() == "—"
+    paused_at = len(bed.history)
+    qtbot.wait(1000)
+    assert len(bed.history) == paused_at  # nothing analysed while paused
+    window.monitor.record.flush()
+
+    with RecordReader(record_path()) as reader:
+        session = reader.sessions(bed.bed_id)[-1]
+        samples = reader.samples(session.id)
+        assert session.bed_name == "Bed 7" and session.model == str(model_file)
+        ok = samples.status == "ok"
+        assert ok.sum() >= first + 5 and np.all((samples.score[ok] >= 0) & (samples.score[ok] <= 5))
+        assert samples.status[-1] == PAUSED and math.isnan(samples.score[-1])
+        assert [(a.kind, a.text) for a in reader.annotations(session.id)] == [
+            (AnnotationKind.ANALGESIC, ""), (AnnotationKind.NOTE, "family visiting")]
+
+    # the session replays in the Replay tab, with the live model's card for the exports
+    with qtbot.waitSignal(window.replay.loaded, timeout=WAIT_MS) as replayed:
+        window.replay.open_session(session.id)
+    replayed_record = replayed.args[0]
+    assert replayed_record.card.name == read_card(DEMO_MODEL).name
+    assert len(replayed_record.table.t) == len(samples)
+
+    # another model in Settings: the worker reloads; a missing file is said plainly, beds keep running
+    window.monitor.set_paused(bed.bed_id, False)
+    window.settings_view.model_edit.setText(str(model_file.with_name("gone.safetensors")))
+    qtbot.mouseClick(window.settings_view.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "model file not found" in window.model_banner.text(), timeout=WAIT_MS)
+    assert "No model running" in window.settings_view.status_label.text()
+    qtbot.waitUntil(lambda: tile.status_label.text().startswith("no model"), timeout=WAIT_MS)
+    assert json.loads(settings_path().read_text())["model_path"].endswith("gone.safetensors")
+
+    # the opted-in video: an MP4 per capture run (before the pause, after it) and a sidecar with one
+    # wall-clock time per written frame
+    window.close()  # stops the capture, which closes the video files
+    videos = sorted((beds_path().parent / "video").glob("*.mp4"))
+    assert len(videos) == 2
+    times = videos[0].with_suffix(".timestamps.csv").read_text().splitlines()
+    capture = cv2.VideoCapture(str(videos[0]))
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    assert times[0] == "frame,t" and frames == len(times) - 1 >= first
+    stamps = np.array([float(line.split(",")[1]) for line in times[1:]])
+    assert np.all(np.diff(stamps) > 0)
+
+
+def test_pain_alarm_fires_after_the_delay_and_stays_latched_until_acknowledged(
+        qtbot, open_window, model_file: Path):
+    threshold, delay = 2.5, 1.0
+    window = open_window(beds=[])
+    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=WAIT_MS)  # ready before the patient
+    fill_dialog(qtbot, window, "Bed 3", Source.simulated(seed=3), threshold=threshold, delay_s=delay)
+    bed = bed_named(window, "Bed 3")
+    tile = window.ward.tiles[bed.bed_id]
+    banner = window.alarm_banner
+
+    qtbot.waitUntil(lambda: any(a.kind is AlarmKind.PAIN for a in bed.alarms.alarms), timeout=WAIT_MS)
+    raised = next(e.event for e in window.monitor.alarm_log if e.event.transition is Transition.RAISED
+                  and e.event.kind is AlarmKind.PAIN)
+    t, score = bed.history.t, bed.history.score
+    first_high = float(t[np.flatnonzero(score >= threshold)[0]])
+    assert first_high - t[np.isfinite(score)][0] >= 2.5  # the patient's first 3 s are neutral: no pain
+    assert raised.t - first_high >= delay  # raised by the episode, and not before the delay
+    # medium priority: yellow, flashing at 0.4–0.8 Hz, on the tile and in the banner, with Acknowledge
+    window.monitor.tick()
+    assert tile.alarm_signal.priority is Priority.MEDIUM and 0.4 <= tile.alarm_signal.flash_hz <= 0.8
+    assert banner.isVisible() and banner.acknowledge_button.isEnabled()
+    assert "Bed 3" in banner.text_label.text()
+
+    # the episode passes and the scores fall: the alarm latches and keeps flashing until acknowledged
+    window.open_bed(bed.bed_id)
+    qtbot.waitUntil(lambda: bed.alarms.alarms and bed.alarms.alarms[0].state is AlarmState.LATCHED,
+                    timeout=WAIT_MS)
+    assert bed.score < threshold
+    qtbot.wait(300)
+    assert tile.alarm_signal.flashing and banner.isVisible() and bed.alarms.audible
+    assert window.monitor.tone.active and window.monitor.tone.bursts >= 1
+    assert window.bed_view.curve.alarm_spans and window.bed_view.curve.alarm_spans[0][0] == raised.t
+
+    qtbot.mouseClick(banner.audio_pause_button, Qt.MouseButton.LeftButton)  # silences, still flashes
+    assert not window.monitor.tone.active and tile.alarm_signal.flashing and banner.isVisible()
+
+    qtbot.mouseClick(banner.acknowledge_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not banner.isVisible(), timeout=5000)
+    assert bed.alarms.alarms == [] and tile.alarm_signal.priority is Priority.NONE
+    log = [row[2:4] for row in reversed(window.alarm_log.rows()) if row[2] == "pain"]
+    assert log == [("pain", "raised"), ("pain", "latched"), ("pain", "acknowledged"), ("pain", "cleared")]
+
+    window.monitor.record.flush()
+    with RecordReader(record_path()) as reader:
+        session = reader.sessions(bed.bed_id)[-1]
+        [episode] = [a for a in reader.alarms(session.id) if a.kind is AlarmKind.PAIN]
+        assert episode.raised_at == raised.t
+        assert episode.acknowledged_at is not None and episode.cleared_at == episode.acknowledged_at
+
+
+def test_technical_alarm_when_the_source_fails_is_retried_and_when_the_video_ends(
+        qtbot, open_window, model_file, clips_dir: Path, tmp_path: Path):
+    clip = tmp_path / "late.mp4"  # not there yet: the bed cannot open its source
+    window = open_window(beds=[BedConfig("Video bed", Source.file(clip))])
+    bed = window.monitor.beds[0]
+    tile = window.ward.tiles[bed.bed_id]
+
+    def camera_lost() -> str | None:
+        return next((a.message for a in bed.alarms.alarms if a.kind is AlarmKind.CAMERA_LOST), None)
+
+    qtbot.waitUntil(lambda: camera_lost() is not None, timeout=WAIT_MS)
+    assert "no such file" in camera_lost() and "retrying" in camera_lost()
+    assert tile.alarm_signal.priority is Priority.LOW and not tile.alarm_signal.flashing  # steady cyan
+    assert "no such file" in tile.status_label.text()
+
+    # the file appears: the retry opens it, the technical alarm clears itself and frames are analysed
+    source = cv2.VideoCapture(str(clips_dir / "single_face.mp4"))
+    writer = cv2.VideoWriter(str(tmp_path / "part.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (320, 180))
+    for _ in range(30):  # three seconds
+        writer.write(cv2.resize(source.read()[1], (320, 180)))
+    writer.release()
+    source.release()
+    shutil.move(tmp_path / "part.mp4", clip)
+    qtbot.waitUntil(lambda: camera_lost() is None and bed.source_ok, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: np.isfinite(bed.history.score).any(), timeout=WAIT_MS)
+
+    # and when the video ends, that is reported as a technical alarm too
+    qtbot.waitUntil(lambda: camera_lost() is not None, timeout=WAIT_MS)
+    assert camera_lost() == "Video late.mp4 ended"
+    qtbot.waitUntil(lambda: tile.alarm_signal.priority is Priority.LOW, timeout=5000)
+    assert tile.thumbnail.text() == "no video"
+    transitions = [(e.event.kind, e.event.transition) for e in window.monitor.alarm_log]
+    assert transitions.count((AlarmKind.CAMERA_LOST, Transition.RAISED)) == 2
+    assert (AlarmKind.CAMERA_LOST, Transition.CLEARED) in transitions
+
+
+def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
+    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))  # video only
+    window = open_window()
+    bed = window.monitor.beds[0]
+    window.open_bed(bed.bed_id)
+    qtbot.mouseClick(window.bed_view.edit_button, Qt.MouseButton.LeftButton)
+    dialog = window.bed_dialog
+    dialog.name_edit.setText("Window bed")
+    dialog.threshold_spin.setValue(4.0)
+    dialog.accept()
+    assert bed.config.name == "Window bed" and bed.alarms.config.threshold == 4.0
+    assert window.ward.tiles[bed.bed_id].name_label.text() == "Window bed"
+    assert window.bed_view.bed_combo.currentText() == "Window bed"
+    saved = json.loads(beds_path().read_text())["beds"]
+    assert [(b["name"], b["alarms"]["threshold"]) for b in saved] == [("Window bed", 4.0)]
+
+    qtbot.waitUntil(lambda: len(bed.history) >= 2, timeout=WAIT_MS)  # gaps: no model here
+    dialog = window.edit_bed(bed.bed_id)
+    dialog.patient_edit.setText("CD")
+    dialog.accept()
+    assert bed.config.patient == "CD" and len(bed.history) == 0  # a new patient: a clean curve
+
+    dialog = window.add_bed()
+    dialog.name_edit.setText("window bed")  # names are unique, whatever the case
+    dialog.accept()
+    assert "already called" in dialog.error_label.text() and dialog.isVisible()
+    dialog.reject()
+
+    window.edit_bed(bed.bed_id).remove_button.click()
+    assert window.monitor.beds == [] and window.ward.tiles == {} and load_beds() == []
+
+
+def test_killing_the_app_keeps_every_sample_older_than_a_second(tmp_path: Path):
+    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))  # every frame a sample
+    app = subprocess.Popen([sys.executable, "-m", "app"], env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _sample_count() < 15:  # the first-start bed, 15 fps
+            time.sleep(0.2)
+        time.sleep(1.0)
+        killed_at = time.time()
+    finally:
+        app.kill()  # SIGKILL: no clean-up of any kind
+        app.wait(30)
+    with RecordReader(record_path()) as reader:
+        [session] = reader.sessions()
+        samples = reader.samples(session.id)
+    assert session.ended_at is None  # it never ended: the process died
+    assert len(samples) >= 15 and samples.t[-1] >= killed_at - 1.0
+    assert np.all(np.diff(samples.t) < 0.5)  # and no stretch is missing before that
+
+
+def _sample_count() -> int:
+    try:
+        with RecordReader(record_path()) as reader:
+            return sum(len(reader.samples(s.id)) for s in reader.sessions())
+    except RecordError:  # not created yet
+        return 0

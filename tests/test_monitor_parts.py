@@ -1,0 +1,186 @@
+"""The live monitor's parts on their own: the newest-frame mailbox, video recording, settings, the alarm
+burst, the face overlay, the bed dialog's checks, the inference worker without a usable model, and the
+`painmon` command opening the monitor."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import wave
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.alarm_sound import PULSE, SAMPLE_RATE, write_burst
+from app.alarms import AlarmConfig
+from app.bed_dialog import BedDialog
+from app.bed_view import SCORED_COLOUR, draw_face
+from app.beds import BedConfig, Source, SourceKind, beds_path
+from app.settings import MonitorSettings, SettingsError, load_settings, save_settings, settings_path
+from app.video_recording import QUEUE_FRAMES, VideoRecorder
+from app.workers import MODEL_ERROR, FrameSlots, InferenceWorker, Results, start_worker
+
+
+def test_frame_slots_keep_only_the_newest_frame_per_bed_and_count_the_rest():
+    slots = FrameSlots()
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(5)]
+    for i, frame in enumerate(frames):
+        slots.put("a", frame, float(i))
+    slots.put("b", frames[0], 0.5)
+    taken = {f.bed_id: f for f in slots.take(timeout=0)}
+    assert set(taken) == {"a", "b"}
+    assert taken["a"].index == 4 and taken["a"].t == 4.0 and taken["a"].image is frames[4]
+    assert slots.counts("a") == (5, 4) and slots.counts("b") == (1, 0)
+    assert slots.take(timeout=0) == []
+    slots.put("a", frames[0], 5.0)
+    slots.discard("a")
+    assert slots.take(timeout=0) == [] and slots.counts("a") == (6, 4)
+
+
+def test_frame_slots_wake_a_waiting_taker():
+    slots = FrameSlots()
+    got: list = []
+    taker = threading.Thread(target=lambda: got.extend(slots.take(timeout=30)))
+    taker.start()
+    slots.put("a", np.zeros((2, 2, 3), np.uint8), 1.0)
+    taker.join(10)
+    assert [f.bed_id for f in got] == ["a"]
+
+
+def test_video_recording_writes_every_frame_it_keeps_with_its_time(face_frames, tmp_path: Path):
+    recorder = VideoRecorder(tmp_path / "video" / "bed", fps=10.0)
+    for i, frame in enumerate(face_frames):
+        recorder.add(frame, 1000.0 + i / 10)
+    recorder.close()
+    assert recorder.error is None and recorder.written + recorder.dropped == len(face_frames)
+    lines = recorder.times_path.read_text().splitlines()
+    assert lines[0] == "frame,t" and len(lines) == recorder.written + 1
+    capture = cv2.VideoCapture(str(recorder.video_path))
+    decoded = 0
+    while (image := capture.read()[1]) is not None:
+        assert image.shape == face_frames[0].shape
+        decoded += 1
+    capture.release()
+    assert decoded == recorder.written
+
+
+def test_video_recording_drops_frames_when_the_writer_falls_behind(tmp_path: Path):
+    recorder = VideoRecorder(tmp_path / "bed", fps=10.0)
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    for i in range(QUEUE_FRAMES * 4):  # far faster than a 720p encoder
+        recorder.add(frame, float(i))
+    recorder.close()
+    assert recorder.dropped > 0 and recorder.written + recorder.dropped == QUEUE_FRAMES * 4
+    assert len(recorder.times_path.read_text().splitlines()) == recorder.written + 1
+
+
+def test_settings_round_trip_and_clear_errors(tmp_path: Path):
+    assert load_settings() == MonitorSettings()  # nothing saved yet
+    settings = MonitorSettings(model_path=str(tmp_path / "m.safetensors"), backend="onnx", device="cpu",
+                               audible=False)
+    save_settings(settings)
+    assert load_settings() == settings
+    settings_path().write_text('{"backend": "quantum"}')
+    with pytest.raises(SettingsError, match="backend must be one of auto, torch, onnx, tensorrt"):
+        load_settings()
+    settings_path().write_text('{"audible": "yes"}')
+    with pytest.raises(SettingsError, match="audible must be bool"):
+        load_settings()
+
+
+def test_alarm_burst_is_three_pulses(tmp_path: Path):
+    path = write_burst(tmp_path / "burst.wav")
+    with wave.open(str(path)) as audio:
+        samples = np.frombuffer(audio.readframes(audio.getnframes()), dtype="<i2")
+        assert audio.getframerate() == SAMPLE_RATE
+    window = SAMPLE_RATE // 100  # 10 ms
+    rms = np.sqrt(np.convolve(samples.astype(float) ** 2, np.ones(window) / window, "same"))
+    loud = rms > 3000
+    assert not loud[0] and int(np.sum(np.diff(loud.astype(int)) == 1)) == 3
+    assert len(samples) == pytest.approx(3 * sum(PULSE) * SAMPLE_RATE, abs=3)
+
+
+def test_face_overlay_marks_the_detected_face(face_frames, detector):
+    frame = face_frames[0]
+    face = detector.detect(frame)[0]
+    drawn = draw_face(frame, face, "ok")
+    assert np.array_equal(frame, face_frames[0])  # the frame itself is untouched
+    x1, y1, x2, _ = (round(float(v)) for v in face.box)
+    assert tuple(drawn[y1, (x1 + x2) // 2]) == SCORED_COLOUR  # the box's top edge
+    nose = face.landmarks[2].round().astype(int)
+    assert tuple(drawn[nose[1], nose[0]]) == SCORED_COLOUR
+    assert np.array_equal(draw_face(frame, None, "no_face"), frame)
+
+
+def test_bed_dialog_explains_invalid_input(qtbot, clips_dir: Path):
+    dialog = BedDialog(other_names=["Bed 1"])
+    qtbot.addWidget(dialog)
+    dialog.open()
+    dialog.name_edit.setText("Bed 2")
+    dialog.set_source_kind(SourceKind.URL)
+    dialog.url_edit.setText("ftp://camera/stream")
+    dialog.accept()
+    assert dialog.isVisible() and "stream URL must start with rtsp://" in dialog.error_label.text()
+    dialog.set_source_kind(SourceKind.CAMERA)
+    dialog.camera_combo.setCurrentText("front")
+    dialog.accept()
+    assert dialog.isVisible() and "camera index must be a whole number" in dialog.error_label.text()
+    dialog.camera_combo.setCurrentText("0")
+    dialog.name_edit.setText("")
+    dialog.accept()
+    assert "bed name is empty" in dialog.error_label.text()
+    dialog.name_edit.setText("Bed 2")
+    dialog.set_source_kind(SourceKind.FILE)
+    dialog.file_edit.setText(str(clips_dir / "single_face.mp4"))
+    dialog.accept()
+    assert not dialog.isVisible()
+    assert dialog.config.source == Source.file(clips_dir / "single_face.mp4")
+    assert not dialog.config.record_video
+
+
+def test_edit_dialog_keeps_the_bed_id_and_offers_removal(qtbot):
+    bed = BedConfig("Bed 4", Source.camera(2), record_video=True, patient="AB")
+    dialog = BedDialog(config=bed)
+    qtbot.addWidget(dialog)
+    assert dialog.source_kind is SourceKind.CAMERA and dialog.camera_combo.currentText() == "2"
+    assert dialog.record_check.isChecked() and not dialog.remove_button.isHidden()
+    dialog.threshold_spin.setValue(4.5)
+    assert dialog.build_config() == BedConfig("Bed 4", Source.camera(2), AlarmConfig(threshold=4.5),
+                                              record_video=True, patient="AB", bed_id=bed.bed_id)
+    dialog.open()
+    dialog.remove_button.click()
+    assert dialog.remove and dialog.config == bed and not dialog.isVisible()
+
+
+def test_inference_worker_without_a_usable_model_reports_why_and_keeps_frames_flowing(qtbot, tmp_path: Path):
+    damaged = tmp_path / "model.safetensors"
+    damaged.write_bytes(b"not a model")
+    slots, results = FrameSlots(), Results()
+    worker = InferenceWorker(slots, results, MonitorSettings(model_path=str(damaged), backend="onnx"))
+    with qtbot.waitSignal(worker.model_loaded, timeout=60_000) as loaded:
+        thread = start_worker(worker)
+    info = loaded.args[0]
+    assert info.card is None and "damaged or not a safetensors file" in info.error
+    slots.put("bed", np.zeros((90, 160, 3), np.uint8), 12.5)
+    qtbot.waitUntil(lambda: worker.rounds >= 1, timeout=10_000)
+    samples, latest = results.drain()
+    [sample] = samples["bed"]
+    assert sample.status == MODEL_ERROR and np.isnan(sample.score) and sample.message == info.error
+    assert latest["bed"].image.shape == (90, 160, 3)
+    worker.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_bare_painmon_opens_the_monitor_and_reports_a_broken_ward_file(tmp_path: Path):
+    beds_path().write_text("{ not json")
+    result = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"painmon: error: {beds_path()}: not valid JSON (line 1: Expecting property name enclosed in double "
+        "quotes)"]
