@@ -4,6 +4,7 @@ the alarm log, replay and settings. `run_gui` starts the app (`painmon` with no 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -162,8 +163,18 @@ def dark_palette() -> QPalette:
     return palette
 
 
+def has_display() -> bool:
+    """False on a Linux machine without X11 / Wayland, where Qt would abort instead of opening a window."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_gui(args: argparse.Namespace | None = None) -> int:
     """Open the main window on the configured beds and run until it is closed."""
+    if not has_display():
+        raise PainmonError("no display to open the monitor on (DISPLAY / WAYLAND_DISPLAY unset); "
+                           "run it on a desktop, or use `painmon analyze VIDEO --out scores.csv` headless")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("painmon")
     app.setStyle("Fusion")
