@@ -184,3 +184,35 @@ def test_bare_painmon_opens_the_monitor_and_reports_a_broken_ward_file(tmp_path:
     assert result.stderr.strip().splitlines() == [
         f"painmon: error: {beds_path()}: not valid JSON (line 1: Expecting property name enclosed in double "
         "quotes)"]
+
+
+def test_inference_worker_builds_tensorrt_engines_in_the_background_and_switches_when_ready(
+        qtbot, monkeypatch: pytest.MonkeyPatch):
+    """On a GPU with TensorRT but no engines for the model yet, the monitor keeps analysing on the current
+    backend, builds the engines in the background and reloads the model when they are verified. No GPU or
+    TensorRT here: the two engine calls that need them stand in, the worker and its reload are real."""
+    from concurrent.futures import Future
+
+    from engine.backends import select
+    from engine.tensorrt import engines
+
+    monkeypatch.setattr(select, "tensorrt_unavailable",
+                        lambda checkpoint=None, precision="fp16": "no engines yet" if checkpoint else None)
+    builds: list[Future] = []
+
+    def build_in_background(checkpoint, precision="fp16", *, on_progress=None, on_done=None):
+        builds.append(Future())
+        builds[-1].add_done_callback(on_done)
+        return builds[-1]
+
+    monkeypatch.setattr(engines, "build_in_background", build_in_background)
+    worker = InferenceWorker(FrameSlots(), Results(), MonitorSettings())  # the bundled demo model, auto
+    with qtbot.waitSignal(worker.model_loaded, timeout=60_000) as first:
+        thread = start_worker(worker)
+    assert first.args[0].backend == "onnx" and first.args[0].error is None
+    qtbot.waitUntil(lambda: len(builds) == 1, timeout=10_000)
+    with qtbot.waitSignal(worker.model_loaded, timeout=60_000):
+        builds[0].set_result(object())  # the engines are built and verified: the worker reloads the model
+    worker.stop()
+    thread.join(10)
+    assert not thread.is_alive()
