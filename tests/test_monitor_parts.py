@@ -18,10 +18,10 @@ import pytest
 from app.alarm_sound import PULSE, SAMPLE_RATE, write_burst
 from app.alarms import AlarmConfig
 from app.bed_dialog import BedDialog
-from app.bed_view import SCORED_COLOUR, draw_face
 from app.beds import BedConfig, Source, SourceKind, beds_path
 from app.settings import MonitorSettings, SettingsError, load_settings, save_settings, settings_path
 from app.video_recording import QUEUE_FRAMES, VideoRecorder
+from app.widgets.image import SCORED_COLOUR, draw_face
 from app.workers import MODEL_ERROR, FrameSlots, InferenceWorker, Results, start_worker
 
 
@@ -107,13 +107,13 @@ def test_alarm_burst_is_three_pulses(tmp_path: Path):
 def test_face_overlay_marks_the_detected_face(face_frames, detector):
     frame = face_frames[0]
     face = detector.detect(frame)[0]
-    drawn = draw_face(frame, face, "ok")
+    drawn = draw_face(frame, face.box, face.landmarks)
     assert np.array_equal(frame, face_frames[0])  # the frame itself is untouched
     x1, y1, x2, _ = (round(float(v)) for v in face.box)
     assert tuple(drawn[y1, (x1 + x2) // 2]) == SCORED_COLOUR  # the box's top edge
     nose = face.landmarks[2].round().astype(int)
     assert tuple(drawn[nose[1], nose[0]]) == SCORED_COLOUR
-    assert np.array_equal(draw_face(frame, None, "no_face"), frame)
+    assert np.array_equal(draw_face(frame, np.full(4, np.nan), np.full((5, 2), np.nan)), frame)
 
 
 def test_bed_dialog_explains_invalid_input(qtbot, clips_dir: Path):
