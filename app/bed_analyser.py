@@ -11,9 +11,8 @@ from app.settings import MonitorSettings
 from app.workers import AnalysedFrame, CapturedFrame, ModelInfo, Sample
 from engine.backends import create_predictor
 from engine.checkpoint import read_card
-from engine.detector import FaceDetector
 from engine.errors import ModelFileError
-from engine.pipeline import BatchScorer, StreamAnalyzer
+from engine.pipeline import BatchScorer, StreamAnalyzer, face_detector_for
 from engine.sources import Frame
 from engine.tracker import FaceTracker
 
@@ -32,7 +31,7 @@ class BedAnalyser:
         torch.set_num_threads(1)
         predictor = create_predictor(path, backend=settings.backend, device=settings.device or None)
         self.info = ModelInfo(path, card, predictor.name, predictor.device)
-        self.detector = FaceDetector(device=predictor.device)
+        self.detector = face_detector_for(predictor)
         self.scorer = BatchScorer(predictor)
         self.smoothing_s = smoothing_s
         self.streams: dict[str, StreamAnalyzer] = {}

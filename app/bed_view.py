@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
@@ -24,26 +23,10 @@ from app.monitor import BedRuntime, Monitor
 from app.record import AnnotationKind
 from app.ward_view import bed_status_text
 from app.widgets.curve import PainCurve
-from app.widgets.image import bgr_to_qimage
-from engine.types import Face, FaceStatus
+from app.widgets.image import bgr_to_qimage, draw_face
+from engine.types import FaceStatus
 
-SCORED_COLOUR = (80, 220, 80)  # BGR green: the face was scored
-UNSCORED_COLOUR = (0, 200, 255)  # BGR amber: found but not scored (low confidence, model error)
 ONE_CLICK = (AnnotationKind.ANALGESIC, AnnotationKind.REPOSITIONED, AnnotationKind.PROCEDURE)
-
-
-def draw_face(image: np.ndarray, face: Face | None, status: str) -> np.ndarray:
-    """A copy of a BGR frame with the face box and its five landmarks drawn (green when scored)."""
-    out = image.copy()
-    if face is None:
-        return out
-    colour = SCORED_COLOUR if status == FaceStatus.OK else UNSCORED_COLOUR
-    thickness = max(1, round(out.shape[0] / 240))
-    x1, y1, x2, y2 = (round(float(v)) for v in face.box)
-    cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-    for x, y in face.landmarks:
-        cv2.circle(out, (round(float(x)), round(float(y))), thickness + 1, colour, -1, cv2.LINE_AA)
-    return out
 
 
 class BedView(QWidget):
@@ -174,7 +157,9 @@ class BedView(QWidget):
             self.video.clear()
             self.video.setText("privacy pause" if runtime.paused else runtime.status)
             return
-        image = draw_face(latest.image, latest.face, latest.sample.status)
+        face = latest.face
+        image = latest.image if face is None else draw_face(
+            latest.image, face.box, face.landmarks, scored=latest.sample.status == FaceStatus.OK)
         pixmap = QPixmap.fromImage(bgr_to_qimage(image))
         self.video.setPixmap(pixmap.scaled(self.video.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation))

@@ -4,6 +4,7 @@ the alarm log, replay and settings. `run_gui` starts the app (`painmon` with no 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -106,8 +107,9 @@ class MainWindow(QMainWindow):
             return
         card = info.card
         self.model_banner.setStyleSheet(BANNER_STYLE)
-        self.model_banner.setText(f"NOT FOR CLINICAL USE — model {card.name} {card.version}: "
-                                  f"{card.intended_use}")
+        self.model_banner.setText(f"NOT FOR CLINICAL USE — model {card.name} {card.version} "
+                                  "(its card: Settings)")
+        self.model_banner.setToolTip(card.intended_use)
         self.model_banner.setVisible(not card.clinical_use)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
@@ -161,8 +163,18 @@ def dark_palette() -> QPalette:
     return palette
 
 
+def has_display() -> bool:
+    """False on a Linux machine without X11 / Wayland, where Qt would abort instead of opening a window."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def run_gui(args: argparse.Namespace | None = None) -> int:
     """Open the main window on the configured beds and run until it is closed."""
+    if not has_display():
+        raise PainmonError("no display to open the monitor on (DISPLAY / WAYLAND_DISPLAY unset); "
+                           "run it on a desktop, or use `painmon analyze VIDEO --out scores.csv` headless")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("painmon")
     app.setStyle("Fusion")

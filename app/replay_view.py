@@ -46,7 +46,7 @@ from app.record import Annotation, AnnotationKind, RecordReader, RecordWriter
 from app.record import record_path as default_record_path
 from app.replay_analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
 from app.widgets.curve import PainCurve
-from app.widgets.image import bgr_to_qimage
+from app.widgets.image import bgr_to_qimage, draw_face
 from engine.errors import PainmonError, VideoSourceError
 from engine.paths import data_dir
 
@@ -55,7 +55,6 @@ MAX_WAIT_S = 0.5
 """Longest wall-clock wait between two frames while playing: a stretch without frames is skipped quickly."""
 SEQUENTIAL_FRAMES = 16
 """A frame this few ahead of the last one decoded is reached by decoding forward rather than seeking."""
-FACE_COLOUR = (80, 200, 80)  # BGR
 
 
 class VideoFrames:
@@ -285,19 +284,6 @@ class FrameView(QLabel):
             return
         self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation))
-
-
-def draw_face(frame: np.ndarray, box: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """A copy of the frame with the face box and five landmarks drawn (unchanged when they are NaN)."""
-    if np.isnan(box).any():
-        return frame
-    out = frame.copy()
-    thickness = max(1, round(frame.shape[1] / 400))
-    x1, y1, x2, y2 = np.round(box).astype(int)
-    cv2.rectangle(out, (x1, y1), (x2, y2), FACE_COLOUR, thickness, cv2.LINE_AA)
-    for x, y in np.round(landmarks).astype(int):
-        cv2.circle(out, (x, y), 2 * thickness, FACE_COLOUR, -1, cv2.LINE_AA)
-    return out
 
 
 class SessionDialog(QDialog):

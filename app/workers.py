@@ -10,9 +10,11 @@ results to `Results`, which the GUI drains on its display timer. Nothing here bl
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -30,6 +32,9 @@ from engine.types import Face
 if TYPE_CHECKING:
     from app.bed_analyser import BedAnalyser
     from engine.checkpoint import ModelCard
+    from engine.tensorrt.engines import BackgroundBuild
+
+log = logging.getLogger(__name__)
 
 MODEL_ERROR = "model_error"
 """Sample status of a frame the model could not score (no model loaded, or it failed)."""
@@ -265,8 +270,10 @@ class InferenceWorker(QObject):
         self.smoothing_s = smoothing_s
         self.rounds = 0
         self._stop = threading.Event()
+        self._reload = threading.Event()
         self._lock = threading.Lock()
         self._forget: set[str] = set()
+        self.engine_build: BackgroundBuild | None = None
 
     def stop(self) -> None:
         """Ask the worker to stop after the current round (thread-safe)."""
@@ -281,7 +288,11 @@ class InferenceWorker(QObject):
         """Load the model, then analyse rounds until stopped (the worker thread's body)."""
         try:
             analyser, error = self._load()
+            self.engine_build = self._build_engines()
             while not self._stop.is_set():
+                if self._reload.is_set():  # the background TensorRT build finished: switch to it
+                    self._reload.clear()
+                    analyser, error = self._load()
                 frames = self.slots.take(timeout=0.1)
                 with self._lock:
                     forget, self._forget = self._forget, set()
@@ -299,7 +310,7 @@ class InferenceWorker(QObject):
 
     def _load(self) -> tuple[BedAnalyser | None, str]:
         try:
-            from app.bed_analyser import BedAnalyser  # imports torch: here, not in the GUI thread
+            from app.bed_analyser import BedAnalyser  # the engine (torch, MTCNN) loads on this thread
 
             analyser = BedAnalyser(self.settings, self.smoothing_s)
         except PainmonError as exc:
@@ -311,6 +322,28 @@ class InferenceWorker(QObject):
             return analyser, ""
         self.model_loaded.emit(ModelInfo(self.settings.model_path, error=error))
         return None, error
+
+    def _build_engines(self) -> BackgroundBuild | None:
+        """On a GPU where TensorRT runs but this model's engines are not built yet (backend auto), build and
+        verify them in the background while the current backend keeps analysing, then switch to TensorRT."""
+        if self.settings.backend != "auto":
+            return None
+        from engine.backends.select import tensorrt_unavailable
+
+        model = Path(self.settings.model_path)
+        if not model.is_file() or tensorrt_unavailable() is not None or tensorrt_unavailable(model) is None:
+            return None
+        from engine.tensorrt.engines import build_in_background
+
+        log.warning("building TensorRT engines for %s in the background", model.name)
+        return build_in_background(model, on_done=self._engines_built)
+
+    def _engines_built(self, future: Future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            log.warning("TensorRT engines not built (%s); staying on the current backend",
+                        "cancelled" if future.cancelled() else future.exception())
+            return
+        self._reload.set()
 
     @staticmethod
     def _analyse(analyser: BedAnalyser, frames: list[CapturedFrame]) -> list[AnalysedFrame]:

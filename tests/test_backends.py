@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import pytest
 import torch
-from facenet_pytorch import MTCNN
 
+from engine.align import align_face
 from engine.backbones import BACKBONES
 from engine.backends import create_predictor
 from engine.checkpoint import ModelCard, file_sha256, save_checkpoint
+from engine.detector import FaceDetector
 from engine.errors import BackendUnavailableError, ModelFileError
 from engine.model import PainRegressor
 from engine.onnx_export import INPUT_NAME, MAX_BATCH, OPSET, export_regressor
@@ -23,21 +23,14 @@ PARITY_ATOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def face_crops(face_frames: list[np.ndarray]) -> list[np.ndarray]:
-    """RGB crops of the MTCNN face box in real video frames (engine.align will replace the box crop)."""
-    detector = MTCNN(device="cpu")
-    crops = []
-    for frame in face_frames[::3]:
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        boxes, _ = detector.detect(rgb)
-        x1, y1, x2, y2 = np.asarray(boxes, dtype=np.float32)[0].round().astype(int)
-        crops.append(rgb[max(y1, 0) : y2, max(x1, 0) : x2])
-    return crops
+def face_crops(face_frames: list[np.ndarray], detector: FaceDetector) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Real video frames with the 5 landmarks of their face, ready for alignment."""
+    return [(frame, detector.detect(frame)[0].landmarks) for frame in face_frames[::3]]
 
 
-def _faces(crops: list[np.ndarray], input_size: tuple[int, int]) -> np.ndarray:
-    height, width = input_size
-    return np.stack([cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA) for crop in crops])
+def _faces(located: list[tuple[np.ndarray, np.ndarray]], input_size: tuple[int, int]) -> np.ndarray:
+    """The faces aligned exactly as the engine's pipeline aligns them for a model of `input_size`."""
+    return np.stack([align_face(frame, landmarks, input_size) for frame, landmarks in located])
 
 
 def _checkpoint(backbone: str, faces: np.ndarray, path: Path) -> Path:
@@ -57,7 +50,7 @@ def _checkpoint(backbone: str, faces: np.ndarray, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def small_checkpoint_and_cache(
-    face_crops: list[np.ndarray], tmp_path_factory: pytest.TempPathFactory
+    face_crops: list[tuple[np.ndarray, np.ndarray]], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("small")
     faces = _faces(face_crops, BACKBONES["face_cnn_small"].input_size)
@@ -74,7 +67,7 @@ def small_checkpoint(small_checkpoint_and_cache: tuple[Path, Path], monkeypatch:
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_torch_and_onnxruntime_agree_on_real_faces(
-    backbone: str, face_crops: list[np.ndarray], tmp_path: Path
+    backbone: str, face_crops: list[tuple[np.ndarray, np.ndarray]], tmp_path: Path
 ) -> None:
     faces = _faces(face_crops, BACKBONES[backbone].input_size)
     checkpoint = _checkpoint(backbone, faces, tmp_path / f"{backbone}.safetensors")
@@ -101,7 +94,7 @@ def test_torch_and_onnxruntime_agree_on_real_faces(
 
 
 def test_batches_larger_than_the_export_are_chunked(
-    small_checkpoint: Path, face_crops: list[np.ndarray]
+    small_checkpoint: Path, face_crops: list[tuple[np.ndarray, np.ndarray]]
 ) -> None:
     faces = _faces(face_crops, (112, 96))
     many = np.concatenate([faces] * (MAX_BATCH // len(faces) + 2))[: MAX_BATCH + 6]

@@ -18,10 +18,10 @@ import pytest
 from app.alarm_sound import PULSE, SAMPLE_RATE, write_burst
 from app.alarms import AlarmConfig
 from app.bed_dialog import BedDialog
-from app.bed_view import SCORED_COLOUR, draw_face
 from app.beds import BedConfig, Source, SourceKind, beds_path
 from app.settings import MonitorSettings, SettingsError, load_settings, save_settings, settings_path
 from app.video_recording import QUEUE_FRAMES, VideoRecorder
+from app.widgets.image import SCORED_COLOUR, draw_face
 from app.workers import MODEL_ERROR, FrameSlots, InferenceWorker, Results, start_worker
 
 
@@ -107,13 +107,13 @@ def test_alarm_burst_is_three_pulses(tmp_path: Path):
 def test_face_overlay_marks_the_detected_face(face_frames, detector):
     frame = face_frames[0]
     face = detector.detect(frame)[0]
-    drawn = draw_face(frame, face, "ok")
+    drawn = draw_face(frame, face.box, face.landmarks)
     assert np.array_equal(frame, face_frames[0])  # the frame itself is untouched
     x1, y1, x2, _ = (round(float(v)) for v in face.box)
     assert tuple(drawn[y1, (x1 + x2) // 2]) == SCORED_COLOUR  # the box's top edge
     nose = face.landmarks[2].round().astype(int)
     assert tuple(drawn[nose[1], nose[0]]) == SCORED_COLOUR
-    assert np.array_equal(draw_face(frame, None, "no_face"), frame)
+    assert np.array_equal(draw_face(frame, np.full(4, np.nan), np.full((5, 2), np.nan)), frame)
 
 
 def test_bed_dialog_explains_invalid_input(qtbot, clips_dir: Path):
@@ -184,3 +184,35 @@ def test_bare_painmon_opens_the_monitor_and_reports_a_broken_ward_file(tmp_path:
     assert result.stderr.strip().splitlines() == [
         f"painmon: error: {beds_path()}: not valid JSON (line 1: Expecting property name enclosed in double "
         "quotes)"]
+
+
+def test_inference_worker_builds_tensorrt_engines_in_the_background_and_switches_when_ready(
+        qtbot, monkeypatch: pytest.MonkeyPatch):
+    """On a GPU with TensorRT but no engines for the model yet, the monitor keeps analysing on the current
+    backend, builds the engines in the background and reloads the model when they are verified. No GPU or
+    TensorRT here: the two engine calls that need them stand in, the worker and its reload are real."""
+    from concurrent.futures import Future
+
+    from engine.backends import select
+    from engine.tensorrt import engines
+
+    monkeypatch.setattr(select, "tensorrt_unavailable",
+                        lambda checkpoint=None, precision="fp16": "no engines yet" if checkpoint else None)
+    builds: list[Future] = []
+
+    def build_in_background(checkpoint, precision="fp16", *, on_progress=None, on_done=None):
+        builds.append(Future())
+        builds[-1].add_done_callback(on_done)
+        return builds[-1]
+
+    monkeypatch.setattr(engines, "build_in_background", build_in_background)
+    worker = InferenceWorker(FrameSlots(), Results(), MonitorSettings())  # the bundled demo model, auto
+    with qtbot.waitSignal(worker.model_loaded, timeout=60_000) as first:
+        thread = start_worker(worker)
+    assert first.args[0].backend == "onnx" and first.args[0].error is None
+    qtbot.waitUntil(lambda: len(builds) == 1, timeout=10_000)
+    with qtbot.waitSignal(worker.model_loaded, timeout=60_000):
+        builds[0].set_result(object())  # the engines are built and verified: the worker reloads the model
+    worker.stop()
+    thread.join(10)
+    assert not thread.is_alive()

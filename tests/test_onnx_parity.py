@@ -11,7 +11,6 @@ check the FP16 graphs' structure and the cost of FP16 weights; FP16 arithmetic i
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -21,28 +20,11 @@ from onnx import TensorProto
 
 from engine.checkpoint import ModelCard, save_checkpoint
 from engine.model import PainRegressor
-from engine.mtcnn_onnx import NETWORKS, export_network
+from engine.mtcnn_onnx import NETWORKS
 from engine.onnx_files import model_files, sha256
-from engine.onnx_fp16 import FP32_OPS, LOGIT_LAYERS, bake_fp16, fp32_tail
-from engine.tensorrt.networks import NetworkSpec, mtcnn_networks, network_inputs, regressor_network
+from engine.onnx_fp16 import FP32_OPS, LOGIT_LAYERS, fp32_tail
+from engine.tensorrt.networks import NetworkSpec, network_inputs, regressor_network
 from engine.tensorrt.verify import TOLERANCES, measure, onnxruntime_runner
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
-    """FP32 and FP16 ONNX of PNet, RNet, ONet, exported once for this module."""
-    folder = tmp_path_factory.mktemp("onnx")
-    paths = {}
-    for name in NETWORKS:
-        paths[name, "fp32"] = export_network(name, folder / f"{name}.fp32.onnx")
-        paths[name, "fp16"] = bake_fp16(paths[name, "fp32"], folder / f"{name}.fp16.onnx")
-    return paths
-
-
-@pytest.fixture(scope="module")
-def specs(exported: dict[tuple[str, str], Path]) -> dict[str, NetworkSpec]:
-    return {spec.name: replace(spec, onnx=lambda precision, name=spec.name: exported[name, precision])
-            for spec in mtcnn_networks()}
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,13 @@ from engine.checkpoint import ModelCard, save_checkpoint
 from engine.detector import FaceDetector
 from engine.errors import BackendUnavailableError
 from engine.model import PainRegressor
-from engine.mtcnn_onnx import NETWORKS, export_network
-from engine.onnx_fp16 import bake_fp16
+from engine.mtcnn_onnx import NETWORKS
 from engine.tensorrt import EngineBuildError, EngineVerificationError
 from engine.tensorrt.builder import WORKSPACE_BYTES, BuildCancelledError, build_plan
 from engine.tensorrt.cache import PlanCache
 from engine.tensorrt.engines import BackgroundBuild, cached_engine, engines_cached, ensure_engines, plan_key
 from engine.tensorrt.gpu import Gpu
-from engine.tensorrt.networks import NetworkSpec, mtcnn_networks, network_inputs, regressor_network
+from engine.tensorrt.networks import NetworkSpec, network_inputs, regressor_network
 from engine.tensorrt.profiles import RNET, Profile
 from engine.tensorrt.runtime import TensorRTNet
 from tests import fake_tensorrt
@@ -43,22 +42,6 @@ GPU = Gpu(0, "NVIDIA Fake 80GB", (9, 0))
 def trt(monkeypatch: pytest.MonkeyPatch):
     """The fake tensorrt module as `tensorrt`, fresh for each test."""
     return fake_tensorrt.install(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
-    folder = tmp_path_factory.mktemp("onnx")
-    paths = {}
-    for name in NETWORKS:
-        paths[name, "fp32"] = export_network(name, folder / f"{name}.fp32.onnx")
-        paths[name, "fp16"] = bake_fp16(paths[name, "fp32"], folder / f"{name}.fp16.onnx")
-    return paths
-
-
-@pytest.fixture(scope="module")
-def specs(exported) -> dict[str, NetworkSpec]:
-    return {spec.name: replace(spec, onnx=lambda precision, name=spec.name: exported[name, precision])
-            for spec in mtcnn_networks()}
 
 
 @pytest.fixture

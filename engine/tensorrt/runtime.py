@@ -1,9 +1,10 @@
 """A deserialized TensorRT engine as a callable on torch tensors.
 
 Device memory comes from torch: the input and output buffers are torch CUDA tensors in torch's own primary
-context (no pycuda, see docs/GPU.md), preallocated per thread for the profile's largest input. Every thread
-that calls an engine gets its own execution context and its own non-default CUDA stream; tensor addresses
-are bound once, and each call is `set_input_shape` → copy in → `execute_async_v3` → sync → copy out.
+context (no pycuda, see the README's GPU section), preallocated per thread for the profile's largest input.
+Every thread that calls an engine gets its own execution context and its own non-default CUDA stream;
+tensor addresses are bound once, and each call is `set_input_shape` → copy in → `execute_async_v3` → sync
+→ copy out.
 """
 
 from __future__ import annotations
