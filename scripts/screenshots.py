@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's app, not an installed copy
 CLIP = ROOT / "tests" / "data" / "clips" / "single_face.mp4"
 SCREEN = "1280x860x24"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @contextlib.contextmanager
@@ -38,7 +41,8 @@ def virtual_display() -> Iterator[None]:
         return
     read_end, write_end = os.pipe()
     command = ["Xvfb", "-displayfd", str(write_end), "-screen", "0", SCREEN, "-nolisten", "tcp"]
-    server = subprocess.Popen(command, pass_fds=(write_end,), stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(command, pass_fds=(write_end,), stderr=subprocess.DEVNULL,
+                              preexec_fn=_die_with_parent)  # noqa: PLW1509 (no threads yet)
     os.close(write_end)
     with os.fdopen(read_end) as pipe:
         number = pipe.readline().strip()
@@ -51,6 +55,11 @@ def virtual_display() -> Iterator[None]:
     finally:
         server.terminate()
         server.wait()
+
+
+def _die_with_parent() -> None:
+    """In the Xvfb child: end when this script ends, also when Qt aborts it (no `finally` runs then)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def spin(seconds: float, until: Callable[[], bool] = lambda: False) -> bool:
