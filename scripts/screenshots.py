@@ -2,7 +2,8 @@
 
     python scripts/screenshots.py [--out docs/screenshots] [--warmup 45]
 
-Starts its own Xvfb server (Debian package `xvfb`) unless DISPLAY is set, runs the app on a fresh data
+Starts its own Xvfb server unless DISPLAY is set (Debian: `apt-get install xvfb libxcb-cursor0 libxcb-icccm4
+libxcb-keysyms1`, the last three for Qt's xcb platform plugin), runs the app on a fresh data
 directory with four simulated-patient beds and the bundled demo model, and saves ward.png, bed.png and
 replay.png (replay of tests/data/clips/single_face.mp4 once its analysis is done).
 """
