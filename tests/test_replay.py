@@ -11,18 +11,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.alarms import AlarmKind
 from app.record import AnnotationKind, RecordReader
 from app.replay_analysis import AnalysisSettings, FrameTable, analyze_video, cache_key
 from app.replay_view import Playback, ReplayView, VideoFrames
-from app.widgets.curve import PainCurve
 from engine.errors import PainmonError
 from engine.sources import open_source
 from tests.conftest import read_frames, save_random_checkpoint
 from tests.test_export import T0, pdf_text, write_session
+from tests.test_widgets import click_at
 
 CLIP_FRAMES = 20
 ANALYSIS_TIMEOUT_MS = 300_000  # 20 frames take 5–30 s on the shared 2-core machine
@@ -54,11 +54,6 @@ def shown_view(qtbot: QtBot, **kwargs: object) -> ReplayView:
     return view
 
 
-def click_curve(qtbot: QtBot, curve: PainCurve, t: float) -> None:
-    scene = curve.view_box.mapViewToScene(QPointF(t, 2.5))
-    qtbot.mouseClick(curve.plot.viewport(), Qt.MouseButton.LeftButton, pos=curve.plot.mapFromScene(scene))
-
-
 def test_replay_of_a_real_clip_analyses_seeks_on_click_and_exports(
         qtbot: QtBot, clip: Path, checkpoint: Path, tmp_path: Path) -> None:
     view = shown_view(qtbot, settings=AnalysisSettings(checkpoint, backend="torch"),
@@ -81,7 +76,7 @@ def test_replay_of_a_real_clip_analyses_seeks_on_click_and_exports(
     # Clicking the curve moves the video to the frame nearest to the clicked time.
     frames = read_frames(clip, CLIP_FRAMES)
     for target in (13, 4, 17):
-        click_curve(qtbot, view.curve, float(table.t[target]))
+        click_at(qtbot, view.curve, float(table.t[target]))
         assert view.position == target
         np.testing.assert_array_equal(view.playback.frame, frames[target])
         assert view.curve.cursor_time() == pytest.approx(table.t[target])
@@ -144,7 +139,7 @@ def test_replay_of_a_recorded_session_plays_steps_scrubs_and_annotates(qtbot: Qt
     with pytest.raises(ValueError, match="threshold must be in"):
         view.set_threshold(7.0)
 
-    click_curve(qtbot, view.curve, T0 + 90.1)
+    click_at(qtbot, view.curve, T0 + 90.1)
     assert view.position == 180 and view.curve.cursor_time() == T0 + 90.0
     qtbot.mouseClick(view.forward_button, Qt.MouseButton.LeftButton)
     assert view.position == 181
