@@ -214,6 +214,16 @@ class BedAlarms:
         default = "Camera lost" if kind is AlarmKind.CAMERA_LOST else "Model error"
         return self._advance(t) + self._set(t, kind, present, message or default) + self._step_pain(t)
 
+    def suspend(self, t: float) -> list[AlarmEvent]:
+        """Monitoring paused on purpose (privacy pause): the no-face and camera-lost conditions end and the
+        no-face and pain timers restart; a raised pain alarm latches until acknowledged as usual."""
+        events = self._advance(t)
+        self._no_face_since = None
+        self._onset = None
+        for kind in (AlarmKind.NO_FACE, AlarmKind.CAMERA_LOST):
+            events += self._set(t, kind, False, "")
+        return events + self._step_pain(t)
+
     def tick(self, t: float) -> list[AlarmEvent]:
         """Let time pass: stale pain conditions end, re-alarm and audio-pause timers run out."""
         return self._advance(t) + self._step_pain(t)

@@ -218,7 +218,7 @@ class Monitor(QObject):
         if paused:
             self._stop_capture(runtime)
             self._mark_gap(runtime, PAUSED)
-            self._log(runtime, runtime.alarms.set_technical(wall_clock(), AlarmKind.CAMERA_LOST, False))
+            self._log(runtime, runtime.alarms.suspend(wall_clock()))
         else:
             self._start_capture(runtime)
         runtime.version += 1

@@ -143,6 +143,20 @@ def test_no_face_is_a_low_priority_technical_alarm_that_clears_itself() -> None:
     assert alarms.signal.priority is Priority.NONE
 
 
+def test_privacy_pause_ends_technical_conditions_and_restarts_the_timers() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 7.5, NAN)  # no face for over 5 s: raised
+    alarms.set_technical(7.5, AlarmKind.CAMERA_LOST, True)
+    events = alarms.suspend(8.0)
+    assert {(e.transition, e.kind) for e in events} == {(Transition.CLEARED, AlarmKind.NO_FACE),
+                                                       (Transition.CLEARED, AlarmKind.CAMERA_LOST)}
+    assert alarms.signal.priority is Priority.NONE
+    feed(alarms, 20.0, 26.0, 4.0)  # pain building up, 6 s of the 10 s delay
+    alarms.suspend(26.0)
+    # after the pause the pain delay counts from zero again: 10 s of pain from t=100
+    assert transitions(feed(alarms, 100.0, 110.5, 4.0)) == [(110.0, Transition.RAISED, AlarmKind.PAIN)]
+
+
 def test_no_frames_at_all_is_not_a_no_face_alarm() -> None:
     alarms = BedAlarms(CONFIG)
     alarms.update(0.0, NAN)
