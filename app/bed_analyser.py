@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from app.settings import MonitorSettings
 from app.workers import AnalysedFrame, CapturedFrame, ModelInfo, Sample
 from engine.backends import create_predictor
@@ -26,9 +24,6 @@ class BedAnalyser:
         if not Path(path).is_file():
             raise ModelFileError(f"model file not found: {path} (choose a model in Settings)")
         card = read_card(path)
-        # Per-frame face work is many small ops: one torch thread avoids threads spin-waiting on each other
-        # (as `painmon analyze` does; MTCNN runs several times faster so on a busy 2-core machine).
-        torch.set_num_threads(1)
         predictor = create_predictor(path, backend=settings.backend, device=settings.device or None)
         self.info = ModelInfo(path, card, predictor.name, predictor.device)
         self.detector = face_detector_for(predictor)

@@ -218,12 +218,8 @@ def analyze_video(video: str | Path, settings: AnalysisSettings, progress: Progr
         if cached is not None:
             report(len(cached.table), len(cached.table))
             return cached
-        import torch
-
         from engine.pipeline import Pipeline  # torch and MTCNN load only when there is work to do
 
-        # As `painmon analyze`: one stream's per-frame work is many small ops, fastest on one torch thread.
-        torch.set_num_threads(1)
         pipeline = Pipeline.from_checkpoint(checkpoint, settings.backend, settings.device,
                                             smoothing_s=settings.smoothing_s)
         try:

@@ -90,13 +90,8 @@ def run(args: argparse.Namespace) -> int:
         if source.is_live:
             raise VideoSourceError(f"{source.name} is a live source; analyze takes a recorded video")
         checkpoint = resolve_model(args.model)
-        import torch
-
         from engine.pipeline import Pipeline  # torch and MTCNN load once the video is known to be readable
 
-        # One stream's per-frame work is many small ops: one torch thread avoids spin-waiting between threads
-        # (measured here: 80-112 fps with 1 thread, 3-5 fps with 2 on a busy 2-core machine).
-        torch.set_num_threads(1)
         pipeline = Pipeline.from_checkpoint(checkpoint, args.backend, smoothing_s=args.smooth)
         predictor = pipeline.scorer.predictor
         card = predictor.card
