@@ -110,3 +110,12 @@ def specs(exported: dict[tuple[str, str], Path]) -> dict:
 
     return {spec.name: replace(spec, onnx=lambda precision, name=spec.name: exported[name, precision])
             for spec in mtcnn_networks()}
+
+
+def show(qtbot, widget, width: int, height: int):
+    """Show a real widget at a fixed size (offscreen), wait until it is exposed, and return it."""
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget

@@ -20,7 +20,7 @@ from app.replay_analysis import AnalysisSettings, FrameTable, analyze_video, cac
 from app.replay_view import Playback, ReplayView, VideoFrames
 from engine.errors import PainmonError
 from engine.sources import open_source
-from tests.conftest import read_frames, save_random_checkpoint
+from tests.conftest import read_frames, save_random_checkpoint, show
 from tests.test_export import T0, pdf_text, write_session
 from tests.test_widgets import click_at
 
@@ -46,12 +46,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory, clips_dir: Path) -> Path:
 
 
 def shown_view(qtbot: QtBot, **kwargs: object) -> ReplayView:
-    view = ReplayView(**kwargs)  # type: ignore[arg-type]
-    qtbot.addWidget(view)
-    view.resize(1000, 800)
-    view.show()
-    qtbot.waitExposed(view)
-    return view
+    return show(qtbot, ReplayView(**kwargs), 1000, 800)  # type: ignore[arg-type]
 
 
 def test_replay_of_a_real_clip_analyses_seeks_on_click_and_exports(

@@ -22,6 +22,7 @@ from app.widgets.image import bgr_to_qimage
 from app.widgets.series import ScoreSeries, with_gaps
 from app.widgets.sparkline import Sparkline
 from app.widgets.tile import THUMBNAIL_SIZE, BedTile
+from tests.conftest import show
 
 T0 = 1_750_000_000.0
 PAIN = AlarmSignal(Priority.MEDIUM, flashing=True, text="Pain ≥ 3 for 10 s")
@@ -62,12 +63,7 @@ def click_at(qtbot: QtBot, curve: PainCurve, t: float, score: float = 2.5,
 
 
 def shown_curve(qtbot: QtBot, **kwargs: object) -> PainCurve:
-    curve = PainCurve(**kwargs)  # type: ignore[arg-type]
-    qtbot.addWidget(curve)
-    curve.resize(900, 400)
-    curve.show()
-    qtbot.waitExposed(curve)
-    return curve
+    return show(qtbot, PainCurve(**kwargs), 900, 400)  # type: ignore[arg-type]
 
 
 # -- series -------------------------------------------------------------------------------------------
@@ -212,12 +208,7 @@ def test_sparkline_shows_the_last_minutes_with_gaps(qtbot: QtBot) -> None:
 
 # -- bed tile -----------------------------------------------------------------------------------------
 def shown_tile(qtbot: QtBot, bed_id: str = "b1") -> BedTile:
-    tile = BedTile(bed_id, "Bed 1")
-    qtbot.addWidget(tile)
-    tile.resize(420, 300)
-    tile.show()
-    qtbot.waitExposed(tile)
-    return tile
+    return show(qtbot, BedTile(bed_id, "Bed 1"), 420, 300)
 
 
 def tile_colours(tile: BedTile) -> tuple[str, str]:
