@@ -26,8 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from train.config import load_config
 from train.evaluate import read_predictions
-from train.loop import load_config, resolve_device
+from train.loop import resolve_device
 from train.loso import run_loso
 from train.metrics import evaluate
 from train.report import markdown_table

@@ -14,8 +14,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from engine.au import AUPainModel
 from engine.errors import ModelFileError
 from engine.model import PainRegressor
+
+PainModel = PainRegressor | AUPainModel
+"""What a checkpoint holds: a pain regressor, or an AU ensemble whose pain output is PSPI from its AUs."""
 
 CARD_KEY = "painmon.model_card"
 FORMAT_KEY = "painmon.format"
@@ -38,17 +42,22 @@ class ModelCard:
     intended_use: str = "research and demonstration only; not a medical device"
     metrics: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    aus: list[int] = field(default_factory=list)  # the AU outputs, in order; empty: no AU head
+    members: list[dict[str, Any]] = field(default_factory=list)  # AU ensemble: backbone, pretrained of each
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @classmethod
-    def for_model(cls, model: PainRegressor, **details: Any) -> ModelCard:
+    def for_model(cls, model: PainModel, **details: Any) -> ModelCard:
         """A card whose architecture fields are taken from `model`; `details` fill in the rest."""
+        ensemble = isinstance(model, AUPainModel)
         return cls(
             backbone=model.backbone_name,
             pretrained=model.pretrained,
             input_size=model.input_size,
             mean=float(model.mean),
             std=float(model.std),
+            aus=list(model.aus) if ensemble else [],
+            members=[{"backbone": b, "pretrained": p} for b, p in model.member_specs()] if ensemble else [],
             **details,
         )
 
@@ -76,15 +85,15 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _check_card_matches(model: PainRegressor, card: ModelCard) -> None:
+def _check_card_matches(model: PainModel, card: ModelCard) -> None:
     expected = ModelCard.for_model(model, name="", version="", trained_on="")
-    for name in ("backbone", "pretrained", "input_size", "mean", "std"):
+    for name in ("backbone", "pretrained", "input_size", "mean", "std", "aus", "members"):
         if getattr(card, name) != getattr(expected, name):
             found, wanted = getattr(card, name), getattr(expected, name)
             raise ValueError(f"model card says {name}={found!r} but the model has {wanted!r}")
 
 
-def save_checkpoint(path: str | Path, model: PainRegressor, card: ModelCard) -> Path:
+def save_checkpoint(path: str | Path, model: PainModel, card: ModelCard) -> Path:
     """Write the model's weights and its card to a safetensors file (atomically); return the path."""
     _check_card_matches(model, card)
     path = Path(path)
@@ -122,17 +131,28 @@ def read_card(path: str | Path) -> ModelCard:
     return _read(Path(path), with_tensors=False)[0]
 
 
-def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PainRegressor, ModelCard]:
-    """Load a checkpoint into an eval-mode PainRegressor on `device`; never downloads pretrained weights.
+def _build(card: ModelCard, tensors: dict[str, torch.Tensor]) -> PainModel:
+    """The untrained architecture the card describes (pretrained weights are never fetched)."""
+    if card.members:
+        model = AUPainModel([(m["backbone"], None) for m in card.members], card.aus, card.input_size)
+        for member, spec in zip(model.members, card.members, strict=True):
+            member.pretrained = spec["pretrained"]
+    else:
+        embed_dim = tensors["embed.1.weight"].shape[0]
+        model = PainRegressor(card.backbone, None, card.input_size, embed_dim=embed_dim)
+    model.pretrained = card.pretrained
+    return model
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PainModel, ModelCard]:
+    """Load a checkpoint into an eval-mode model on `device`; never downloads pretrained weights.
 
     Raises ModelFileError naming the path for a missing, damaged or foreign file.
     """
     path = Path(path)
     card, tensors = _read(path, with_tensors=True)
     try:
-        embed_dim = tensors["embed.1.weight"].shape[0]
-        model = PainRegressor(card.backbone, None, card.input_size, embed_dim=embed_dim)
-        model.pretrained = card.pretrained
+        model = _build(card, tensors)
         model.load_state_dict(tensors, strict=True)
     except (KeyError, ValueError, RuntimeError) as error:
         raise ModelFileError(f"{path} does not match its model card ({card.backbone}): {error}") from error

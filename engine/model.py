@@ -17,6 +17,7 @@ class PainRegressor(nn.Module):
     """
 
     max_score = 5.0
+    aus: tuple[int, ...] = ()  # no AU outputs (engine.au.AUPainModel has them)
 
     def __init__(
         self,

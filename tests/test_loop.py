@@ -10,18 +10,8 @@ import torch
 
 from engine.errors import PainmonError
 from engine.model import PainRegressor
-from train.loop import (
-    ConfigError,
-    ModelConfig,
-    SamplingConfig,
-    SolverConfig,
-    TrainConfig,
-    fit,
-    load_config,
-    predict,
-    resolve_device,
-    training_rows,
-)
+from train.config import ConfigError, ModelConfig, SamplingConfig, SolverConfig, TrainConfig, load_config
+from train.loop import fit, predict, resolve_device, training_rows
 from train.losses import LossConfig
 
 CONFIGS = Path(__file__).resolve().parent.parent / "train" / "configs"

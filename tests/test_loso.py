@@ -17,8 +17,8 @@ import torch
 
 from engine.checkpoint import load_checkpoint
 from engine.errors import PainmonError
+from train.config import load_config
 from train.export import export_run
-from train.loop import load_config
 from train.loso import run_loso
 from train.synth import write_twin
 

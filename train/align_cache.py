@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from engine.align import align_face
+from engine.align import align_face, similarity_transform, template_for
 from engine.detector import FaceDetector
 from engine.errors import PainmonError
 from engine.paths import cache_dir
@@ -143,8 +143,10 @@ def _align_part(part: _Part, settings: AlignSettings) -> int:
 class AlignedFrames:
     """The aligned crops of a data set, one row per frame in the order the frames were given."""
 
-    def __init__(self, folder: Path, frames: Sequence[FrameLike], parts: list[_Part]) -> None:
+    def __init__(self, folder: Path, frames: Sequence[FrameLike], parts: list[_Part],
+                 crop_size: tuple[int, int]) -> None:
         self.folder = folder
+        self.crop_size = crop_size
         self.index_csv = folder / "index.csv"
         self.no_face_csv = folder / "no_face.csv"
         n = len(frames)
@@ -166,6 +168,19 @@ class AlignedFrames:
             self.prob[rows] = meta["prob"]
             self.boxes[rows] = np.array(meta["box"], dtype=np.float32).reshape(-1, 4)
             self.landmarks[rows] = np.array(meta["landmarks"], dtype=np.float32).reshape(-1, 5, 2)
+
+    def crop_landmarks(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), 5, 2) float32 x, y of the five landmarks inside the aligned crops (NaN without a face).
+
+        Each frame's landmarks are mapped by the same similarity transform that made its crop.
+        """
+        template = template_for(self.crop_size)
+        out = np.full((len(rows), 5, 2), np.nan, dtype=np.float32)
+        for i, row in enumerate(np.asarray(rows, dtype=np.int64)):
+            if self.found[row]:
+                matrix = similarity_transform(self.landmarks[row], template)
+                out[i] = self.landmarks[row] @ matrix[:, :2].T + matrix[:, 2]
+        return out
 
     def crops(self, rows: np.ndarray) -> np.ndarray:
         """RGB uint8 crops (len(rows), h, w, 3) of the given frame rows."""
@@ -268,7 +283,7 @@ def build_cache(
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
         bar.close()
-    cache = AlignedFrames(folder, frames, parts)
+    cache = AlignedFrames(folder, frames, parts, settings.crop_size)
     _write_reports(cache, frames)
     missing = int((~cache.found).sum())
     if progress and missing:

@@ -1,4 +1,4 @@
-"""Training configs (one TOML per row of the papers' tables) and the SGD training loop.
+"""The SGD training loop of the papers' regression, and prediction.
 
 The loop follows the papers' solver (FACTS.md §4): SGD, lr 1e-4, momentum 0.9, weight decay 5e-4, batch 64,
 5,000 iterations, random mirroring. It runs on the CPU or on CUDA with automatic mixed precision, and is
@@ -9,11 +9,9 @@ functions of the seed, so a run resumed from a snapshot continues exactly where 
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,119 +21,12 @@ from torch import nn
 from tqdm import tqdm
 
 from engine.errors import PainmonError
-from train.losses import LossConfig, PainLoss
+from train.config import SamplingConfig, SolverConfig, TrainConfig
+from train.losses import PainLoss
 from train.sampling import batches, eliminate_redundant, shuffled_stream, uniform_class_stream
 
 ImageReader = Callable[[np.ndarray], np.ndarray]
 """Returns the aligned RGB uint8 crops (B, h, w, 3) of the given row numbers."""
-
-
-class ConfigError(PainmonError):
-    """A training config file is missing or invalid."""
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """engine.model.PainRegressor arguments."""
-
-    backbone: str = "inception_resnet_v1"
-    pretrained: str | None = None  # TOML has no null: leave it out for random initialisation
-    input_size: tuple[int, int] | None = None  # (h, w); None: the backbone's own
-    embed_dim: int = 50
-    dropout: float = 0.5
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    """Paper 001 §3.3 'sampling': redundant-frame elimination and uniform class sampling."""
-
-    eliminate_redundant: bool = False
-    max_run: int = 5
-    uniform_classes: bool = False
-
-
-@dataclass(frozen=True)
-class SolverConfig:
-    """SGD settings; the defaults are the papers'."""
-
-    lr: float = 1e-4
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-    iterations: int = 5000
-    mirror: bool = True
-    seed: int = 0
-    snapshot_every: int = 250  # iterations between resumable snapshots
-
-
-@dataclass(frozen=True)
-class AlignConfig:
-    """Face detection settings of the alignment cache (the crop size is the model's input size)."""
-
-    min_face_size: int = 40
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training recipe: a row of Tables 1–2 of paper 000, or the demo recipe."""
-
-    name: str
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    solver: SolverConfig = field(default_factory=SolverConfig)
-    align: AlignConfig = field(default_factory=AlignConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-safe) of every setting, for run records and model cards."""
-        return asdict(self)
-
-
-SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "solver": SolverConfig,
-            "align": AlignConfig}
-
-
-def _section(cls: type, values: Any, where: str) -> Any:
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: must be a table")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)} "
-                          f"(known: {', '.join(sorted(known))})")
-    if values.get("input_size") is not None:
-        values = {**values, "input_size": tuple(values["input_size"])}
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig:
-    """Build and validate a TrainConfig from parsed TOML (or a card's `config` dict)."""
-    unknown = sorted(set(data) - {"name", *SECTIONS})
-    if unknown:
-        raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}")
-    if not isinstance(data.get("name"), str):
-        raise ConfigError(f"{where}: `name` (a string) is required")
-    parts = {key: _section(cls, data.get(key, {}), f"{where} [{key}]") for key, cls in SECTIONS.items()}
-    config = TrainConfig(name=data["name"], **parts)
-    solver = config.solver
-    if solver.batch_size < 1 or solver.iterations < 1 or solver.lr <= 0 or solver.snapshot_every < 1:
-        raise ConfigError(f"{where} [solver]: batch_size, iterations, snapshot_every and lr must be positive")
-    return config
-
-
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a training config TOML; a missing file or a bad setting raises ConfigError naming the file."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return config_from_dict(data, str(path))
 
 
 def training_rows(

@@ -25,12 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.checkpoint import ModelCard, save_checkpoint
+from engine.au import DEFAULT_AUS
+from engine.checkpoint import ModelCard, PainModel, save_checkpoint
 from engine.errors import PainmonError
-from engine.model import PainRegressor
 from train.align_cache import AlignedFrames, AlignSettings, build_cache, unique_tmp
+from train.config import TrainConfig, load_config
 from train.evaluate import Predictions, evaluation_json, read_predictions, write_predictions
-from train.loop import TrainConfig, fit, load_config, predict, resolve_device, training_rows
+from train.loop import predict, resolve_device, training_rows
+from train.methods import METHODS, TrainingSet
 from train.metrics import Evaluation
 from train.report import write_report
 from train.unbc import FrameRecord, UnbcDataset, load_unbc
@@ -50,13 +52,18 @@ class Frames:
     sequence: np.ndarray  # str
     frame: np.ndarray  # int64
     level: np.ndarray  # int64, 0..5
+    au_numbers: tuple[int, ...]
+    aus: np.ndarray  # float32 (n, len(au_numbers)) FACS intensities; an AU not coded in a frame is 0
 
     @classmethod
-    def of(cls, records: list[FrameRecord]) -> Frames:
+    def of(cls, records: list[FrameRecord], au_numbers: tuple[int, ...]) -> Frames:
         return cls(np.array([r.subject for r in records], dtype=str),
                    np.array([r.sequence for r in records], dtype=str),
                    np.array([r.frame for r in records], dtype=np.int64),
-                   np.array([r.level for r in records], dtype=np.int64))
+                   np.array([r.level for r in records], dtype=np.int64),
+                   au_numbers,
+                   np.array([[r.aus.get(a, 0.0) for a in au_numbers] for r in records],
+                            dtype=np.float32).reshape(len(records), len(au_numbers)))
 
 
 @dataclass(frozen=True)
@@ -67,13 +74,6 @@ class LosoResult:
     trained: list[str]  # folds trained by this call
     finished: list[str]  # held-out subjects whose predictions exist (from this or earlier calls)
     evaluation: Evaluation | None  # over `finished`; None if no subject fold has finished
-
-
-def new_model(config: TrainConfig) -> PainRegressor:
-    """A freshly initialised regressor for `config` (seeded: every fold starts from the same weights)."""
-    torch.manual_seed(config.solver.seed)
-    m = config.model
-    return PainRegressor(m.backbone, m.pretrained, m.input_size, embed_dim=m.embed_dim, dropout=m.dropout)
 
 
 def _record(dataset: UnbcDataset, config: TrainConfig, iterations: int) -> dict:
@@ -102,20 +102,27 @@ def _check_or_write_record(out: Path, record: dict, config_path: Path | None) ->
         shutil.copyfile(config_path, out / "config.toml")
 
 
-def _train_fold(fold: str, config: TrainConfig, cache: AlignedFrames, frames: Frames, folder: Path, *,
-                device: torch.device, iterations: int, label: str, progress: bool) -> PainRegressor:
+def _training_set(fold: str, config: TrainConfig, cache: AlignedFrames, frames: Frames) -> TrainingSet:
     usable = cache.found & (frames.subject != fold)
     rows = training_rows(np.flatnonzero(usable), frames.level[usable],
                          np.char.add(np.char.add(frames.subject[usable], "/"), frames.sequence[usable]),
                          config.sampling)
-    model = new_model(config)
-    snapshot = folder / "snapshot.safetensors"
-    if snapshot.exists():
-        print(f"{label}: resuming from {snapshot}")
-    fit(model, config, cache.crops, rows, frames.level[rows], device=device, iterations=iterations,
-        snapshot=snapshot, progress=label if progress else None)
+    return TrainingSet(cache.crops, rows, frames.level[rows], frames.subject[rows], frames.au_numbers,
+                       frames.aus[rows], cache.crop_landmarks(rows))
+
+
+def _train_fold(fold: str, config: TrainConfig, cache: AlignedFrames, frames: Frames, folder: Path, *,
+                device: torch.device, iterations: int, label: str, progress: bool) -> PainModel:
+    data = _training_set(fold, config, cache, frames)
+    method = METHODS[config.method]
+    model = method.new_model(config)
+    snapshots = sorted(folder.glob("*snapshot*.safetensors"))
+    if snapshots:
+        print(f"{label}: resuming from {', '.join(map(str, snapshots))}")
+    method.train(model, config, data, device=device, iterations=iterations, folder=folder,
+                 progress=label if progress else None)
     held_out = "none" if fold == FINAL else fold
-    trained_on = f"{len(rows)} frames of {len(set(frames.subject[rows]))} subjects (held out: {held_out})"
+    trained_on = f"{len(data.rows)} frames of {len(set(data.subjects))} subjects (held out: {held_out})"
     card = ModelCard.for_model(model, name=f"{config.name} / {fold}", version="fold", trained_on=trained_on,
                                config={**config.to_dict(), "iterations": iterations})
     save_checkpoint(folder / "model.safetensors", model, card)
@@ -149,7 +156,7 @@ def run_loso(
     `folds` are held-out subjects or `final`; None means every subject, then `final`.
     """
     dataset = load_unbc(data, progress=progress)
-    frames = Frames.of(dataset.frames)
+    frames = Frames.of(dataset.frames, config.au.aus if config.method == "au" else DEFAULT_AUS)
     subjects = dataset.subjects()
     iterations = iterations or config.solver.iterations
     if iterations < 1:
@@ -160,7 +167,7 @@ def run_loso(
         raise PainmonError(f"unknown fold(s) {', '.join(unknown)}: choose held-out subjects of {data} "
                            f"({', '.join(subjects)}) or {FINAL} (all subjects, for export)")
     _check_or_write_record(out, _record(dataset, config, iterations), config_path)
-    input_size = new_model(config).input_size
+    input_size = METHODS[config.method].new_model(config).input_size
     cache = build_cache(dataset.frames, dataset.root, AlignSettings(input_size, config.align.min_face_size),
                         workers=workers, progress=progress)
     shutil.copyfile(cache.no_face_csv, out / "no_face.csv")

@@ -1,0 +1,107 @@
+"""Facial action units: the AU detection ensemble of paper 003 and the pain level computed from its AUs.
+
+PSPI = AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43 (FACTS.md §3) on FACS intensities 0–5 (AU43 0/1). The
+ensemble predicts, per AU, the probability that it is present; its pain output takes each AU's expected
+intensity (probability × the AU's mean intensity when present in the training data), computes PSPI from
+those and maps it to the papers' 0–5 level with a continuous version of their lookup (FACTS.md §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from engine.backbones import BACKBONES, build_backbone
+
+DEFAULT_AUS = (4, 6, 7, 9, 10, 12, 20, 25, 26, 43)
+"""The AUs UNBC-McMaster codes with intensity, in the order of a model's AU outputs by default."""
+
+_PSPI_LEVEL_KNOTS = ((0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0), (0.0, 1.0, 2.0, 3.0, 4.0, 4.0, 5.0))
+"""PSPI → level: 0→0, 1→1, 2→2, 3→3, 4–5→4, ≥6→5 at whole PSPI values, linear in between."""
+
+
+def pspi_from_aus(intensity: Tensor, aus: Sequence[int]) -> Tensor:
+    """PSPI of (N, K) AU intensities whose columns are `aus`; an AU missing from `aus` counts 0."""
+    zero = intensity.new_zeros(intensity.shape[0])
+
+    def au(number: int) -> Tensor:
+        return intensity[:, list(aus).index(number)] if number in aus else zero
+
+    return au(4) + torch.maximum(au(6), au(7)) + torch.maximum(au(9), au(10)) + au(43)
+
+
+def level_from_pspi(pspi: Tensor) -> Tensor:
+    """The papers' PSPI → 0–5 level lookup, linear between whole PSPI values (exact at them)."""
+    xs, ys = (torch.tensor(k, dtype=pspi.dtype, device=pspi.device) for k in _PSPI_LEVEL_KNOTS)
+    clipped = pspi.clamp(0.0, xs[-1])
+    index = torch.clamp(torch.floor(clipped).long(), max=len(xs) - 2)
+    fraction = clipped - xs[index]
+    return ys[index] + fraction * (ys[index + 1] - ys[index])
+
+
+class AUNet(nn.Module):
+    """One ensemble member: a face backbone → Dropout → FC to one logit per AU."""
+
+    def __init__(self, backbone: str, pretrained: str | None, n_aus: int, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.backbone = build_backbone(backbone, pretrained)  # raises for an unknown name
+        spec = BACKBONES[backbone]
+        self.backbone_name = backbone
+        self.pretrained = pretrained
+        self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(spec.feature_dim, n_aus))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """AU logits (N, n_aus) for float32 N×3×h×w RGB faces in 0..255."""
+        return self.head(self.backbone((x - self.mean) / self.std))
+
+
+class AUPainModel(nn.Module):
+    """Ensemble of AUNet members (paper 003): mean AU probabilities, and the pain level from them.
+
+    `thresholds` (per AU, searched on held-out training subjects) turn probabilities into present/absent;
+    `intensity` (per AU, its mean FACS intensity when present) turns them into expected intensities for PSPI.
+    Both are buffers, so the checkpoint keeps them.
+    """
+
+    max_score = 5.0
+
+    def __init__(
+        self,
+        members: Sequence[tuple[str, str | None]],
+        aus: Sequence[int] = DEFAULT_AUS,
+        input_size: tuple[int, int] | None = None,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an AU model needs at least one member backbone")
+        if len(set(aus)) != len(aus) or not aus:
+            raise ValueError(f"AU list must be non-empty without repeats, got {list(aus)}")
+        self.aus = tuple(int(a) for a in aus)
+        self.members = nn.ModuleList(AUNet(b, p, len(self.aus), dropout) for b, p in members)
+        first = self.members[0]
+        self.backbone_name = first.backbone_name
+        self.pretrained = first.pretrained
+        self.input_size: tuple[int, int] = tuple(input_size or BACKBONES[first.backbone_name].input_size)
+        self.register_buffer("mean", first.mean.clone())
+        self.register_buffer("std", first.std.clone())
+        self.register_buffer("thresholds", torch.full((len(self.aus),), 0.5))
+        self.register_buffer("intensity", torch.ones(len(self.aus)))
+
+    def member_specs(self) -> list[tuple[str, str | None]]:
+        """(backbone, pretrained) of each member, in order."""
+        return [(m.backbone_name, m.pretrained) for m in self.members]
+
+    def forward_with_aus(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Pain scores (N,) in [0, 5] and AU probabilities (N, K), the mean over the members."""
+        probs = torch.stack([torch.sigmoid(m(x)) for m in self.members]).mean(0)
+        pspi = pspi_from_aus(probs * self.intensity, self.aus)
+        return level_from_pspi(pspi), probs
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Pain scores (N,) in [0, 5] for float32 N×3×h×w RGB faces in 0..255."""
+        return self.forward_with_aus(x)[0]

@@ -1,0 +1,185 @@
+"""Training configs: one TOML file per recipe (a row of the papers' tables, a seed method, or the demo).
+
+A config names its `method` (how the model is trained; default `regression`, the papers' 000/001 recipe) and
+holds sections: [model], [loss], [sampling], [solver] and [align] for every method, plus the section of its
+method ([saliency], [fn2en] or [au]). Unknown sections or settings, and a method section that does not belong
+to the config's method, are errors that name the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from engine.au import DEFAULT_AUS
+from engine.errors import PainmonError
+from train.losses import LossConfig
+
+
+class ConfigError(PainmonError):
+    """A training config file is missing or invalid."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """engine.model.PainRegressor arguments."""
+
+    backbone: str = "inception_resnet_v1"
+    pretrained: str | None = None  # TOML has no null: leave it out for random initialisation
+    input_size: tuple[int, int] | None = None  # (h, w); None: the backbone's own
+    embed_dim: int = 50
+    dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Paper 001 §3.3 'sampling': redundant-frame elimination and uniform class sampling."""
+
+    eliminate_redundant: bool = False
+    max_run: int = 5
+    uniform_classes: bool = False
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """SGD settings; the defaults are the papers'."""
+
+    lr: float = 1e-4
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 64
+    iterations: int = 5000
+    mirror: bool = True
+    seed: int = 0
+    snapshot_every: int = 250  # iterations between resumable snapshots
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Face detection settings of the alignment cache (the crop size is the model's input size)."""
+
+    min_face_size: int = 40
+
+
+@dataclass(frozen=True)
+class SaliencyConfig:
+    """Paper 002: triplet pre-training with saliency supervision, then the [loss] regression fine-tune."""
+
+    iterations: int = 1000  # alternating global/local steps before the regression fine-tune
+    alpha: float = 1.0  # AU k is relevant (set A) when |Va−Vp| < alpha and |Va−Vn| >= alpha
+    beta: float = 0.2  # global triplet margin: beta · |pain(anchor) − pain(negative)|
+    patch: int = 11  # side of the square saliency patch around each AU landmark, pixels
+    bins: int = 16  # histogram bins of a patch for the EMD
+    global_lr: float = 0.001
+    local_lr: float = 0.01
+
+
+@dataclass(frozen=True)
+class FN2ENConfig:
+    """Paper 004: stage (a) the frozen face net's features supervise the pain net's conv layers."""
+
+    iterations: int = 1000  # stage (a) iterations; stage (b) is the [loss] regression for solver.iterations
+    teacher_backbone: str = "inception_resnet_v1"
+    teacher_pretrained: str = "vggface2"  # "" for random weights (tests only)
+    teacher_checkpoint: str = ""  # painmon checkpoint whose backbone is the face net (overrides both above)
+    teacher_layer: str = ""  # module of the teacher's backbone whose output supervises; "" = last conv block
+    student_layer: str = ""  # module of the pain net's backbone that is supervised; "" = last conv block
+    p: int = 2  # the loss is ‖g(I) − G(I)‖ₚᵖ, averaged over elements
+    lr: float = 0.001
+
+
+@dataclass(frozen=True)
+class AUConfig:
+    """Paper 003: multi-label AU detection ensemble; pain = PSPI of the predicted AUs."""
+
+    aus: tuple[int, ...] = DEFAULT_AUS
+    members: tuple[str, ...] = ("face_cnn_small", "face_cnn_small")  # "backbone" or "backbone:pretrained"
+    presence: float = 0.0  # an AU is present when its FACS intensity exceeds this
+    ml_ros: bool = True  # multi-label random oversampling of the training rows
+    ml_ros_budget: float = 0.25  # clones as a fraction of the training rows
+    selective_learning: bool = True
+    validation_subjects: int = 3  # training subjects held out of each member's training to search thresholds
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training recipe: a row of Tables 1–2 of paper 000, or the demo recipe."""
+
+    name: str
+    method: str = "regression"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    saliency: SaliencyConfig = field(default_factory=SaliencyConfig)
+    fn2en: FN2ENConfig = field(default_factory=FN2ENConfig)
+    au: AUConfig = field(default_factory=AUConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-safe) of every setting, for run records and model cards."""
+        return asdict(self)
+
+
+SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "solver": SolverConfig,
+            "align": AlignConfig}
+"""Sections every method reads."""
+
+METHOD_SECTIONS: dict[str, str | None] = {"regression": None, "saliency": "saliency", "fn2en": "fn2en",
+                                          "au": "au"}
+"""Each training method and the section of its own settings."""
+
+_METHOD_CONFIGS = {"saliency": SaliencyConfig, "fn2en": FN2ENConfig, "au": AUConfig}
+
+
+def _section(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: must be a table")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(known))})")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig:
+    """Build and validate a TrainConfig from parsed TOML (or a card's `config` dict)."""
+    unknown = sorted(set(data) - {"name", "method", *SECTIONS, *_METHOD_CONFIGS})
+    if unknown:
+        raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}")
+    if not isinstance(data.get("name"), str):
+        raise ConfigError(f"{where}: `name` (a string) is required")
+    method = data.get("method", "regression")
+    if method not in METHOD_SECTIONS:
+        raise ConfigError(f"{where}: unknown method {method!r} (choose from {', '.join(METHOD_SECTIONS)})")
+    foreign = sorted(key for key in _METHOD_CONFIGS if key in data and key != METHOD_SECTIONS[method])
+    if foreign:
+        raise ConfigError(f"{where}: section(s) {', '.join(foreign)} do not apply to method {method!r}")
+    parts = {key: _section(cls, data.get(key, {}), f"{where} [{key}]")
+             for key, cls in {**SECTIONS, **_METHOD_CONFIGS}.items()}
+    config = TrainConfig(name=data["name"], method=method, **parts)
+    solver = config.solver
+    if solver.batch_size < 1 or solver.iterations < 1 or solver.lr <= 0 or solver.snapshot_every < 1:
+        raise ConfigError(f"{where} [solver]: batch_size, iterations, snapshot_every and lr must be positive")
+    return config
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a training config TOML; a missing file or a bad setting raises ConfigError naming the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return config_from_dict(data, str(path))
+
+

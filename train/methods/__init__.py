@@ -1,0 +1,10 @@
+"""Training methods a config selects with `method = "..."` (train.config.METHOD_SECTIONS lists them)."""
+
+from __future__ import annotations
+
+from train.methods.base import Method, TrainingSet
+from train.methods.regression import Regression
+
+METHODS: dict[str, Method] = {"regression": Regression()}
+
+__all__ = ["METHODS", "Method", "TrainingSet"]
