@@ -14,6 +14,7 @@ from torchvision.ops import box_iou
 from engine.checkpoint import ModelCard, save_checkpoint
 from engine.detector import FaceDetector
 from engine.model import PainRegressor
+from train.synth import write_twin
 
 # Qt widgets under test render offscreen: there is no display on CI.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -66,6 +67,13 @@ def one_torch_thread() -> None:
     """Run torch single-threaded, as the product's pipeline does: MTCNN's small nets gain nothing from a
     second thread and crawl when the cores are shared."""
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three subjects of the synthetic twin, 40 frames each, shared by the session: never modify it."""
+    return write_twin(tmp_path_factory.mktemp("twin") / "unbc", subjects=3, frames_per_subject=40, seed=1,
+                      progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ from engine.errors import PainmonError
 from train.config import load_config
 from train.export import export_run
 from train.loso import run_loso
-from train.synth import write_twin
 
 ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
@@ -43,11 +42,9 @@ snapshot_every = 2
 """
 
 
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three subjects of the synthetic twin, 40 frames each."""
-    return write_twin(tmp_path_factory.mktemp("twin") / "unbc", subjects=3, frames_per_subject=40, seed=1,
-                      progress=False)
+@pytest.fixture
+def twin(tiny_twin: Path) -> Path:
+    return tiny_twin
 
 
 @pytest.fixture
