@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from train.methods.base import Method, TrainingSet
+from train.methods.fn2en import FaceNet2ExpNet
 from train.methods.regression import Regression
 
-METHODS: dict[str, Method] = {"regression": Regression()}
+METHODS: dict[str, Method] = {"regression": Regression(), "fn2en": FaceNet2ExpNet()}
 
 __all__ = ["METHODS", "Method", "TrainingSet"]
