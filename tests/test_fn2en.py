@@ -18,12 +18,20 @@ from engine.checkpoint import load_checkpoint
 from engine.errors import ModelFileError
 from engine.paths import DEMO_MODEL
 from train.align_cache import AlignedFrames, AlignSettings, build_cache
-from train.config import ConfigError, FN2ENConfig, ModelConfig, SamplingConfig, SolverConfig, TrainConfig
+from train.config import (
+    ConfigError,
+    FN2ENConfig,
+    ModelConfig,
+    SamplingConfig,
+    SolverConfig,
+    TrainConfig,
+    load_config,
+)
 from train.evaluate import read_predictions
 from train.loop import predict
 from train.loso import Frames, _training_set, run_loso
 from train.methods import METHODS, TrainingSet
-from train.methods.fn2en import STAGE_A_SNAPSHOT, distill, load_teacher
+from train.methods.fn2en import STAGE_A_SNAPSHOT, distill, load_teacher, stage_a_parts
 from train.methods.regression import new_regressor
 from train.unbc import load_unbc
 
@@ -208,6 +216,14 @@ def test_an_inception_resnet_teacher_supervises_the_small_net_through_the_adapte
     losses = distill(model, teacher, config, _data(aligned, config), device=CPU,
                      snapshot=tmp_path / STAGE_A_SNAPSHOT, progress=None)
     assert len(losses) == 3 and all(np.isfinite(losses))
+
+
+def test_the_papers_setting_config_names_layers_that_exist() -> None:
+    config = load_config(ROOT / "train" / "configs" / "fn2en.toml")
+    offline = dataclasses.replace(config, fn2en=dataclasses.replace(config.fn2en, teacher_pretrained=""))
+    model = METHODS["fn2en"].new_model(offline)  # the same InceptionResnetV1, random weights
+    _, loss = stage_a_parts(model, load_teacher(offline.fn2en), offline)
+    assert loss.adapt(torch.zeros(2, 128, 7, 6)).shape == (2, 1792, 3, 3)  # block8 of a 160×160 face
 
 
 def test_offline_teacher_weights_give_a_one_line_error_and_exit_2(tiny_twin: Path, tmp_path: Path) -> None:

@@ -53,11 +53,23 @@ def test_one_config_per_table_row_with_the_papers_solver(
 
 def test_every_config_file_is_a_table_row_or_the_demo() -> None:
     stems = {p.stem for p in CONFIGS.glob("*.toml")}
-    assert stems == {row[0] for row in TABLE_ROWS} | {"demo"}
+    assert stems == {row[0] for row in TABLE_ROWS} | {"demo", "fn2en"}
     names = [load_config(p).name for p in CONFIGS.glob("*.toml")]
     assert len(set(names)) == len(names)
     demo = load_config(CONFIGS / "demo.toml")
     assert (demo.model.backbone, demo.model.pretrained) == ("face_cnn_small", None)
+
+
+def test_the_fn2en_config_is_a_small_net_under_a_pretrained_face_net_with_the_papers_best_row() -> None:
+    config = load_config(CONFIGS / "fn2en.toml")
+    best = load_config(CONFIGS / "smooth_l1_l1center_sampling.toml")
+    assert config.method == "fn2en"
+    assert (config.model.backbone, config.model.pretrained) == ("face_cnn_small", None)
+    f = config.fn2en
+    assert (f.teacher_backbone, f.teacher_pretrained) == ("inception_resnet_v1", "vggface2")
+    assert not f.teacher_checkpoint
+    assert (f.teacher_layer, f.student_layer, f.p) == ("block8", "6", 2)
+    assert (config.loss, config.sampling, config.solver) == (best.loss, best.sampling, best.solver)
 
 
 @pytest.mark.parametrize(("text", "message"), [
