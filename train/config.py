@@ -81,17 +81,18 @@ class FN2ENConfig:
     """Paper 004: stage (a) the frozen face net's features supervise the pain net's conv layers.
 
     The paper (a poster summary) gives no stage (a) solver: it uses [solver]'s momentum, weight decay, batch
-    size, mirroring and snapshot interval with the learning rate and iteration count below.
+    size, mirroring and snapshot interval with the learning rate and iteration count below (ours: as many
+    iterations as the papers' regression, at the rate that trains the small CNN from scratch in demo.toml).
     """
 
-    iterations: int = 1000  # stage (a) iterations; stage (b) is the [loss] regression for solver.iterations
+    iterations: int = 5000  # stage (a) iterations; stage (b) is the [loss] regression for solver.iterations
     teacher_backbone: str = "inception_resnet_v1"  # the face net G, a backbone of engine.backbones
     teacher_pretrained: str = "vggface2"  # its weights (downloaded once); "" for random weights (tests only)
     teacher_checkpoint: str = ""  # painmon checkpoint whose backbone is G (overrides the two settings above)
     teacher_layer: str = ""  # G's supervising layer (a name in its named_modules()); "" = last conv block
     student_layer: str = ""  # the pain net's supervised layer; "" = its last conv block before pooling
     p: int = 2  # the loss is ‖g(I) − G(I)‖ₚᵖ (1 or 2), averaged over elements
-    lr: float = 0.001  # stage (a) SGD learning rate
+    lr: float = 0.01  # stage (a) SGD learning rate
 
     def __post_init__(self) -> None:
         if self.p not in (1, 2):

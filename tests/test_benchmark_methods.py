@@ -1,0 +1,47 @@
+"""benchmarks/methods.py plumbing on the tiny twin: rows in parallel, skipped rows, the table, resuming."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.methods import CONFIGS, available, cpu_sized, main
+from engine.paths import DEMO_MODEL
+from train.config import load_config
+
+
+def test_rows_become_the_cpu_model_with_their_own_stages_scaled_alike() -> None:
+    demo = load_config(CONFIGS / "demo.toml")
+    fn2en = cpu_sized(load_config(CONFIGS / "fn2en.toml"), demo, (56, 48), 300)
+    assert fn2en.model.input_size == (56, 48) and fn2en.model.backbone == demo.model.backbone
+    assert fn2en.solver == demo.solver
+    assert fn2en.fn2en.iterations == 300  # 5000 of 5000 in the config, like the final stage
+    assert (fn2en.fn2en.teacher_checkpoint, fn2en.fn2en.teacher_layer) == (str(DEMO_MODEL), "")
+    assert fn2en.loss == load_config(CONFIGS / "fn2en.toml").loss
+    row = cpu_sized(load_config(CONFIGS / "l1_softmax.toml"), demo, (56, 48), 300)
+    assert (row.loss.regression, row.loss.regularizer, row.model.input_size) == ("l1", "softmax", (56, 48))
+    assert available("no_such_row") == (None, "no train/configs/no_such_row.toml on this branch")
+
+
+def test_two_rows_run_in_parallel_print_one_table_then_resume(
+    tiny_twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--twin", str(tiny_twin), "--out", str(tmp_path), "--iterations", "5",
+            "--rows", "smooth_l1", "no_such_row", "fn2en"]
+    assert main(args) == 0  # two rows at a time by default
+    out = capsys.readouterr().out
+    assert "skipped no_such_row: no train/configs/no_such_row.toml" in out
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
+    assert lines[0] == ("| method | MAE | MSE | PCC | ICC | wMAE | wMSE | all-zeros wMAE ÷ wMAE | minutes |")
+    names = [line.split(" | ")[0][2:] for line in lines[1:]]
+    fn2en = f"{load_config(CONFIGS / 'fn2en.toml').name} [face net here: the demo model]"
+    assert names == [load_config(CONFIGS / "smooth_l1.toml").name, fn2en, "all zeros (same frames)"]
+    assert lines[-1].split(" | ")[-2] == "1.00×"  # all zeros against itself
+    assert out.count("3 newly trained folds") == 2
+    assert "winner by wMAE: " in out and "by PCC: " in out
+    for row in ("smooth_l1", "fn2en"):
+        assert len((tmp_path / row / "predictions.csv").read_text().splitlines()) > 100
+
+    assert main([*args, "--jobs", "1"]) == 0  # everything is done: nothing is trained again
+    assert capsys.readouterr().out.count("0 newly trained folds") == 2
