@@ -13,9 +13,14 @@ by the same factor (--iterations / the row's solver.iterations). AU ensemble mem
 FaceNet2ExpNet's face net becomes the demo model (assets/demo_model.safetensors, trained on a twin rendered
 with seed 0) at its last conv block, so the twin here is rendered with another seed (1): no held-out
 subject was seen by that face net. Rows whose config file or method is not on this branch are skipped with
-a note. Runs resume from `--out`. Usage:
+a note; a row that fails is reported and the others still print. Runs resume from `--out`.
 
-    python benchmarks/methods.py [--rows ...] [--jobs 2] [--subjects 25] [--frames 300] [--iterations 300]
+Measured on the shared 2-core machine at the defaults (one job): rendering the twin 1 min, aligning it
+2.5 min, a regression row 2.6 min (6 s per fold), FaceNet2ExpNet 8.4 min (its stage (a) runs the face net
+at 112×96 each iteration). Two jobs ran 1.3× faster than one there (the cores are shared), so all twelve
+rows take about 30–40 minutes. Usage:
+
+    python benchmarks/methods.py [--rows ...] [--jobs 2] [--subjects 25] [--frames 300] [--iterations 200]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.errors import PainmonError
 from engine.paths import DEMO_MODEL
 from train.align_cache import AlignSettings, build_cache
 from train.config import METHOD_SECTIONS, ConfigError, TrainConfig, load_config
@@ -92,14 +98,21 @@ def available(row: str) -> tuple[TrainConfig | None, str]:
 
 
 def run_row(config: TrainConfig, out: Path, *, twin: Path, iterations: int, device: str | None, threads: int,
-            progress: bool) -> tuple[float, int]:
-    """LOSO over every subject of the twin (no all-subjects fit); returns seconds and newly trained folds."""
+            progress: bool) -> tuple[float, int, str]:
+    """LOSO over every subject of the twin (no all-subjects fit).
+
+    Returns seconds, newly trained folds, and the error that stopped the row ("" if none): one row's bad
+    input (e.g. a run folder of another config) does not end the others.
+    """
     torch.set_num_threads(threads)
     start = time.perf_counter()
     folds = sorted(p.name for p in (twin / "Images").iterdir() if p.is_dir())
-    result = run_loso(twin, config, out, folds=folds, device=resolve_device(device), iterations=iterations,
-                      progress=progress)
-    return time.perf_counter() - start, len(result.trained)
+    try:
+        result = run_loso(twin, config, out, folds=folds, device=resolve_device(device),
+                          iterations=iterations, progress=progress)
+    except PainmonError as error:
+        return time.perf_counter() - start, 0, str(error)
+    return time.perf_counter() - start, len(result.trained), ""
 
 
 def _cell(value: float) -> str:
@@ -126,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subjects", type=int, default=25)
     parser.add_argument("--frames", type=int, default=300, help="frames per subject of a rendered twin")
     parser.add_argument("--seed", type=int, default=1, help="seed of a rendered twin (the demo model's is 0)")
-    parser.add_argument("--iterations", type=int, default=300, help="final-stage iterations per fold")
+    parser.add_argument("--iterations", type=int, default=200, help="final-stage iterations per fold")
     parser.add_argument("--size", type=int, nargs=2, default=(56, 48), metavar=("H", "W"),
                         help="model input size")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), help="train/configs/ stems to run")
@@ -167,19 +180,26 @@ def main(argv: list[str] | None = None) -> int:
             futures = {row: pool.submit(run_row, config, args.out / row, **how)
                        for row, config in configs.items()}
             spent = {row: future.result() for row, future in futures.items()}
+    for row, (_, _, error) in spent.items():
+        if error:
+            print(f"row {row} failed: {error}")
+            del configs[row]
+    if not configs:
+        return 1
 
     results: dict[str, Evaluation] = {}
     for row, config in configs.items():
         frames = read_predictions(args.out / row / "predictions.csv")
         results[config.name] = evaluate(frames.subject, frames.label, frames.prediction)
     zeros = evaluate(frames.subject, frames.label, np.zeros_like(frames.label))
-    minutes = {configs[row].name: seconds / 60 for row, (seconds, _) in spent.items()}
+    minutes = {config.name: spent[row][0] / 60 for row, config in configs.items()}
 
     print("\nPer-subject means over the held-out subjects (the papers' protocol), synthetic twin:\n")
     print(table(results, zeros, minutes))
     print()
-    for row, (seconds, trained) in spent.items():
-        print(f"{configs[row].name}: {seconds / 60:.1f} min for {trained} newly trained folds "
+    for row, config in configs.items():
+        seconds, trained, _ = spent[row]
+        print(f"{config.name}: {seconds / 60:.1f} min for {trained} newly trained folds "
               f"({seconds / max(trained, 1):.0f} s per fold)")
     by_wmae = min(results, key=lambda name: results[name].per_subject_mean.wmae)
     by_pcc = max(results, key=lambda name: np.nan_to_num(results[name].per_subject_mean.pcc, nan=-2.0))

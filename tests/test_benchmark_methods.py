@@ -43,5 +43,11 @@ def test_two_rows_run_in_parallel_print_one_table_then_resume(
     for row in ("smooth_l1", "fn2en"):
         assert len((tmp_path / row / "predictions.csv").read_text().splitlines()) > 100
 
-    assert main([*args, "--jobs", "1"]) == 0  # everything is done: nothing is trained again
-    assert capsys.readouterr().out.count("0 newly trained folds") == 2
+    record = tmp_path / "smooth_l1" / "run.json"
+    record.write_text(record.read_text().replace('"smooth-L1"', '"another recipe"'))
+    assert main([*args, "--jobs", "1"]) == 0  # fn2en is done and not trained again; smooth_l1 fails alone
+    out = capsys.readouterr().out
+    assert "row smooth_l1 failed: " in out and "was started with another config" in out
+    assert out.count("0 newly trained folds") == 1
+    assert [line.split(" | ")[0][2:] for line in out.splitlines() if line.startswith("| ")][1:] == [
+        fn2en, "all zeros (same frames)"]
