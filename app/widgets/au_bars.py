@@ -13,6 +13,9 @@ PRESENT_COLOUR = CURVE_COLOUR
 ABSENT_COLOUR = "#546e7a"
 THRESHOLD_COLOUR = "#ffffff"
 BAR_WIDTH = 0.7
+BAR_SPACING = 34  # pixels per AU
+AXIS_WIDTH = 60  # pixels beside the bars: the probability axis and margins
+MIN_WIDTH = 200
 
 
 class AUBars(pg.PlotWidget):
@@ -31,7 +34,6 @@ class AUBars(pg.PlotWidget):
         item.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
         self.setMouseEnabled(x=False, y=False)
         self.setYRange(0.0, 1.0, padding=0.05)
-        self.setMinimumWidth(220)
         self.thresholds: dict[int, float] = {}
         self.values: dict[int, float] | None = None
         self.bars = pg.BarGraphItem(x=[], height=[], width=BAR_WIDTH, pen=pg.mkPen(None))
@@ -49,6 +51,7 @@ class AUBars(pg.PlotWidget):
         """Show the AUs of a model (AU number → presence threshold, in the model's order); empty hides."""
         self.thresholds = dict(thresholds)
         self.setVisible(bool(self.thresholds))
+        self.setFixedWidth(max(MIN_WIDTH, AXIS_WIDTH + BAR_SPACING * len(self.thresholds)))
         x = np.arange(len(self.thresholds), dtype=np.float64)
         self.getPlotItem().getAxis("bottom").setTicks([list(zip(x.tolist(), self.labels, strict=True))])
         self.setXRange(-0.5, len(x) - 0.5, padding=0.02)
