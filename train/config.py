@@ -93,7 +93,11 @@ class FN2ENConfig:
 
 @dataclass(frozen=True)
 class AUConfig:
-    """Paper 003 (train/methods/au.py): multi-label AU detection ensemble; pain = PSPI of its AUs."""
+    """Paper 003 (train/methods/au.py): multi-label AU detection ensemble; pain = PSPI of its AUs.
+
+    The members name the backbones ([model] backbone and pretrained are not used); [model] input_size and
+    dropout apply to every member.
+    """
 
     aus: tuple[int, ...] = DEFAULT_AUS  # the AUs the ensemble detects, in output order
     # Ensemble members, each "backbone" or "backbone:pretrained", trained separately; the paper ensembles a
