@@ -22,6 +22,7 @@ from engine.errors import PainmonError
 from train.align_cache import AlignSettings, build_cache
 from train.au_predictions import AUPredictions, read_au_predictions, write_au_predictions
 from train.config import config_from_dict, load_config
+from train.export import export_run
 from train.methods import METHODS, TrainingSet
 from train.methods.au import mean_intensity, predict_aus, validation_mask
 from train.multilabel import au_labels
@@ -108,8 +109,10 @@ def test_au_loso_writes_scores_au_outputs_metrics_and_report_and_the_checkpoint_
     assert "## Action units" in report and "| AU4 |" in report and "average over AUs" in report
     assert (run / "report" / "au_scores.png").stat().st_size > 1000
     assert read_au_predictions(run / "aus.csv").frame.tolist() == aus.frame.tolist()
-    final, _ = load_checkpoint(run / "folds" / "final" / "model.safetensors")
-    assert isinstance(final, AUPainModel) and not list((run / "folds" / "final").glob("*snapshot*"))
+    assert not list((run / "folds" / "final").glob("*snapshot*"))
+    deployed, deployed_card = load_checkpoint(export_run(run))
+    assert isinstance(deployed, AUPainModel)
+    assert deployed_card.metrics["aus"] == metrics["aus"]
 
 
 class KilledError(Exception):
