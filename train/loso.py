@@ -11,7 +11,7 @@ A run folder holds:
   metrics.json, report/        the papers' metrics, table and per-subject plots over the finished folds (with
                                an AU model, also accuracy and F1 per AU and each fold's thresholds)
   no_face.csv                  frames without a detectable face: not trained on, not scored
-A fold interrupted mid-training resumes from its snapshot (folds/<subject>/snapshot.safetensors).
+A fold interrupted mid-training resumes from its snapshots (folds/<subject>/*snapshot*.safetensors).
 `--folds` picks held-out subjects (and `final`), so folds can be spread over machines or GPUs that share the
 run folder (or whose folds/<subject>/ folders are copied into one); each invocation rebuilds the merged
 predictions and report from every finished fold.

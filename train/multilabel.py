@@ -94,7 +94,7 @@ def selective_learning_weights(labels: np.ndarray, rates: np.ndarray,
 
 def imbalance_ratios(labels: np.ndarray) -> np.ndarray:
     """IRLbl per label: the largest positive count over this label's; NaN for labels that never occur."""
-    counts = np.nansum(labels == 1, 0).astype(np.float64)
+    counts = (labels == 1).sum(0).astype(np.float64)
     with np.errstate(divide="ignore"):
         return np.where(counts > 0, counts.max(initial=0.0) / counts, np.nan)
 
