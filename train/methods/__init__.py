@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from train.methods.au import AU
 from train.methods.base import Method, TrainingSet
 from train.methods.regression import Regression
 
-METHODS: dict[str, Method] = {"regression": Regression()}
+METHODS: dict[str, Method] = {"regression": Regression(), "au": AU()}
 
 __all__ = ["METHODS", "Method", "TrainingSet"]
