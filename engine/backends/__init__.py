@@ -16,6 +16,9 @@ import numpy as np
 from engine.checkpoint import ModelCard
 from engine.errors import BackendUnavailableError
 
+Outputs = tuple[np.ndarray, np.ndarray | None]
+"""Scores (N,) and AU probabilities (N, K), or None for a model without AUs."""
+
 
 class Predictor(Protocol):
     """Scores aligned faces with one model on one device. Backends subclass it for `predict`."""
@@ -26,7 +29,7 @@ class Predictor(Protocol):
     card: ModelCard
     aus: tuple[int, ...]  # the model's AU numbers, in the order of its AU outputs; () without an AU head
 
-    def predict_with_aus(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def predict_with_aus(self, faces: np.ndarray) -> Outputs:
         """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5] and (N, K) float32 AU
         probabilities, columns in `aus` order (None for a model without AUs)."""
         ...
@@ -43,10 +46,6 @@ def check_faces(faces: np.ndarray, input_size: tuple[int, int]) -> None:
         raise ValueError(f"faces must be a uint8 numpy array, got {kind}")
     if faces.ndim != 4 or faces.shape[1:] != (*input_size, 3):
         raise ValueError(f"faces must have shape N×{input_size[0]}×{input_size[1]}×3, got {faces.shape}")
-
-
-Outputs = tuple[np.ndarray, np.ndarray | None]
-"""Scores (N,) and AU probabilities (N, K), or None for a model without AUs."""
 
 
 def predict_in_chunks(faces: np.ndarray, size: int, n_aus: int,
