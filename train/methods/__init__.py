@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from train.methods.base import Method, TrainingSet
 from train.methods.regression import Regression
+from train.methods.saliency import Saliency
 
-METHODS: dict[str, Method] = {"regression": Regression()}
+METHODS: dict[str, Method] = {"regression": Regression(), "saliency": Saliency()}
 
 __all__ = ["METHODS", "Method", "TrainingSet"]
