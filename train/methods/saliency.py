@@ -94,6 +94,7 @@ def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, de
     if settings.local:
         optimizers["local"] = _optimizer(backbone, nn.Module(), replace(solver, lr=settings.local_lr))
     group = DeconvGroup(backbone) if settings.local else None
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / SNAPSHOT
     start = _load(path, model, optimizers) if path.exists() else 0
     if start >= settings.iterations:
