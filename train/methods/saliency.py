@@ -108,8 +108,9 @@ def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, de
                dynamic_ncols=True)
     for it in bar:
         torch.manual_seed(solver.seed * 1_000_003 + it)
-        pick = torch.from_numpy(next(stream)).to(device)
-        x = _to_input(data.images(data.rows[pick.cpu().numpy()]), device)
+        positions = next(stream)
+        pick = torch.from_numpy(positions).to(device)
+        x = _to_input(data.images(data.rows[positions]), device)
         marks = landmarks[pick]
         if solver.mirror:
             flip = torch.rand(len(pick), device=device) < 0.5
