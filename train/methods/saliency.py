@@ -16,7 +16,7 @@ has finished too, so a killed run never redoes a finished stage.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from tqdm import tqdm
 from engine.checkpoint import PainModel
 from engine.errors import PainmonError
 from engine.model import PainRegressor
-from train.config import TrainConfig
+from train.config import SaliencyConfig, TrainConfig
 from train.deconv import DeconvGroup, check_backbone
 from train.loop import _optimizer, _to_input
 from train.methods.base import TrainingSet
@@ -80,6 +80,39 @@ def _descend(optimizer: torch.optim.SGD, loss: torch.Tensor, what: str, iteratio
     return value
 
 
+@dataclass
+class _Alternation:
+    """What every pre-training iteration uses; `step` runs one."""
+
+    model: PainRegressor
+    settings: SaliencyConfig
+    optimizers: dict[str, torch.optim.SGD]
+    group: DeconvGroup | None  # None: global steps only (method 1)
+    au_numbers: tuple[int, ...]
+
+    def step(self, x: torch.Tensor, landmarks: torch.Tensor, levels: torch.Tensor, aus: torch.Tensor,
+             iteration: int) -> dict[str, float]:
+        """Mine triplets in a batch (RGB 0..255), take the global step, then the local step on the same
+        triplets with freshly copied deconvolution weights. Returns the losses."""
+        settings = self.settings
+        x = (x - self.model.mean) / self.model.std
+        features = self.model.backbone(x)
+        triplets = mine_batch_hard(features, levels)
+        if not len(triplets):  # a batch too small for any level to have a partner
+            return {}
+        loss = global_triplet_loss(features, triplets, settings.beta)
+        parts = {"global": _descend(self.optimizers["global"], loss, "global", iteration)}
+        if self.group is not None:
+            self.group.copy_weights()
+            histograms, inside = au_histograms(self.group.saliency_maps(x), landmarks, self.au_numbers,
+                                               settings.patch, settings.bins)
+            a, p, n = triplets.anchor, triplets.positive, triplets.negative
+            sets = au_sets(aus[a], aus[p], aus[n], settings.alpha, usable=inside[a] & inside[p] & inside[n])
+            loss = local_loss(histograms[a], histograms[p], histograms[n], triplets.offset, sets)
+            parts["local"] = _descend(self.optimizers["local"], loss, "local", iteration)
+        return parts
+
+
 def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, device: torch.device,
              folder: Path, progress: str | None) -> None:
     """The saliency-supervised triplet pre-training of `model`'s backbone, resumable from folder/SNAPSHOT."""
@@ -93,7 +126,8 @@ def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, de
     optimizers = {"global": _optimizer(backbone, nn.Module(), replace(solver, lr=settings.global_lr))}
     if settings.local:
         optimizers["local"] = _optimizer(backbone, nn.Module(), replace(solver, lr=settings.local_lr))
-    group = DeconvGroup(backbone) if settings.local else None
+    alternation = _Alternation(model, settings, optimizers, DeconvGroup(backbone) if settings.local else None,
+                               data.au_numbers)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / SNAPSHOT
     start = _load(path, model, optimizers) if path.exists() else 0
@@ -116,24 +150,8 @@ def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, de
             flip = torch.rand(len(pick), device=device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
             marks = torch.where(flip[:, None, None], flip_landmarks(marks, x.shape[3]), marks)
-        x = (x - model.mean) / model.std
-        features = backbone(x)
-        triplets = mine_batch_hard(features, levels[pick])
-        if not len(triplets):  # a batch too small for every level to have a partner
-            continue
-        loss = global_triplet_loss(features, triplets, settings.beta)
-        parts = {"global": _descend(optimizers["global"], loss, "global", it)}
-        if group is not None:
-            group.copy_weights()
-            histograms, inside = au_histograms(group.saliency_maps(x), marks, data.au_numbers, settings.patch,
-                                               settings.bins)
-            a, p, n = triplets.anchor, triplets.positive, triplets.negative
-            values = aus[pick]
-            usable = inside[a] & inside[p] & inside[n]
-            sets = au_sets(values[a], values[p], values[n], settings.alpha, usable=usable)
-            loss = local_loss(histograms[a], histograms[p], histograms[n], triplets.offset, sets)
-            parts["local"] = _descend(optimizers["local"], loss, "local", it)
-        if it % 10 == 0:
+        parts = alternation.step(x, marks, levels[pick], aus[pick], it)
+        if it % 10 == 0 and parts:
             bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
         if (it + 1) % solver.snapshot_every == 0 and it + 1 < settings.iterations:
             _save(path, model, optimizers, it + 1)
