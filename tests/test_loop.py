@@ -53,11 +53,22 @@ def test_one_config_per_table_row_with_the_papers_solver(
 
 def test_every_config_file_is_a_table_row_or_the_demo() -> None:
     stems = {p.stem for p in CONFIGS.glob("*.toml")}
-    assert stems == {row[0] for row in TABLE_ROWS} | {"demo", "saliency", "saliency_global"}
+    assert stems == {row[0] for row in TABLE_ROWS} | {"demo", "au_pspi", "saliency", "saliency_global"}
     names = [load_config(p).name for p in CONFIGS.glob("*.toml")]
     assert len(set(names)) == len(names)
     demo = load_config(CONFIGS / "demo.toml")
     assert (demo.model.backbone, demo.model.pretrained) == ("face_cnn_small", None)
+
+
+def test_the_au_config_is_paper_003_on_two_face_recognition_pretrainings_with_the_papers_solver() -> None:
+    config = load_config(CONFIGS / "au_pspi.toml")
+    assert config.method == "au"
+    assert config.au.member_specs() == [("inception_resnet_v1", "vggface2"),
+                                        ("inception_resnet_v1", "casia-webface")]
+    assert config.au.aus == (4, 6, 7, 9, 10, 12, 20, 25, 26, 43)
+    assert config.au.ml_ros and config.au.selective_learning and config.au.validation_subjects == 3
+    assert config.solver == SolverConfig(lr=1e-4, momentum=0.9, weight_decay=5e-4, batch_size=64,
+                                         iterations=5000, mirror=True, seed=0)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -67,6 +78,9 @@ def test_every_config_file_is_a_table_row_or_the_demo() -> None:
     ('name = "x"\n[optimiser]\nlr = 1\n', "unknown section"),
     ('[loss]\nregression = "l1"\n', "`name`"),
     ('name = "x"\nloss = 3\n', "must be a table"),
+    ('name = "x"\nmethod = "au"\n[au]\nmembers = ["resnet_152"]\n', "unknown backbone 'resnet_152'"),
+    ('name = "x"\nmethod = "au"\n[au]\nmembers = ["face_cnn_small:vggface2"]\n', "no pretrained weights"),
+    ('name = "x"\n[au]\npresence = 1\n', "do not apply to method 'regression'"),
     ("name = \n", "not valid TOML"),
 ])
 def test_bad_configs_name_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
