@@ -3,8 +3,9 @@
 It maps the bottleneck feature map (the last conv output, before global pooling) back to the input. Every
 layer is undone in reverse order: a convolution by the transposed convolution with the same weights and no
 bias, a ReLU by a ReLU on the reconstruction, a max-pool by unpooling to the switches (argmax positions) of
-the forward pass. Batch norm is undone by its eval-mode per-channel scale γ/√(σ²+ε), i.e. BN is folded into
-the preceding convolution before transposing and its shift is dropped like the conv biases. A residual
+the forward pass. Batch norm is undone by its eval-mode per-channel scale γ/√(σ²+ε) (running statistics,
+also while the encoder trains on batch statistics), i.e. BN is folded into the preceding convolution before
+transposing and its shift is dropped like the conv biases. A residual
 addition sums the identity path and the mirrored branch; Inception branches whose outputs are concatenated
 each get their slice of the channels, and their reconstructions are summed.
 
