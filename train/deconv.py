@@ -5,9 +5,9 @@ layer is undone in reverse order: a convolution by the transposed convolution wi
 bias, a ReLU by a ReLU on the reconstruction, a max-pool by unpooling to the switches (argmax positions) of
 the forward pass. Batch norm is undone by its eval-mode per-channel scale γ/√(σ²+ε) (running statistics,
 also while the encoder trains on batch statistics), i.e. BN is folded into the preceding convolution before
-transposing and its shift is dropped like the conv biases. A residual
-addition sums the identity path and the mirrored branch; Inception branches whose outputs are concatenated
-each get their slice of the channels, and their reconstructions are summed.
+transposing and its shift is dropped like the conv biases. A residual addition sums the identity path and
+the mirrored branch; Inception branches whose outputs are concatenated each get their slice of the
+channels, and their reconstructions are summed.
 
 The group's weights are copies (`copy_weights`, called before each use) and frozen: gradients of a loss on
 the saliency map flow through the group into the encoder's feature map and so into the encoder, never into
