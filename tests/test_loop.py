@@ -53,7 +53,7 @@ def test_one_config_per_table_row_with_the_papers_solver(
 
 def test_every_config_file_is_a_table_row_or_the_demo() -> None:
     stems = {p.stem for p in CONFIGS.glob("*.toml")}
-    assert stems == {row[0] for row in TABLE_ROWS} | {"demo", "au_pspi"}
+    assert stems == {row[0] for row in TABLE_ROWS} | {"demo", "au_pspi", "saliency", "saliency_global"}
     names = [load_config(p).name for p in CONFIGS.glob("*.toml")]
     assert len(set(names)) == len(names)
     demo = load_config(CONFIGS / "demo.toml")

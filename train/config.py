@@ -66,15 +66,26 @@ class AlignConfig:
 
 @dataclass(frozen=True)
 class SaliencyConfig:
-    """Paper 002: triplet pre-training with saliency supervision, then the [loss] regression fine-tune."""
+    """Paper 002: triplet pre-training with saliency supervision, then the [loss] regression fine-tune.
+
+    The paper gives the learning rates and the patch size; it does not give α, β, the bins or the number of
+    pre-training iterations (the values here are ours).
+    """
 
     iterations: int = 1000  # alternating global/local steps before the regression fine-tune
-    alpha: float = 1.0  # AU k is relevant (set A) when |Va−Vp| < alpha and |Va−Vn| >= alpha
+    local: bool = True  # false: global triplet loss only (the paper's method 1)
+    alpha: float = 1.0  # AU k is relevant (set A) when |Va−Vp| < alpha and |Va−Vn| >= alpha (FACS steps)
     beta: float = 0.2  # global triplet margin: beta · |pain(anchor) − pain(negative)|
-    patch: int = 11  # side of the square saliency patch around each AU landmark, pixels
+    patch: int = 11  # side of the square saliency patch around each AU point, pixels (odd)
     bins: int = 16  # histogram bins of a patch for the EMD
-    global_lr: float = 0.001
-    local_lr: float = 0.01
+    global_lr: float = 0.001  # SGD step of the global triplet loss (paper §4)
+    local_lr: float = 0.01  # SGD step of the local (saliency) loss (paper §4)
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1 or self.bins < 2 or self.patch < 1 or self.patch % 2 == 0:
+            raise ValueError("saliency.iterations must be positive, bins at least 2, patch odd and positive")
+        if self.alpha <= 0 or self.beta < 0 or self.global_lr <= 0 or self.local_lr <= 0:
+            raise ValueError("saliency.alpha, global_lr and local_lr must be positive, beta non-negative")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from train.methods.au import AU
 from train.methods.base import Method, TrainingSet
 from train.methods.regression import Regression
+from train.methods.saliency import Saliency
 
-METHODS: dict[str, Method] = {"regression": Regression(), "au": AU()}
+METHODS: dict[str, Method] = {"regression": Regression(), "saliency": Saliency(), "au": AU()}
 
 __all__ = ["METHODS", "Method", "TrainingSet"]
