@@ -1,5 +1,6 @@
 """The engine side of the inference worker: the face detector, one face track per bed and the model, which
-scores every bed's face in one batched call per round. Imports torch, so the worker imports it lazily."""
+scores every bed's face (with its AU probabilities, for a model with AUs) in one batched call per round.
+Imports torch, so the worker imports it lazily."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from app.settings import MonitorSettings
 from app.workers import AnalysedFrame, CapturedFrame, ModelInfo, Sample
 from engine.backends import create_predictor
-from engine.checkpoint import read_card
+from engine.checkpoint import read_au_thresholds, read_card
 from engine.errors import ModelFileError
 from engine.pipeline import BatchScorer, StreamAnalyzer, face_detector_for
 from engine.sources import Frame
@@ -25,7 +26,7 @@ class BedAnalyser:
             raise ModelFileError(f"model file not found: {path} (choose a model in Settings)")
         card = read_card(path)
         predictor = create_predictor(path, backend=settings.backend, device=settings.device or None)
-        self.info = ModelInfo(path, card, predictor.name, predictor.device)
+        self.info = ModelInfo(path, card, predictor.name, predictor.device, read_au_thresholds(path))
         self.detector = face_detector_for(predictor)
         self.scorer = BatchScorer(predictor)
         self.smoothing_s = smoothing_s
@@ -41,5 +42,5 @@ class BedAnalyser:
                                         self.smoothing_s)
                 self.streams[frame.bed_id] = stream
             jobs.append((stream, Frame(frame.index, frame.t, frame.image)))
-        return [AnalysedFrame(f.bed_id, f.image, r.face, Sample(f.t, r.score, str(r.status), ""))
+        return [AnalysedFrame(f.bed_id, f.image, r.face, Sample(f.t, r.score, str(r.status), ""), r.aus)
                 for f, r in zip(frames, self.scorer.analyze(jobs), strict=True)]

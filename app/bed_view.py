@@ -1,5 +1,6 @@
 """One bed in detail: large live video with the face box and landmarks, the pain curve with thresholds,
-alarm spans, event markers and gaps, one-click annotations, acknowledge and privacy pause."""
+alarm spans, event markers and gaps, the action units of the newest frame beside it (for a model with AUs),
+one-click annotations, acknowledge and privacy pause."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from PySide6.QtWidgets import (
 from app.monitor import BedRuntime, Monitor
 from app.record import AnnotationKind
 from app.ward_view import bed_status_text
+from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
 from app.widgets.image import bgr_to_qimage, draw_face
+from app.workers import ModelInfo
 from engine.types import FaceStatus
 
 ONE_CLICK = (AnnotationKind.ANALGESIC, AnnotationKind.REPOSITIONED, AnnotationKind.PROCEDURE)
@@ -78,6 +81,10 @@ class BedView(QWidget):
         top.addLayout(side, 1)
 
         self.curve = PainCurve()
+        self.au_bars = AUBars()
+        trends = QHBoxLayout()
+        trends.addWidget(self.curve, 1)
+        trends.addWidget(self.au_bars)
         self.annotation_buttons: dict[AnnotationKind, QPushButton] = {}
         markers = QHBoxLayout()
         markers.addWidget(QLabel("Mark:"))
@@ -97,10 +104,13 @@ class BedView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addLayout(top, 3)
-        layout.addWidget(self.curve, 2)
+        layout.addLayout(trends, 2)
         layout.addLayout(markers)
         monitor.beds_changed.connect(self._beds_changed)
         monitor.updated.connect(self.refresh)
+        monitor.model_changed.connect(self._model_changed)
+        if monitor.model is not None:
+            self._model_changed(monitor.model)
         self._beds_changed()
 
     @property
@@ -156,13 +166,20 @@ class BedView(QWidget):
         if runtime.paused or not runtime.source_ok or latest is None:
             self.video.clear()
             self.video.setText("privacy pause" if runtime.paused else runtime.status)
+            self.au_bars.set_values(None)
             return
+        self.au_bars.set_values(latest.aus)
         face = latest.face
         image = latest.image if face is None else draw_face(
             latest.image, face.box, face.landmarks, scored=latest.sample.status == FaceStatus.OK)
         pixmap = QPixmap.fromImage(bgr_to_qimage(image))
         self.video.setPixmap(pixmap.scaled(self.video.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation))
+
+    def _model_changed(self, info: ModelInfo) -> None:
+        self.au_bars.set_thresholds(info.au_thresholds)  # hidden for a model without AUs
+        self._painted_version = -1
+        self.refresh()
 
     def _load(self, bed_id: str | None) -> None:
         self.bed_id = bed_id

@@ -166,7 +166,8 @@ def _writable(path: Path) -> Path:
 
 
 def write_csv(record: ReplayRecord, path: Path) -> Path:
-    """Write the per-frame CSV (frame, time_s, score, status, face box, landmarks)."""
+    """Write the per-frame CSV (frame, time_s, score, status, face box, landmarks; AU probabilities for a
+    video analysed by a model with AUs)."""
     path = _writable(path)
     try:
         record.table.write_csv(path)

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine.analyze import CSV_COLUMNS, ResultCsvWriter, resolve_model
-from engine.checkpoint import ModelCard, file_sha256, read_card
+from engine.analyze import CSV_COLUMNS, ResultCsvWriter, au_column, resolve_model
+from engine.checkpoint import ModelCard, file_sha256, read_au_thresholds, read_card
 from engine.errors import PainmonError, VideoSourceError
 from engine.paths import cache_dir
 from engine.sources import VideoSource, open_source
@@ -59,7 +59,8 @@ class AnalysisSettings:
 @dataclass(frozen=True)
 class FrameTable:
     """Per-frame results as arrays: frame index, time (s from the start), score (NaN for gaps), status,
-    face box x1, y1, x2, y2 (N×4) and landmarks (N×5×2), NaN where no face was found."""
+    face box x1, y1, x2, y2 (N×4) and landmarks (N×5×2), NaN where no face was found; for a model with AUs
+    the AU numbers (`au_numbers`) and their probabilities (`aus`, N×K, NaN for gaps)."""
 
     frame: np.ndarray
     t: np.ndarray
@@ -67,6 +68,8 @@ class FrameTable:
     status: np.ndarray
     box: np.ndarray
     landmarks: np.ndarray
+    au_numbers: tuple[int, ...] = ()
+    aus: np.ndarray | None = None  # None when au_numbers is empty
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -90,12 +93,19 @@ class FrameTable:
             status: FaceStatus | str = str(self.status[i])
             if status in _FACE_STATUSES:
                 status = FaceStatus(status)
-            yield FrameResult(int(self.frame[i]), float(self.t[i]), status, float(self.score[i]), face)  # type: ignore[arg-type]
+            yield FrameResult(int(self.frame[i]), float(self.t[i]), status, float(self.score[i]), face,  # type: ignore[arg-type]
+                              aus=self.aus_at(i))
+
+    def aus_at(self, index: int) -> dict[int, float] | None:
+        """The AU probabilities of one frame (AU number → 0..1), None without AUs or without a face."""
+        if self.aus is None or np.isnan(self.aus[index]).any():
+            return None
+        return dict(zip(self.au_numbers, self.aus[index].tolist(), strict=True))
 
     def write_csv(self, path: Path) -> None:
         """Write the per-frame CSV of `painmon analyze` (engine.analyze.ResultCsvWriter)."""
         with path.open("w", newline="") as handle:
-            writer = ResultCsvWriter(handle)
+            writer = ResultCsvWriter(handle, self.au_numbers)
             for result in self.results():
                 writer.write(result)
 
@@ -104,11 +114,13 @@ class FrameTable:
         """Read a per-frame CSV written by `write_csv` or `painmon analyze`; ValueError if it is not one."""
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))
-        if not rows or tuple(rows[0]) != CSV_COLUMNS:
-            header = ",".join(rows[0]) if rows else "missing"
-            raise ValueError(f"{path} is not a painmon per-frame CSV (header: {header})")
+        header = tuple(rows[0]) if rows else ()
+        au_numbers = tuple(int(name[2:]) for name in header[len(CSV_COLUMNS):] if name[2:].isdigit())
+        if header != (*CSV_COLUMNS, *map(au_column, au_numbers)):
+            found = ",".join(header) or "missing"
+            raise ValueError(f"{path} is not a painmon per-frame CSV (header: {found})")
         body = rows[1:]
-        if any(len(row) != len(CSV_COLUMNS) for row in body):
+        if any(len(row) != len(header) for row in body):
             raise ValueError(f"{path} has rows with a wrong number of cells")
 
         def numbers(first: int, last: int) -> np.ndarray:
@@ -117,7 +129,8 @@ class FrameTable:
 
         return cls(np.array([int(row[0]) for row in body], dtype=np.int64), numbers(1, 2)[:, 0],
                    numbers(2, 3)[:, 0], np.array([row[3] for row in body], dtype=str),
-                   numbers(4, 8), numbers(8, 18).reshape(len(body), 5, 2))
+                   numbers(4, 8), numbers(8, 18).reshape(len(body), 5, 2), au_numbers,
+                   numbers(18, len(header)) if au_numbers else None)
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,7 @@ class VideoAnalysis:
     card: ModelCard
     early_end: str | None = None  # why the video ended before its end (damaged), None when complete
     from_cache: bool = False
+    au_thresholds: dict[int, float] = dataclasses.field(default_factory=dict)  # the model's; empty: no AUs
 
 
 Progress = Callable[[int, int], None]
@@ -158,7 +172,8 @@ def _load_cached(key: str, video: Path, checkpoint: Path, card: ModelCard) -> Vi
         meta = json.loads(meta_path.read_text())
         table = FrameTable.read_csv(table_path)
         return VideoAnalysis(video, meta["video_sha256"], float(meta["fps"]), tuple(meta["size"]), table,
-                             checkpoint, meta["checkpoint_sha256"], card, meta["early_end"], from_cache=True)
+                             checkpoint, meta["checkpoint_sha256"], card, meta["early_end"], from_cache=True,
+                             au_thresholds=read_au_thresholds(checkpoint))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -177,7 +192,7 @@ def _write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
 def _analyse_into(handle: TextIO, pipeline: Pipeline, source: VideoSource, report: Progress,
                   stop: Callable[[], bool]) -> None:
     """Run the pipeline over the source, writing the per-frame CSV (the cache entry) as results come."""
-    writer = ResultCsvWriter(handle)
+    writer = ResultCsvWriter(handle, pipeline.scorer.predictor.aus)
     total = source.frame_count or 0
     reported = time.monotonic()
     for done, result in enumerate(pipeline.run(source), start=1):

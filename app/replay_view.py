@@ -2,7 +2,8 @@
 player that keeps both in step, event annotations, and the CSV / PNG / PDF exports.
 
 `ReplayView.open_video(path)` analyses the video on a background thread with a progress bar (results cached
-by file hash, app.replay_analysis) and shows its first frame meanwhile; `open_session(session_id)` loads a
+by file hash, app.replay_analysis) and shows its first frame meanwhile (with a model with AUs, the AUs at the
+cursor are shown beside the curve); `open_session(session_id)` loads a
 session from the record. Then play / pause, step, speed and the slider move through the frames; the curve's
 cursor follows, and clicking the curve seeks to the nearest frame.
 """
@@ -45,6 +46,7 @@ from app.export import DEFAULT_THRESHOLD, ReplayRecord
 from app.record import Annotation, AnnotationKind, RecordReader, RecordWriter
 from app.record import record_path as default_record_path
 from app.replay_analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
+from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
 from app.widgets.image import bgr_to_qimage, draw_face
 from engine.errors import PainmonError, VideoSourceError
@@ -390,9 +392,15 @@ class ReplayView(QWidget):
         self.curve = PainCurve(window="Session")
         self.curve.set_threshold(threshold)
         self.curve.time_clicked.connect(self._curve_clicked)
+        self.au_bars = AUBars()  # the AUs at the cursor, for a video analysed by a model with AUs
+        trends = QWidget()
+        trends_row = QHBoxLayout(trends)
+        trends_row.setContentsMargins(0, 0, 0, 0)
+        trends_row.addWidget(self.curve, 1)
+        trends_row.addWidget(self.au_bars)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.frame_view)
-        self.splitter.addWidget(self.curve)
+        self.splitter.addWidget(trends)
         self.splitter.setSizes([600, 400])
 
         self.play_button = QPushButton("Play")
@@ -529,6 +537,7 @@ class ReplayView(QWidget):
         self.curve.set_alarm_spans([])
         self.curve.set_annotations([])
         self.curve.set_cursor(None)
+        self.au_bars.set_thresholds({})
         self.playback.load(np.zeros(0))
         self.frame_view.show_frame(None, "")
         self._set_ready(False)
@@ -555,6 +564,7 @@ class ReplayView(QWidget):
             annotations = []
             self._fail(str(error))
         self.analysis = analysis
+        self.au_bars.set_thresholds(analysis.au_thresholds)
         self._present(export.video_record(analysis, annotations, self.threshold), analysis.video)
         notes = ["results from the cache" if analysis.from_cache else ""]
         if analysis.early_end:
@@ -616,6 +626,7 @@ class ReplayView(QWidget):
         self.frame_view.show_frame(frame, "frame cannot be decoded")
         t = float(table.t[index])
         self.curve.set_cursor(t)
+        self.au_bars.set_values(table.aus_at(index))
         self.slider.setValue(index)
         score = table.score[index]
         shown = f"{score:.2f}" if np.isfinite(score) else str(table.status[index]).replace("_", " ")

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -205,12 +205,14 @@ class Sample(NamedTuple):
 
 @dataclass(frozen=True)
 class AnalysedFrame:
-    """A bed's newest analysed frame, for display: the image, the face found in it, and its sample."""
+    """A bed's newest analysed frame, for display: the image, the face found in it, its sample and, for a
+    model with AUs, the AU probabilities of the face (AU number → 0..1; None without a scored face)."""
 
     bed_id: str
     image: np.ndarray
     face: Face | None
     sample: Sample
+    aus: dict[int, float] | None = None
 
 
 class Results:
@@ -240,12 +242,14 @@ class Results:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The model the inference worker runs, or why it runs none (error)."""
+    """The model the inference worker runs, or why it runs none (error); au_thresholds: each AU's presence
+    threshold (AU number → probability, the model's order), empty for a model without AUs."""
 
     path: str
     card: ModelCard | None = None
     backend: str = ""
     device: str = ""
+    au_thresholds: dict[int, float] = field(default_factory=dict)
     error: str | None = None
 
 

@@ -1,4 +1,5 @@
-"""Milliseconds per face of each backbone: PyTorch eager (the baseline) vs ONNX Runtime, same run.
+"""Milliseconds per face of each backbone's regressor and of an AU ensemble of two small CNNs: PyTorch eager
+(the baseline) vs ONNX Runtime, same run.
 
 Usage: python benchmarks/backends.py [--repeats 7] [--batches 1 16]
 Random-weight checkpoints are written to a temporary folder (speed does not depend on the weights or
@@ -17,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.au import AUPainModel
 from engine.backbones import BACKBONES
 from engine.backends import Predictor, create_predictor
-from engine.checkpoint import ModelCard, save_checkpoint
+from engine.checkpoint import ModelCard, PainModel, save_checkpoint
 from engine.model import PainRegressor
 
 
@@ -48,20 +50,21 @@ def main() -> None:
         os.environ["PAINMON_CACHE_DIR"] = str(Path(folder, "cache"))
         load = ", ".join(f"{value:.1f}" for value in os.getloadavg())  # other processes skew the figures
         print(f"CPUs {len(os.sched_getaffinity(0))}, torch threads {torch.get_num_threads()}, load {load}")
-        header = f"{'backbone':<22}{'batch':>6}{'torch ms/face':>15}{'onnx ms/face':>14}{'speed-up':>10}"
+        header = f"{'model':<26}{'batch':>6}{'torch ms/face':>15}{'onnx ms/face':>14}{'speed-up':>10}"
         print(header + f"{'onnx faces/s':>14}")
         rng = np.random.default_rng(0)
-        for name, spec in BACKBONES.items():
-            model = PainRegressor(name).eval()
-            card = ModelCard.for_model(model, name=f"bench-{name}", version="0", trained_on="random weights")
-            checkpoint = save_checkpoint(Path(folder, f"{name}.safetensors"), model, card)
+        models: dict[str, PainModel] = {name: PainRegressor(name) for name in BACKBONES}
+        models["AU 2×face_cnn_small"] = AUPainModel([("face_cnn_small", None)] * 2)
+        for index, (name, model) in enumerate(models.items()):
+            card = ModelCard.for_model(model.eval(), name=f"bench-{index}", version="0", trained_on="random")
+            checkpoint = save_checkpoint(Path(folder, f"{index}.safetensors"), model, card)
             torch_predictor = create_predictor(checkpoint, "torch", "cpu")
             onnx_predictor = create_predictor(checkpoint, "onnx", "cpu")
             for batch in args.batches:
-                faces = rng.integers(0, 256, (batch, *spec.input_size, 3), dtype=np.uint8)
+                faces = rng.integers(0, 256, (batch, *model.input_size, 3), dtype=np.uint8)
                 eager, ort = ms_per_face([torch_predictor, onnx_predictor], faces, args.repeats)
                 ratio = eager / ort
-                print(f"{name:<22}{batch:>6}{eager:>15.2f}{ort:>14.2f}{ratio:>9.1f}×{1000 / ort:>14.0f}")
+                print(f"{name:<26}{batch:>6}{eager:>15.2f}{ort:>14.2f}{ratio:>9.1f}×{1000 / ort:>14.0f}")
 
 
 if __name__ == "__main__":

@@ -57,8 +57,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "train" / "configs"
 
 ROWS = (
     "smooth_l1", "l1_l1center", "smooth_l1_l1center", "smooth_l1_l2center", "l1_softmax", "smooth_l1_softmax",
-    "smooth_l1_l1center_sampling", "l1_l1center_sampling", "saliency_method1", "saliency_method2", "fn2en",
-    "au_pspi",
+    "smooth_l1_l1center_sampling", "l1_l1center_sampling", "saliency_global", "saliency", "fn2en", "au_pspi",
 )
 """train/configs/ stems of the rows, in table order."""
 

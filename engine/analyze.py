@@ -1,4 +1,5 @@
-"""`painmon analyze VIDEO --out scores.csv`: score every frame of a recording and write a per-frame CSV."""
+"""`painmon analyze VIDEO --out scores.csv`: score every frame of a recording and write a per-frame CSV
+(with one probability column per AU when the model has an AU head)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import csv
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -21,14 +23,24 @@ CSV_COLUMNS = (
     "frame", "time_s", "score", "status", "x1", "y1", "x2", "y2",
     *(f"{point}_{axis}" for point in LANDMARKS for axis in "xy"),
 )
+"""The columns of every per-frame CSV; a model with AUs adds one column per AU after them (au_column)."""
+
+
+def au_column(au: int) -> str:
+    """The CSV column of an AU's probability: au04 for AU4."""
+    return f"au{au:02d}"
 
 
 class ResultCsvWriter:
-    """Writes one CSV row per `FrameResult`; score and geometry cells stay empty where there is none."""
+    """Writes one CSV row per `FrameResult`; score, geometry and AU cells stay empty where there is none.
 
-    def __init__(self, handle: TextIO) -> None:
+    `aus`: the model's AU numbers; each gets a probability column after CSV_COLUMNS (none for a regressor).
+    """
+
+    def __init__(self, handle: TextIO, aus: Sequence[int] = ()) -> None:
         self._writer = csv.writer(handle)
-        self._writer.writerow(CSV_COLUMNS)
+        self._aus = tuple(aus)
+        self._writer.writerow([*CSV_COLUMNS, *map(au_column, self._aus)])
 
     def write(self, result: FrameResult) -> None:
         """Append the row of one frame."""
@@ -36,7 +48,9 @@ class ResultCsvWriter:
         geometry = [""] * 14
         if result.face is not None:
             geometry = [f"{v:.1f}" for v in (*result.face.box, *result.face.landmarks.reshape(-1))]
-        self._writer.writerow([result.index, f"{result.timestamp:.4f}", score, str(result.status), *geometry])
+        aus = ["" if result.aus is None else f"{result.aus[au]:.4f}" for au in self._aus]
+        self._writer.writerow([result.index, f"{result.timestamp:.4f}", score, str(result.status), *geometry,
+                               *aus])
 
 
 class Summary:
@@ -99,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
               f"device {predictor.device}" + ("" if card.clinical_use else " -- NOT FOR CLINICAL USE"))
         summary = Summary()
         with _create(out) as handle:
-            writer = ResultCsvWriter(handle)
+            writer = ResultCsvWriter(handle, predictor.aus)
             for result in pipeline.run(_progress(source, args.quiet)):
                 writer.write(result)
                 summary.add(result)

@@ -18,10 +18,6 @@ from engine.backbones import BACKBONES, build_backbone
 DEFAULT_AUS = (4, 6, 7, 9, 10, 12, 20, 25, 26, 43)
 """The AUs UNBC-McMaster codes with intensity, in the order of a model's AU outputs by default."""
 
-_PSPI_LEVEL_KNOTS = ((0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0), (0.0, 1.0, 2.0, 3.0, 4.0, 4.0, 5.0))
-"""PSPI → level: 0→0, 1→1, 2→2, 3→3, 4–5→4, ≥6→5 at whole PSPI values, linear in between."""
-
-
 def pspi_from_aus(intensity: Tensor, aus: Sequence[int]) -> Tensor:
     """PSPI of (N, K) AU intensities whose columns are `aus`; an AU missing from `aus` counts 0."""
     zero = intensity.new_zeros(intensity.shape[0])
@@ -33,12 +29,11 @@ def pspi_from_aus(intensity: Tensor, aus: Sequence[int]) -> Tensor:
 
 
 def level_from_pspi(pspi: Tensor) -> Tensor:
-    """The papers' PSPI → 0–5 level lookup, linear between whole PSPI values (exact at them)."""
-    xs, ys = (torch.tensor(k, dtype=pspi.dtype, device=pspi.device) for k in _PSPI_LEVEL_KNOTS)
-    clipped = pspi.clamp(0.0, xs[-1])
-    index = torch.clamp(torch.floor(clipped).long(), max=len(xs) - 2)
-    fraction = clipped - xs[index]
-    return ys[index] + fraction * (ys[index + 1] - ys[index])
+    """The papers' PSPI → level lookup (0→0, 1→1, 2→2, 3→3, 4–5→4, ≥6→5), linear between whole PSPI values.
+
+    Written with clamps only (no indexing), so the exported graph stays simple for every backend.
+    """
+    return pspi.clamp(0.0, 4.0) + (pspi - 5.0).clamp(0.0, 1.0)
 
 
 class AUNet(nn.Module):

@@ -157,3 +157,20 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PainModel, M
     except (KeyError, ValueError, RuntimeError) as error:
         raise ModelFileError(f"{path} does not match its model card ({card.backbone}): {error}") from error
     return model.to(device).eval(), card
+
+
+def read_au_thresholds(path: str | Path) -> dict[int, float]:
+    """Each AU's presence threshold (AU number → probability), in the model's AU order, read without the
+    rest of the weights; empty for a model without AUs. ModelFileError for a bad file."""
+    path = Path(path)
+    card = read_card(path)
+    if not card.aus:
+        return {}
+    try:
+        with safe_open(path, framework="pt") as handle:
+            thresholds = handle.get_tensor("thresholds").tolist()
+    except (SafetensorError, OSError) as error:
+        raise ModelFileError(f"{path} has AUs {card.aus} but no readable AU thresholds: {error}") from error
+    if len(thresholds) != len(card.aus):
+        raise ModelFileError(f"{path} has {len(thresholds)} AU thresholds for {len(card.aus)} AUs")
+    return dict(zip(card.aus, thresholds, strict=True))

@@ -1,4 +1,8 @@
-"""ONNX export of a PainRegressor with a dynamic batch axis, as one self-contained .onnx file."""
+"""ONNX export of a pain model with a dynamic batch axis, as one self-contained .onnx file.
+
+Outputs (engine.outputs): "scores" (N,), and for a model with an AU head also "aus" (N, K) probabilities,
+both with the input's batch axis.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,18 @@ from pathlib import Path
 import onnx
 import torch
 
-from engine.checkpoint import file_sha256, load_checkpoint
-from engine.model import PainRegressor
+from engine.checkpoint import PainModel, file_sha256, load_checkpoint
+from engine.outputs import ModelOutputs, output_names
 from engine.paths import cache_dir
 
 INPUT_NAME = "faces"  # float32 N×3×h×w RGB in 0..255
-OUTPUT_NAME = "scores"  # float32 (N,) in [0, 5]
 OPSET = 20
 MAX_BATCH = 64
 
 log = logging.getLogger(__name__)
 
 
-def export_regressor(model: PainRegressor, path: Path, max_batch: int = MAX_BATCH) -> Path:
+def export_model(model: PainModel, path: Path, max_batch: int = MAX_BATCH) -> Path:
     """Export `model` (in eval mode) to `path` for batches of 1..max_batch; return the path.
 
     Weights are embedded in the file (no .onnx.data beside it), so the file alone is the model and its
@@ -37,11 +40,11 @@ def export_regressor(model: PainRegressor, path: Path, max_batch: int = MAX_BATC
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # processes may export side by side
     try:
         torch.onnx.export(
-            model,
+            ModelOutputs(model).eval(),
             (example,),
             partial,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=list(output_names(model.aus)),
             opset_version=OPSET,
             dynamo=True,
             verbose=False,
@@ -66,5 +69,5 @@ def cached_export(checkpoint: str | Path) -> Path:
     if not path.is_file():
         log.info("exporting %s to ONNX (once per model file): %s", checkpoint, path)
         model, _ = load_checkpoint(checkpoint)
-        export_regressor(model, path)
+        export_model(model, path)
     return path

@@ -1,4 +1,4 @@
-"""Frames in, `FrameResult`s out: face tracking, alignment, pain regression and smoothing.
+"""Frames in, `FrameResult`s out: face tracking, alignment, pain scores (and AU probabilities) and smoothing.
 
 Per stream (one bed, one recording) a `StreamAnalyzer` owns the face tracker and the smoother. A `BatchScorer`
 owns the model and scores the aligned faces of one frame from each of several streams in one `predict` call,
@@ -70,9 +70,11 @@ class StreamAnalyzer:
         self.seconds["align"] += time.perf_counter() - aligned_at
         return FrameResult(frame.index, frame.timestamp, status, face=face, aligned=aligned)
 
-    def finish(self, result: FrameResult, score: float) -> FrameResult:
-        """Attach the model's raw score (NaN for frames without one), smoothed; drop the crop unless kept."""
+    def finish(self, result: FrameResult, score: float, aus: dict[int, float] | None = None) -> FrameResult:
+        """Attach the model's raw score (NaN for frames without one), smoothed, and its AU probabilities (as
+        they are); drop the crop unless kept."""
         result.score = self.smoother.update(result.timestamp, score)
+        result.aus = aus
         if not self.keep_aligned:
             result.aligned = None
         return result
@@ -98,15 +100,20 @@ class BatchScorer:
         """
         located = [stream.locate(frame) for stream, frame in jobs]
         scores = np.full(len(jobs), math.nan, dtype=np.float32)
+        aus: list[dict[int, float] | None] = [None] * len(jobs)
         faces = [i for i, result in enumerate(located) if result.aligned is not None]
         if faces:
             start = time.perf_counter()
-            scores[faces] = self.predictor.predict(np.stack([located[i].aligned for i in faces]))
+            scored, probs = self.predictor.predict_with_aus(np.stack([located[i].aligned for i in faces]))
             self.seconds += time.perf_counter() - start
             self.faces_scored += len(faces)
+            scores[faces] = scored
+            if probs is not None:
+                for i, row in zip(faces, probs.tolist(), strict=True):
+                    aus[i] = dict(zip(self.predictor.aus, row, strict=True))
         return [
-            stream.finish(result, float(score))
-            for (stream, _), result, score in zip(jobs, located, scores, strict=True)
+            stream.finish(result, float(score), au)
+            for (stream, _), result, score, au in zip(jobs, located, scores, aus, strict=True)
         ]
 
 

@@ -34,6 +34,8 @@ class FrameResult:
     """Everything the engine knows about one frame.
 
     score is NaN unless status is OK. aligned is the RGB uint8 crop fed to the model (kept only on request).
+    aus: the probability of each action unit (AU number → 0..1, the model's order) for a scored frame of a
+    model with an AU head; None otherwise.
     """
 
     index: int
@@ -42,3 +44,4 @@ class FrameResult:
     score: float = float("nan")
     face: Face | None = None
     aligned: np.ndarray | None = None
+    aus: dict[int, float] | None = None

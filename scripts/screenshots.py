@@ -1,11 +1,12 @@
 """Screenshots of the real painmon window under Xvfb: the ward with four simulated beds, one bed, and replay.
 
-    python scripts/screenshots.py [--out docs/screenshots] [--warmup 45]
+    python scripts/screenshots.py [--out docs/screenshots] [--warmup 45] [--au-model MODEL]
 
 Starts its own Xvfb server unless DISPLAY is set (Debian: `apt-get install xvfb libxcb-cursor0 libxcb-icccm4
 libxcb-keysyms1`, the last three for Qt's xcb platform plugin), runs the app on a fresh data
 directory with four simulated-patient beds and the bundled demo model, and saves ward.png, bed.png and
-replay.png (replay of tests/data/clips/single_face.mp4 once its analysis is done).
+replay.png (replay of tests/data/clips/single_face.mp4 once its analysis is done). With --au-model, the
+monitor then switches to that model (one with AUs) and saves bed_aus.png: the bed view with its AU bars.
 """
 
 from __future__ import annotations
@@ -85,8 +86,10 @@ def take(window: QWidget, path: Path) -> None:
     print(f"{path} ({pixmap.width()}×{pixmap.height()}, {path.stat().st_size // 1024} KiB)")
 
 
-def shoot(out: Path, warmup_s: float) -> None:
+def shoot(out: Path, warmup_s: float, au_model: Path | None) -> None:
     """Run the app, drive it to each view and save the screenshots."""
+    import dataclasses
+
     from PySide6.QtWidgets import QApplication
 
     from app.beds import BedConfig, Source, save_beds
@@ -123,6 +126,14 @@ def shoot(out: Path, warmup_s: float) -> None:
         sys.exit(f"screenshots: replay analysis failed: {outcome[0]}")
     window.replay.playback.seek(window.replay.playback.count // 2)
     take(window, out / "replay.png")
+
+    if au_model is not None:
+        window.monitor.apply_settings(dataclasses.replace(window.monitor.settings, model_path=str(au_model)))
+        window.open_bed(beds[0].bed_id)
+        if not spin(120, lambda: window.bed_view.au_bars.values is not None):
+            sys.exit(f"screenshots: no AU bars within two minutes of switching to {au_model}")
+        spin(warmup_s / 3)
+        take(window, out / "bed_aus.png")
     window.close()
 
 
@@ -131,11 +142,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--warmup", type=float, default=45.0, metavar="SECONDS",
                         help="how long the beds run before the ward screenshot")
+    parser.add_argument("--au-model", type=Path, metavar="MODEL",
+                        help="a checkpoint with AUs for bed_aus.png (the bed view with AU bars)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="painmon-screenshots-") as scratch, virtual_display():
         os.environ["PAINMON_DATA_DIR"] = str(Path(scratch, "data"))  # a fresh ward, not the user's
         os.environ.setdefault("PAINMON_CACHE_DIR", str(Path(scratch, "cache")))
-        shoot(args.out.resolve(), args.warmup)
+        shoot(args.out.resolve(), args.warmup, args.au_model and args.au_model.resolve())
 
 
 if __name__ == "__main__":

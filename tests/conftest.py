@@ -11,6 +11,7 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
+from engine.au import AUPainModel
 from engine.checkpoint import ModelCard, save_checkpoint
 from engine.detector import FaceDetector
 from engine.model import PainRegressor
@@ -92,6 +93,30 @@ def save_random_checkpoint(path: Path) -> Path:
     torch.manual_seed(0)
     model = PainRegressor("face_cnn_small", pretrained=None).eval()
     card = ModelCard.for_model(model, name="test-random", version="0", trained_on="random weights")
+    return save_checkpoint(path, model, card)
+
+
+def calibrate_batch_norm(model: torch.nn.Module, faces: torch.Tensor) -> None:
+    """Set every batch-norm layer's statistics from one pass over real faces (float32 N×3×h×w, 0..255), so a
+    random-weight model's outputs differ between faces (untrained statistics give every face the same)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the one calibration pass
+    with torch.no_grad():
+        model.train()(faces)
+    model.eval()
+
+
+def save_random_au_checkpoint(path: Path, faces: torch.Tensor | None = None) -> Path:
+    """Write an AU ensemble of two small CPU backbones with random (seeded) weights and AU thresholds spread
+    over 0.3–0.7; with real `faces` (float32 N×3×112×96, 0..255) its batch-norm statistics come from them."""
+    torch.manual_seed(0)
+    model = AUPainModel([("face_cnn_small", None), ("face_cnn_small", None)]).eval()
+    model.thresholds.copy_(torch.linspace(0.3, 0.7, len(model.aus)))
+    if faces is not None:
+        calibrate_batch_norm(model, faces)
+    card = ModelCard.for_model(model, name="test-random-au", version="0", trained_on="random weights")
     return save_checkpoint(path, model, card)
 
 

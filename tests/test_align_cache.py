@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.align import similarity_transform, template_for
 from engine.detector import FaceDetector
 from engine.errors import PainmonError
 from tests.conftest import read_frames
@@ -129,3 +130,17 @@ def test_an_unreadable_image_is_named(tmp_path: Path) -> None:
         _build([Record("s", "broken", 1, path)], tmp_path, workers=1)
     with pytest.raises(PainmonError, match="no frames"):
         _build([], tmp_path)
+
+
+def test_crop_landmarks_are_the_frames_landmarks_carried_into_the_crop(
+    frames: list[Record], tmp_path: Path
+) -> None:
+    cache = _build(frames, tmp_path, workers=1)
+    points = cache.crop_landmarks(np.array([9, 0, 4]))
+    assert points.shape == (3, 5, 2) and np.isnan(points[0]).all()  # row 9 has no face
+    template = template_for(SIZE)
+    residual = np.linalg.norm(points[1:] - template, axis=2)
+    assert residual.mean() < 1.5 and residual.max() < 3.0  # the similarity fit leaves expression residue only
+    assert not np.allclose(points[1], template, atol=0.01)  # the frame's own points, not the template
+    matrix = similarity_transform(cache.landmarks[0], template)
+    np.testing.assert_allclose(points[1, 2], matrix[:, :2] @ cache.landmarks[0, 2] + matrix[:, 2], atol=1e-3)

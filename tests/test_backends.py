@@ -16,7 +16,7 @@ from engine.checkpoint import ModelCard, file_sha256, save_checkpoint
 from engine.detector import FaceDetector
 from engine.errors import BackendUnavailableError, ModelFileError
 from engine.model import PainRegressor
-from engine.onnx_export import INPUT_NAME, MAX_BATCH, OPSET, export_regressor
+from engine.onnx_export import INPUT_NAME, MAX_BATCH, OPSET, export_model
 from engine.paths import cache_dir
 
 PARITY_ATOL = 1e-4
@@ -107,7 +107,7 @@ def test_export_has_dynamic_batch_in_one_file(small_checkpoint: Path, tmp_path: 
     from engine.checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(small_checkpoint)
-    path = export_regressor(model, tmp_path / "small.onnx", max_batch=8)
+    path = export_model(model, tmp_path / "small.onnx", max_batch=8)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.onnx"]  # no .onnx.data, no leftovers
     graph = onnx.load(path)
     onnx.checker.check_model(graph)

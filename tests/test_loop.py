@@ -53,7 +53,8 @@ def test_one_config_per_table_row_with_the_papers_solver(
 
 def test_every_config_file_is_a_table_row_or_the_demo() -> None:
     stems = {p.stem for p in CONFIGS.glob("*.toml")}
-    assert stems == {row[0] for row in TABLE_ROWS} | {"demo", "fn2en"}
+    methods = {"au_pspi", "saliency", "saliency_global", "fn2en"}
+    assert stems == {row[0] for row in TABLE_ROWS} | {"demo"} | methods
     names = [load_config(p).name for p in CONFIGS.glob("*.toml")]
     assert len(set(names)) == len(names)
     demo = load_config(CONFIGS / "demo.toml")
@@ -72,6 +73,17 @@ def test_the_fn2en_config_is_a_small_net_under_a_pretrained_face_net_with_the_pa
     assert (config.loss, config.sampling, config.solver) == (best.loss, best.sampling, best.solver)
 
 
+def test_the_au_config_is_paper_003_on_two_face_recognition_pretrainings_with_the_papers_solver() -> None:
+    config = load_config(CONFIGS / "au_pspi.toml")
+    assert config.method == "au"
+    assert config.au.member_specs() == [("inception_resnet_v1", "vggface2"),
+                                        ("inception_resnet_v1", "casia-webface")]
+    assert config.au.aus == (4, 6, 7, 9, 10, 12, 20, 25, 26, 43)
+    assert config.au.ml_ros and config.au.selective_learning and config.au.validation_subjects == 3
+    assert config.solver == SolverConfig(lr=1e-4, momentum=0.9, weight_decay=5e-4, batch_size=64,
+                                         iterations=5000, mirror=True, seed=0)
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ('name = "x"\n[loss]\nregresion = "l1"\n', "unknown setting"),
     ('name = "x"\n[loss]\nregression = "huber"\n', "loss.regression must be one of"),
@@ -79,6 +91,9 @@ def test_the_fn2en_config_is_a_small_net_under_a_pretrained_face_net_with_the_pa
     ('name = "x"\n[optimiser]\nlr = 1\n', "unknown section"),
     ('[loss]\nregression = "l1"\n', "`name`"),
     ('name = "x"\nloss = 3\n', "must be a table"),
+    ('name = "x"\nmethod = "au"\n[au]\nmembers = ["resnet_152"]\n', "unknown backbone 'resnet_152'"),
+    ('name = "x"\nmethod = "au"\n[au]\nmembers = ["face_cnn_small:vggface2"]\n', "no pretrained weights"),
+    ('name = "x"\n[au]\npresence = 1\n', "do not apply to method 'regression'"),
     ("name = \n", "not valid TOML"),
 ])
 def test_bad_configs_name_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:

@@ -1,6 +1,6 @@
 """The same glue on real TensorRT and a CUDA GPU: engines built, verified on real frames, cached, reloaded,
-run per thread, and standing in for facenet-pytorch's networks. Skipped where TensorRT is not installed
-(every machine of this project's CI: FACTS.md §1)."""
+run per thread, and standing in for facenet-pytorch's networks; an AU model's engine with its two outputs.
+Skipped where TensorRT is not installed (every machine of this project's CI: FACTS.md §1)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from engine.mtcnn_onnx import NETWORKS
 from engine.tensorrt.cache import PlanCache
 from engine.tensorrt.engines import cached_engine, ensure_engines, plan_key
 from engine.tensorrt.gpu import cuda_gpu
-from engine.tensorrt.networks import mtcnn_networks
+from engine.tensorrt.networks import mtcnn_networks, network_inputs, regressor_network
+from tests.conftest import save_random_au_checkpoint
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="TensorRT not installed")
 
@@ -79,3 +80,20 @@ def test_threads_share_an_engine_with_their_own_contexts(gpu, face_frames):
         thread.join()
     for tag in "bcd":
         torch.testing.assert_close(results[tag], results["a"])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_an_au_model_engine_verifies_and_predicts_both_outputs(gpu, face_frames, tmp_path, precision):
+    from engine.backends.tensorrt_backend import TensorRTPredictor
+
+    faces = network_inputs(face_frames[::3], (112, 96))["regressor"][0]
+    checkpoint = save_random_au_checkpoint(tmp_path / "au.safetensors", faces)
+    spec = regressor_network(checkpoint)
+    engines = ensure_engines([spec], precision, gpu, frames=lambda: face_frames[::3])
+    assert [p.output for p in engines.parities] == ["scores", "aus"]
+    assert all(p.ok for p in engines.parities), "\n".join(p.line() for p in engines.parities)
+    predictor = TensorRTPredictor.from_engines(engines, checkpoint)
+    scores, aus = predictor.predict_with_aus(faces.permute(0, 2, 3, 1).to(torch.uint8).numpy())
+    want = spec.reference(faces)
+    np.testing.assert_allclose(scores, want["scores"], atol=0.05)
+    np.testing.assert_allclose(aus, want["aus"], atol=0.01)

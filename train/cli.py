@@ -1,4 +1,4 @@
-"""`painmon train ...` subcommands: synth, loso, evaluate, export.
+"""`painmon train ...` subcommands: synth, loso, evaluate, export, saliency.
 
 Handlers are imported only when their command runs, so `painmon --help` stays fast.
 """
@@ -43,3 +43,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     export.add_argument("run", help="LOSO run folder")
     export.add_argument("--out", help="checkpoint to write (default: RUN/model.safetensors)")
     export.set_defaults(func=lazy("train.export:run"))
+
+    saliency = tsub.add_parser("saliency", help="a face's saliency map (paper 002's deconvnet) as a PNG")
+    saliency.add_argument("--model", required=True, help="painmon checkpoint of a pain regressor")
+    saliency.add_argument("--image", required=True, help="photo with a face (the largest nearest the centre)")
+    saliency.add_argument("--out", required=True, help="PNG to write: aligned face | saliency heat map")
+    saliency.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                          help="aligned crop size in pixels (default: the model's input size)")
+    saliency.set_defaults(func=lazy("train.saliency_png:run"))

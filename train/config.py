@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.au import DEFAULT_AUS
+from engine.backbones import BACKBONES
 from engine.errors import PainmonError
 from train.losses import LossConfig
 
@@ -65,15 +66,26 @@ class AlignConfig:
 
 @dataclass(frozen=True)
 class SaliencyConfig:
-    """Paper 002: triplet pre-training with saliency supervision, then the [loss] regression fine-tune."""
+    """Paper 002: triplet pre-training with saliency supervision, then the [loss] regression fine-tune.
+
+    The paper gives the learning rates and the patch size; it does not give α, β, the bins or the number of
+    pre-training iterations (the values here are ours).
+    """
 
     iterations: int = 1000  # alternating global/local steps before the regression fine-tune
-    alpha: float = 1.0  # AU k is relevant (set A) when |Va−Vp| < alpha and |Va−Vn| >= alpha
+    local: bool = True  # false: global triplet loss only (the paper's method 1)
+    alpha: float = 1.0  # AU k is relevant (set A) when |Va−Vp| < alpha and |Va−Vn| >= alpha (FACS steps)
     beta: float = 0.2  # global triplet margin: beta · |pain(anchor) − pain(negative)|
-    patch: int = 11  # side of the square saliency patch around each AU landmark, pixels
+    patch: int = 11  # side of the square saliency patch around each AU point, pixels (odd)
     bins: int = 16  # histogram bins of a patch for the EMD
-    global_lr: float = 0.001
-    local_lr: float = 0.01
+    global_lr: float = 0.001  # SGD step of the global triplet loss (paper §4)
+    local_lr: float = 0.01  # SGD step of the local (saliency) loss (paper §4)
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1 or self.bins < 2 or self.patch < 1 or self.patch % 2 == 0:
+            raise ValueError("saliency.iterations must be positive, bins at least 2, patch odd and positive")
+        if self.alpha <= 0 or self.beta < 0 or self.global_lr <= 0 or self.local_lr <= 0:
+            raise ValueError("saliency.alpha, global_lr and local_lr must be positive, beta non-negative")
 
 
 @dataclass(frozen=True)
@@ -103,15 +115,42 @@ class FN2ENConfig:
 
 @dataclass(frozen=True)
 class AUConfig:
-    """Paper 003: multi-label AU detection ensemble; pain = PSPI of the predicted AUs."""
+    """Paper 003 (train/methods/au.py): multi-label AU detection ensemble; pain = PSPI of its AUs.
 
-    aus: tuple[int, ...] = DEFAULT_AUS
-    members: tuple[str, ...] = ("face_cnn_small", "face_cnn_small")  # "backbone" or "backbone:pretrained"
-    presence: float = 0.0  # an AU is present when its FACS intensity exceeds this
-    ml_ros: bool = True  # multi-label random oversampling of the training rows
-    ml_ros_budget: float = 0.25  # clones as a fraction of the training rows
-    selective_learning: bool = True
-    validation_subjects: int = 3  # training subjects held out of each member's training to search thresholds
+    The members name the backbones ([model] backbone and pretrained are not used); [model] input_size and
+    dropout apply to every member.
+    """
+
+    aus: tuple[int, ...] = DEFAULT_AUS  # the AUs the ensemble detects, in output order
+    # Ensemble members, each "backbone" or "backbone:pretrained", trained separately; the paper ensembles a
+    # face-recognition and an expression pre-training (two IR-152s): here two face-recognition weight sets.
+    members: tuple[str, ...] = ("inception_resnet_v1:vggface2", "inception_resnet_v1:casia-webface")
+    presence: float = 0.0  # an AU is present when its FACS intensity exceeds this (AU43, coded 0/1: when 1)
+    ml_ros: bool = True  # ML-ROS (Charte et al. 2015): clone samples of minority AUs before batching
+    ml_ros_budget: float = 0.25  # at most this fraction of the training rows is cloned (Charte et al.'s 25 %)
+    selective_learning: bool = True  # per-batch masking and weighting of the BCE (Hand et al. 2018)
+    validation_subjects: int = 3  # training subjects held out of member training to search the thresholds
+
+    def __post_init__(self) -> None:
+        if not self.aus or len(set(self.aus)) != len(self.aus):
+            raise ValueError(f"au.aus must be a non-empty list without repeats, got {list(self.aus)}")
+        if not self.members:
+            raise ValueError("au.members must name at least one backbone")
+        for spec in self.members:
+            backbone, _, pretrained = str(spec).partition(":")
+            if backbone not in BACKBONES:
+                raise ValueError(f"au.members: unknown backbone {backbone!r} in {spec!r} "
+                                 f"(choose from {', '.join(BACKBONES)})")
+            if pretrained and pretrained not in BACKBONES[backbone].pretrained:
+                choices = ", ".join(BACKBONES[backbone].pretrained) or "none"
+                raise ValueError(f"au.members: {backbone} has no pretrained weights {pretrained!r} "
+                                 f"(available: {choices})")
+        if self.ml_ros_budget < 0 or self.validation_subjects < 0:
+            raise ValueError("au.ml_ros_budget and au.validation_subjects must be >= 0")
+
+    def member_specs(self) -> list[tuple[str, str | None]]:
+        """(backbone, pretrained or None) of each member, in order."""
+        return [(b, p or None) for b, _, p in (str(spec).partition(":") for spec in self.members)]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import PainmonError
+from train.au_predictions import au_metrics_json, merge_fold_aus
 from train.evaluate import evaluation_json, read_predictions
 from train.loso import FINAL
 
@@ -57,6 +58,9 @@ def export_run(run: Path, out: Path | None = None) -> Path:
     card.intended_use = SYNTHETIC_USE if synthetic else RESEARCH_USE
     card.metrics = {"protocol": "leave-one-subject-out, pain levels 0-5 (PSPI 0,1,2,3,4-5,>=6)",
                     "synthetic_data": synthetic, "held_out_subjects": folds, **metrics}
+    aus = merge_fold_aus(run, folds)
+    if aus is not None:  # an AU model: per-AU accuracy and F1 of the held-out folds
+        card.metrics["aus"] = au_metrics_json(aus[0].scores(), aus[1])
     card.created = datetime.now(UTC).isoformat(timespec="seconds")
     out = out or run / "model.safetensors"
     save_checkpoint(out, model, card)

@@ -3,12 +3,15 @@
 A run folder holds:
   run.json, config.toml        what the run is (data, config, iterations); a resumed run must match it
   folds/<subject>/             model.safetensors (the fold's checkpoint) and predictions.csv (its held-out
-                               subject); a fold is done when predictions.csv exists
+                               subject); a fold is done when predictions.csv exists; an AU model's fold also
+                               has aus.csv (held-out AU probabilities, calls and labels)
   folds/final/model.safetensors  the deployable fit on all subjects (`painmon train export` packages it)
   predictions.csv              all finished folds: subject, sequence, frame, label, prediction
-  metrics.json, report/        the papers' metrics, table and per-subject plots over the finished folds
+  aus.csv                      an AU model's finished folds: AU probabilities, calls and labels
+  metrics.json, report/        the papers' metrics, table and per-subject plots over the finished folds (with
+                               an AU model, also accuracy and F1 per AU and each fold's thresholds)
   no_face.csv                  frames without a detectable face: not trained on, not scored
-A fold interrupted mid-training resumes from its snapshot (folds/<subject>/snapshot.safetensors).
+A fold interrupted mid-training resumes from its snapshots (folds/<subject>/*snapshot*.safetensors).
 `--folds` picks held-out subjects (and `final`), so folds can be spread over machines or GPUs that share the
 run folder (or whose folds/<subject>/ folders are copied into one); each invocation rebuilds the merged
 predictions and report from every finished fold.
@@ -25,15 +28,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.au import DEFAULT_AUS
+from engine.au import DEFAULT_AUS, AUPainModel
 from engine.checkpoint import ModelCard, PainModel, save_checkpoint
 from engine.errors import PainmonError
 from train.align_cache import AlignedFrames, AlignSettings, build_cache, unique_tmp
+from train.au_predictions import AUPredictions, au_metrics_json, merge_fold_aus, write_au_predictions
 from train.config import TrainConfig, load_config
 from train.evaluate import Predictions, evaluation_json, read_predictions, write_predictions
 from train.loop import predict, resolve_device, training_rows
 from train.methods import METHODS, TrainingSet
+from train.methods.au import predict_aus
 from train.metrics import Evaluation
+from train.multilabel import au_labels
 from train.report import write_report
 from train.unbc import FrameRecord, UnbcDataset, load_unbc
 
@@ -189,7 +195,15 @@ def run_loso(
         if fold == FINAL:
             print(f"{label}: all-subjects model written to {folder / 'model.safetensors'}")
             continue
-        scores = predict(model, cache.crops, held_out, device=device)
+        if isinstance(model, AUPainModel):
+            scores, probs = predict_aus(model, cache.crops, held_out, device=device)
+            present = probs >= model.thresholds.cpu().numpy()
+            labels = au_labels(frames.aus[held_out], frames.au_numbers, config.au.presence)
+            write_au_predictions(folder / "aus.csv", AUPredictions(
+                frames.subject[held_out], frames.sequence[held_out], frames.frame[held_out], model.aus,
+                probs.astype(np.float64), present, labels.astype(np.float64)))
+        else:
+            scores = predict(model, cache.crops, held_out, device=device)
         fold_predictions = Predictions(frames.subject[held_out], frames.sequence[held_out],
                                        frames.frame[held_out], frames.level[held_out].astype(np.float64),
                                        scores.astype(np.float64))
@@ -205,8 +219,16 @@ def run_loso(
         evaluation = merged.evaluate()
         summary = {**evaluation_json(evaluation), "folds": finished, "config": config.name,
                    "iterations": iterations, "no_face_frames": int((~cache.found).sum())}
+        aus = merge_fold_aus(out, finished)
+        au_scores, mean_thresholds = None, None
+        if aus is not None:
+            merged_aus, thresholds = aus
+            write_au_predictions(out / "aus.csv", merged_aus)
+            au_scores, mean_thresholds = merged_aus.scores(), np.mean(list(thresholds.values()), axis=0)
+            summary["aus"] = au_metrics_json(au_scores, thresholds)
         (out / "metrics.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
-        write_report(out / "report", merged, evaluation, source=f"{config.name} ({len(finished)} folds)")
+        write_report(out / "report", merged, evaluation, source=f"{config.name} ({len(finished)} folds)",
+                     aus=au_scores, thresholds=mean_thresholds)
     return LosoResult(out, trained, finished, evaluation)
 
 

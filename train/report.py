@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from train.evaluate import Predictions
+    from train.multilabel import AUScores
 
 HEADERS = ("MAE", "MSE", "PCC", "ICC", "wMAE", "wMSE")
 
@@ -142,8 +143,42 @@ def plot_overview(path: Path, predictions: Predictions, evaluation: Evaluation) 
     figure.savefig(path, dpi=80)
 
 
-def write_report(folder: str | Path, predictions: Predictions, evaluation: Evaluation, source: str) -> Path:
-    """Write report.md, overview.png and one subject_<id>.png per subject into `folder`; return report.md."""
+def au_table(scores: AUScores, thresholds: np.ndarray | None = None) -> str:
+    """One row per AU (frames present, threshold, accuracy, F1, their mean), then the average over AUs."""
+    lines = ["| AU | present | threshold | accuracy | F1 | mean |", "|---|---|---|---|---|---|"]
+    for k, au in enumerate(scores.au_numbers):
+        threshold = _cell(None if thresholds is None else thresholds[k])
+        lines.append(f"| AU{au} | {scores.positives[k]} of {scores.known[k]} | {threshold} | "
+                     f"{_cell(scores.accuracy[k])} | {_cell(scores.f1[k])} | {_cell(scores.mean[k])} |")
+    average = scores.average()
+    lines.append(f"| average over AUs | | | {_cell(average['accuracy'])} | {_cell(average['f1'])} | "
+                 f"{_cell(average['mean'])} |")
+    return "\n".join(lines)
+
+
+def plot_au_scores(path: Path, scores: AUScores) -> None:
+    """Bar chart PNG of the accuracy and F1 of each AU on held-out frames ("n/a" where F1 is undefined)."""
+    figure = Figure(figsize=(1.0 + 0.6 * len(scores.au_numbers), 3.4), layout="constrained")
+    axes = figure.subplots()
+    x = np.arange(len(scores.au_numbers))
+    axes.bar(x - 0.2, scores.accuracy, width=0.4, color="0.7", label="accuracy")
+    axes.bar(x + 0.2, scores.f1, width=0.4, color="tab:red", label="F1")
+    for k in np.flatnonzero(np.isnan(scores.f1)):
+        axes.text(x[k] + 0.2, 0.02, "n/a", ha="center", va="bottom", rotation=90, fontsize=7, color="tab:red")
+    axes.set_xticks(x, [f"AU{a}" for a in scores.au_numbers])
+    axes.set_ylim(0, 1.0)
+    axes.set_ylabel("held-out frames")
+    axes.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, frameon=False, fontsize=8)
+    figure.savefig(path, dpi=100)
+
+
+def write_report(folder: str | Path, predictions: Predictions, evaluation: Evaluation, source: str, *,
+                 aus: AUScores | None = None, thresholds: np.ndarray | None = None) -> Path:
+    """Write report.md, overview.png and one subject_<id>.png per subject into `folder`; return report.md.
+
+    With `aus` (an AU model's held-out AU metrics) and the mean `thresholds` per AU, the report adds an AU
+    table and au_scores.png.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     subjects = list(evaluation.per_subject)
@@ -170,6 +205,23 @@ def write_report(folder: str | Path, predictions: Predictions, evaluation: Evalu
         "",
         subject_table(predictions, evaluation),
         "",
+    ]
+    if aus is not None:
+        plot_au_scores(folder / "au_scores.png", aus)
+        text += [
+            "## Action units (paper 003 §4.3)",
+            "",
+            au_table(aus, thresholds),
+            "",
+            "Each fold's model calls an AU present when its probability reaches that fold's threshold "
+            "(searched on held-out training subjects; the table shows the mean over folds). Accuracy and "
+            "F1 over all held-out frames; mean = (accuracy + F1) / 2, the paper's figure. F1 is undefined "
+            "(—) for an AU neither present nor called; the average skips it.",
+            "",
+            "![accuracy and F1 per AU](au_scores.png)",
+            "",
+        ]
+    text += [
         "## Predicted and ground-truth curves",
         "",
         "![all subjects](overview.png)",

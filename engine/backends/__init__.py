@@ -1,4 +1,5 @@
-"""Inference backends behind one interface: predict(aligned faces) → pain scores.
+"""Inference backends behind one interface: predict(aligned faces) → pain scores, and for a model with an AU
+head predict_with_aus(aligned faces) → pain scores and AU probabilities from the same inference.
 
 PyTorch (CPU or CUDA) is the reference; ONNX Runtime is the fast CPU backend, TensorRT the fast GPU one.
 Backend modules are imported only when chosen, so asking for one does not load the others' libraries.
@@ -6,6 +7,7 @@ Backend modules are imported only when chosen, so asking for one does not load t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -14,18 +16,27 @@ import numpy as np
 from engine.checkpoint import ModelCard
 from engine.errors import BackendUnavailableError
 
+Outputs = tuple[np.ndarray, np.ndarray | None]
+"""Scores (N,) and AU probabilities (N, K), or None for a model without AUs."""
+
 
 class Predictor(Protocol):
-    """Scores aligned faces with one model on one device."""
+    """Scores aligned faces with one model on one device. Backends subclass it for `predict`."""
 
     name: str
     device: str
     input_size: tuple[int, int]
     card: ModelCard
+    aus: tuple[int, ...]  # the model's AU numbers, in the order of its AU outputs; () without an AU head
+
+    def predict_with_aus(self, faces: np.ndarray) -> Outputs:
+        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5] and (N, K) float32 AU
+        probabilities, columns in `aus` order (None for a model without AUs)."""
+        ...
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5]."""
-        ...
+        return self.predict_with_aus(faces)[0]
 
 
 def check_faces(faces: np.ndarray, input_size: tuple[int, int]) -> None:
@@ -35,6 +46,21 @@ def check_faces(faces: np.ndarray, input_size: tuple[int, int]) -> None:
         raise ValueError(f"faces must be a uint8 numpy array, got {kind}")
     if faces.ndim != 4 or faces.shape[1:] != (*input_size, 3):
         raise ValueError(f"faces must have shape N×{input_size[0]}×{input_size[1]}×3, got {faces.shape}")
+
+
+def predict_in_chunks(faces: np.ndarray, size: int, n_aus: int,
+                      run: Callable[[np.ndarray], Sequence[np.ndarray]]) -> Outputs:
+    """Scores and AU probabilities (None when n_aus is 0) of `faces`, `size` at a time through `run`, which
+    maps a chunk to its model outputs: (scores,) or (scores, AU probabilities)."""
+    scores = np.empty(len(faces), np.float32)
+    probs = np.empty((len(faces), n_aus), np.float32) if n_aus else None
+    for start in range(0, len(faces), size):
+        outputs = run(faces[start : start + size])
+        stop = start + len(outputs[0])
+        scores[start:stop] = outputs[0]
+        if probs is not None:
+            probs[start:stop] = outputs[1]
+    return scores, probs
 
 
 def create_predictor(checkpoint: str | Path, backend: str = "auto", device: str | None = None) -> Predictor:

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from engine.backends import check_faces
+from engine.backends import Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import read_card
 from engine.errors import BackendUnavailableError
 from engine.onnx_export import INPUT_NAME, MAX_BATCH, cached_export
+from engine.outputs import output_names
 
 
 def _session_options() -> ort.SessionOptions:
@@ -40,7 +41,7 @@ def _providers(device: str) -> list[str | tuple[str, dict[str, str]]]:
     )
 
 
-class OnnxPredictor:
+class OnnxPredictor(Predictor):
     """Runs a checkpoint through ONNX Runtime, at most MAX_BATCH faces per call."""
 
     name = "onnx"
@@ -50,15 +51,16 @@ class OnnxPredictor:
         providers = _providers(self.device)
         self.card = read_card(checkpoint)
         self.input_size = self.card.input_size
+        self.aus = tuple(self.card.aus)
         self.onnx_path = cached_export(checkpoint)
         self.session = ort.InferenceSession(str(self.onnx_path), _session_options(), providers=providers)
+        self._outputs = list(output_names(self.aus))
 
-    def predict(self, faces: np.ndarray) -> np.ndarray:
-        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5]."""
+    def predict_with_aus(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) scores in [0, 5], (N, K) AU probabilities or None."""
         check_faces(faces, self.input_size)
-        scores = np.empty(len(faces), dtype=np.float32)
-        for start in range(0, len(faces), MAX_BATCH):
-            chunk = faces[start : start + MAX_BATCH]
-            batch = np.ascontiguousarray(chunk.transpose(0, 3, 1, 2), dtype=np.float32)
-            scores[start : start + len(chunk)] = self.session.run(None, {INPUT_NAME: batch})[0]
-        return scores
+        return predict_in_chunks(faces, MAX_BATCH, len(self.aus), self._run)
+
+    def _run(self, faces: np.ndarray) -> list[np.ndarray]:
+        batch = np.ascontiguousarray(faces.transpose(0, 3, 1, 2), dtype=np.float32)
+        return self.session.run(self._outputs, {INPUT_NAME: batch})

@@ -1,4 +1,4 @@
-"""TensorRT backend: the pain regressor as a verified engine, and MTCNN's networks as drop-in engines.
+"""TensorRT backend: the pain model as a verified engine, and MTCNN's networks as drop-in engines.
 
 Engines come from the plan cache (`painmon engine build MODEL`, or the app's background build); this module
 never builds. The MTCNN nets take and return what facenet-pytorch's PNet/RNet/ONet do, so a detector can
@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.backends import check_faces
+from engine.backends import Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import ModelCard, read_card
 from engine.errors import BackendUnavailableError
+from engine.outputs import output_names
 from engine.tensorrt.engines import EngineSet, cached_engine
 from engine.tensorrt.gpu import Gpu, cuda_gpu
 from engine.tensorrt.networks import mtcnn_networks, regressor_network
@@ -34,39 +35,41 @@ def _missing(what: str, precision: str) -> BackendUnavailableError:
         f"no verified {precision} TensorRT engine for {what} on this GPU: run painmon engine build MODEL")
 
 
-class TensorRTPredictor:
-    """Scores aligned faces with the regressor's engine."""
+class TensorRTPredictor(Predictor):
+    """Scores aligned faces with the pain model's engine (and gives its AU probabilities when it has them)."""
 
     name = "tensorrt"
 
-    def __init__(self, net: TensorRTNet, card: ModelCard, output: str = "scores"):
-        self._net, self._output = net, output
+    def __init__(self, net: TensorRTNet, card: ModelCard):
+        self._net = net
         self.card = card
         self.device = str(net.device)
         self.input_size = card.input_size
+        self.aus = tuple(card.aus)
+        self._outputs = output_names(self.aus)  # the engine is built from the checkpoint's ONNX export
 
     @classmethod
     def from_cache(cls, checkpoint: str | Path, precision: str = "fp16") -> TensorRTPredictor:
         """The predictor for a checkpoint whose engine was built and verified on this GPU."""
-        spec = regressor_network(Path(checkpoint))
-        net = cached_engine(spec, precision, _gpu())
+        net = cached_engine(regressor_network(Path(checkpoint)), precision, _gpu())
         if net is None:
             raise _missing(Path(checkpoint).name, precision)
-        return cls(net, read_card(checkpoint), spec.output_names[0])
+        return cls(net, read_card(checkpoint))
 
     @classmethod
     def from_engines(cls, engines: EngineSet, checkpoint: str | Path) -> TensorRTPredictor:
         """The predictor for a finished (e.g. background) build of `checkpoint`."""
-        net = engines.nets["regressor"]
-        return cls(net, read_card(checkpoint), net.output_names[0])
+        return cls(engines.nets["regressor"], read_card(checkpoint))
 
-    def predict(self, faces: np.ndarray) -> np.ndarray:
-        """faces: N×h×w×3 RGB uint8 → (N,) float32 scores in [0, 5]."""
+    def predict_with_aus(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) scores in [0, 5], (N, K) AU probabilities or None."""
         check_faces(faces, self.input_size)
-        if len(faces) == 0:
-            return np.zeros(0, np.float32)
+        return predict_in_chunks(faces, self._net.profile.max[0], len(self.aus), self._run)
+
+    def _run(self, faces: np.ndarray) -> list[np.ndarray]:
         x = torch.from_numpy(faces).to(self._net.device).permute(0, 3, 1, 2).float()
-        return self._net(x)[self._output].float().cpu().numpy()
+        out = self._net(x)
+        return [out[name].float().cpu().numpy() for name in self._outputs]
 
 
 class MTCNNEngine(torch.nn.Module):

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.backends import check_faces
+from engine.backends import Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import load_checkpoint
 from engine.errors import BackendUnavailableError
+from engine.outputs import ModelOutputs
 
 
-class TorchPredictor:
-    """Runs a checkpoint's PainRegressor in eager PyTorch, `batch_size` faces at a time."""
+class TorchPredictor(Predictor):
+    """Runs a checkpoint's pain model in eager PyTorch, `batch_size` faces at a time."""
 
     name = "torch"
 
@@ -27,15 +28,16 @@ class TorchPredictor:
         self.batch_size = batch_size
         self.model, self.card = load_checkpoint(checkpoint, device)
         self.input_size = self.model.input_size
+        self.aus = self.model.aus
+        self._outputs = ModelOutputs(self.model)
+
+    def predict_with_aus(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) scores in [0, 5], (N, K) AU probabilities or None."""
+        check_faces(faces, self.input_size)
+        return predict_in_chunks(faces, self.batch_size, len(self.aus), self._run)
 
     @torch.inference_mode()
-    def predict(self, faces: np.ndarray) -> np.ndarray:
-        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5]."""
-        check_faces(faces, self.input_size)
-        scores = np.empty(len(faces), dtype=np.float32)
-        for start in range(0, len(faces), self.batch_size):
-            # Move uint8 to the device (4× less to copy), then lay out as N×3×h×w float32 there.
-            chunk = torch.from_numpy(faces[start : start + self.batch_size]).to(self.device)
-            batch = chunk.permute(0, 3, 1, 2).float().contiguous()
-            scores[start : start + len(chunk)] = self.model(batch).cpu().numpy()
-        return scores
+    def _run(self, faces: np.ndarray) -> list[np.ndarray]:
+        # Move uint8 to the device (4× less to copy), then lay out as N×3×h×w float32 there.
+        batch = torch.from_numpy(faces).to(self.device).permute(0, 3, 1, 2).float().contiguous()
+        return [output.cpu().numpy() for output in self._outputs(batch)]

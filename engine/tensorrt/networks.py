@@ -33,13 +33,13 @@ SHIFTS = ((0.0, 0.0, 1.0), (0.1, 0.0, 1.0), (0.0, -0.1, 1.0), (0.0, 0.0, 0.8), (
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """One network: its PyTorch reference, ONNX exports (by precision), profile and output range."""
+    """One network: its PyTorch reference, ONNX exports (by precision), profile and each output's range."""
 
     name: str
     module: torch.nn.Module
     output_names: tuple[str, ...]
     profile: Profile
-    scale: float
+    scales: tuple[float, ...]  # the range of each output, in output_names order
     onnx: Callable[[str], Path]
 
     def reference(self, x: torch.Tensor) -> dict[str, np.ndarray]:
@@ -53,17 +53,19 @@ class NetworkSpec:
 def mtcnn_networks() -> list[NetworkSpec]:
     """PNet, RNet and ONet with facenet-pytorch's weights."""
     return [
-        NetworkSpec(name, load_network(name), OUTPUT_NAMES[name], _PROFILES[name], 1.0,
+        NetworkSpec(name, load_network(name), OUTPUT_NAMES[name], _PROFILES[name],
+                    (1.0,) * len(OUTPUT_NAMES[name]),
                     lambda precision, name=name: mtcnn_onnx(name, precision))
         for name in NETWORKS
     ]
 
 
 def regressor_network(checkpoint: Path) -> NetworkSpec:
-    """The pain regressor of a painmon checkpoint (scores 0–5)."""
+    """The pain model of a painmon checkpoint: scores 0–5, and AU probabilities 0–1 when it has an AU head."""
     from engine.checkpoint import load_checkpoint
-    from engine.onnx_export import OUTPUT_NAME, cached_export
+    from engine.onnx_export import cached_export
     from engine.onnx_fp16 import bake_fp16
+    from engine.outputs import ModelOutputs, output_names
 
     model, card = load_checkpoint(checkpoint)
 
@@ -74,8 +76,10 @@ def regressor_network(checkpoint: Path) -> NetworkSpec:
         fp16 = fp32.with_name(fp32.stem + ".fp16.onnx")
         return fp16 if fp16.exists() else bake_fp16(fp32, fp16)
 
-    return NetworkSpec("regressor", model.eval(), (OUTPUT_NAME,), regressor_profile(card.input_size), 5.0,
-                       onnx_path)
+    names = output_names(model.aus)
+    scales = (model.max_score, 1.0)[: len(names)]
+    return NetworkSpec("regressor", ModelOutputs(model).eval(), names, regressor_profile(card.input_size),
+                       scales, onnx_path)
 
 
 @cache

@@ -1,7 +1,7 @@
 """Parity of a backend's outputs with PyTorch FP32 on fixed inputs, and refusal beyond the tolerances.
 
-Tolerances (FACTS.md §6) apply to outputs divided by their range (the 0–5 score by 5, MTCNN's outputs as
-they are): FP32 max and mean |Δ| ≤ 1e-4; FP16 max |Δ| ≤ 1e-2 and mean |Δ| ≤ 1e-3.
+Tolerances (FACTS.md §6) apply to outputs divided by their range (the 0–5 score by 5, AU probabilities
+and MTCNN's outputs as they are): FP32 max and mean |Δ| ≤ 1e-4; FP16 max |Δ| ≤ 1e-2 and mean |Δ| ≤ 1e-3.
 """
 
 from __future__ import annotations
@@ -67,11 +67,11 @@ def compare(spec: NetworkSpec, backend: str, precision: str, reference: Sequence
             candidate: Sequence[Outputs]) -> list[Parity]:
     """Parity of every output of `spec` over all runs (each run: one input batch)."""
     parities = []
-    for name in spec.output_names:
+    for name, scale in zip(spec.output_names, spec.scales, strict=True):
         delta = np.concatenate([
             np.abs(np.asarray(got[name], np.float64) - np.asarray(want[name], np.float64)).ravel()
             for want, got in zip(reference, candidate, strict=True)
-        ]) / spec.scale
+        ]) / scale
         parities.append(Parity(spec.name, name, backend, precision, float(delta.max()), float(delta.mean()),
                                delta.size))
     return parities
