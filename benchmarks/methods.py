@@ -15,10 +15,11 @@ with seed 0) at its last conv block, so the twin here is rendered with another s
 subject was seen by that face net. Rows whose config file or method is not on this branch are skipped with
 a note; a row that fails is reported and the others still print. Runs resume from `--out`.
 
-Measured on the shared 2-core machine at the defaults (one job): rendering the twin 1 min, aligning it
-2.5 min, a regression row 2.6 min (6 s per fold), FaceNet2ExpNet 8.4 min (its stage (a) runs the face net
-at 112×96 each iteration). Two jobs ran 1.3× faster than one there (the cores are shared), so all twelve
-rows take about 30–40 minutes. Usage:
+Measured on the shared 2-core machine at the defaults, one job: rendering the twin 1 min, aligning it
+2.5 min; per row a regression row 2.6 min (6 s per fold), saliency method 2 4.4 min, AU ensemble 5.8 min,
+FaceNet2ExpNet 8.4 min (its stage (a) runs the face net at 112×96 every iteration): about 45 minutes in all
+with one job. Two jobs ran 1.3× faster than one there (the cores are shared with other work), so the
+default two jobs take about 30–40 minutes. Usage:
 
     python benchmarks/methods.py [--rows ...] [--jobs 2] [--subjects 25] [--frames 300] [--iterations 200]
 """
