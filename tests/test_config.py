@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from engine.au import DEFAULT_AUS
-from train.config import ConfigError, load_config
+from train.config import METHOD_SECTIONS, ConfigError, load_config
+from train.methods import METHODS
 
 
 def _load(tmp_path: Path, text: str):
@@ -33,3 +34,7 @@ def test_wrong_methods_and_sections_are_named(tmp_path: Path, text: str, message
     with pytest.raises(ConfigError, match=message):
         _load(tmp_path, text)
 
+
+
+def test_every_method_a_config_can_name_is_implemented() -> None:
+    assert set(METHODS) == set(METHOD_SECTIONS)

@@ -11,7 +11,7 @@ import torch
 from engine.errors import PainmonError
 from engine.model import PainRegressor
 from train.config import ConfigError, ModelConfig, SamplingConfig, SolverConfig, TrainConfig, load_config
-from train.loop import fit, predict, resolve_device, training_rows
+from train.loop import fit, predict, resolve_device, sgd_step, training_batch, training_rows
 from train.losses import LossConfig
 
 CONFIGS = Path(__file__).resolve().parent.parent / "train" / "configs"
@@ -203,3 +203,22 @@ def test_fit_on_cuda_with_mixed_precision_learns_the_levels() -> None:
     scores = predict(model, lambda r: images[r], rows, device=cuda)
     assert np.corrcoef(scores, levels)[0, 1] > 0.9
     assert next(model.parameters()).dtype == torch.float32  # AMP keeps fp32 master weights
+
+
+def test_training_batches_mirror_the_flagged_faces_and_a_non_finite_loss_names_the_setting() -> None:
+    images, _ = _data(n=8)
+    torch.manual_seed(3)
+    x, flip = training_batch(images, CPU, mirror=True)
+    plain = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    assert 0 < int(flip.sum()) < 8
+    torch.testing.assert_close(x[flip], plain[flip].flip(3))
+    torch.testing.assert_close(x[~flip], plain[~flip])
+    x, flip = training_batch(images, CPU, mirror=False)
+    assert not flip.any() and torch.equal(x, plain)
+    weight = torch.nn.Parameter(torch.ones(1))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    scaler = torch.amp.GradScaler(enabled=False)
+    assert sgd_step(optimizer, scaler, (2 * weight).sum(), iteration=0, remedy="solver.lr") == 2.0
+    assert weight.item() == pytest.approx(0.8)
+    with pytest.raises(PainmonError, match=r"diverged at iteration 7 .*lower fn2en\.lr"):
+        sgd_step(optimizer, scaler, weight.sum() * float("nan"), iteration=7, remedy="fn2en.lr")

@@ -94,6 +94,32 @@ def _to_input(crops: np.ndarray, device: torch.device) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).float()
 
 
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def training_batch(crops: np.ndarray, device: torch.device, mirror: bool) -> Batch:
+    """Model input of a training batch, each face mirrored with probability ½ if `mirror`; and which were."""
+    x = _to_input(crops, device)
+    if not mirror:
+        return x, torch.zeros(len(x), dtype=torch.bool, device=device)
+    flip = torch.rand(len(x), device=device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(3), x), flip
+
+
+def sgd_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss: torch.Tensor, *,
+             iteration: int, remedy: str) -> float:
+    """One (mixed-precision scaled) step on `loss`; returns its value. A non-finite loss is a PainmonError
+    that names the iteration and `remedy` (the setting to lower)."""
+    value = float(loss.detach())
+    if not np.isfinite(value):
+        raise PainmonError(f"training diverged at iteration {iteration} (loss {value}): lower {remedy}")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return value
+
+
 def fit(
     model: nn.Module,
     config: TrainConfig,
@@ -130,21 +156,12 @@ def fit(
     for it in bar:
         torch.manual_seed(solver.seed * 1_000_003 + it)
         pick = next(stream)
-        x = _to_input(images(rows[pick]), device)
         y = torch.from_numpy(levels[pick]).to(device)
-        if solver.mirror:
-            flip = torch.rand(len(pick), device=device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        x, _ = training_batch(images(rows[pick]), device, solver.mirror)
         with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
             scores, embedding = model.forward_with_embedding(x)
         loss, parts = loss_fn(scores, embedding, y)
-        value = float(loss.detach())
-        if not np.isfinite(value):
-            raise PainmonError(f"training diverged at iteration {it} (loss {value}): lower solver.lr")
-        optimizer.zero_grad(set_to_none=True)
-        state.scaler.scale(loss).backward()
-        state.scaler.step(optimizer)
-        state.scaler.update()
+        value = sgd_step(optimizer, state.scaler, loss, iteration=it, remedy="solver.lr")
         if it % 10 == 0:
             bar.set_postfix(loss=f"{value:.3f}")
         if snapshot is not None and (it + 1) % solver.snapshot_every == 0 and it + 1 < iterations:

@@ -24,7 +24,7 @@ from engine.au import AUNet, AUPainModel
 from engine.checkpoint import PainModel
 from engine.errors import PainmonError
 from train.config import TrainConfig
-from train.loop import ImageReader, _optimizer, _to_input, _TrainState
+from train.loop import ImageReader, _optimizer, _to_input, _TrainState, sgd_step, training_batch
 from train.methods.base import TrainingSet
 from train.multilabel import (
     au_labels,
@@ -79,23 +79,14 @@ def fit_member(member: AUNet, config: TrainConfig, images: ImageReader, rows: np
     for it in bar:
         torch.manual_seed(seed * 1_000_003 + it)
         pick = positions[next(stream)]
-        x = _to_input(images(rows[pick]), device)
-        if solver.mirror:
-            flip = torch.rand(len(pick), device=device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        x, _ = training_batch(images(rows[pick]), device, solver.mirror)
         weights = (selective_learning_weights(labels[pick], rates, (seed, it)) if settings.selective_learning
                    else None)
         with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
             logits = member(x)
         loss = masked_bce(logits, torch.from_numpy(labels[pick]).to(device),
                           None if weights is None else torch.from_numpy(weights).to(device))
-        value = float(loss.detach())
-        if not np.isfinite(value):
-            raise PainmonError(f"training diverged at iteration {it} (loss {value}): lower solver.lr")
-        optimizer.zero_grad(set_to_none=True)
-        state.scaler.scale(loss).backward()
-        state.scaler.step(optimizer)
-        state.scaler.update()
+        value = sgd_step(optimizer, state.scaler, loss, iteration=it, remedy="solver.lr")
         if it % 10 == 0:
             bar.set_postfix(loss=f"{value:.3f}")
         if (it + 1) % solver.snapshot_every == 0 and it + 1 < iterations:

@@ -20,18 +20,16 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from engine.backbones import BACKBONES, build_backbone
 from engine.checkpoint import PainModel, load_checkpoint
-from engine.errors import PainmonError
 from engine.model import PainRegressor
 from train.config import ConfigError, FN2ENConfig, TrainConfig
 from train.distill import FEATURES, FeatureRegression, feature_extractor, fit_crops, output_shape
-from train.loop import _optimizer, _to_input, _TrainState
+from train.loop import _optimizer, _TrainState, sgd_step, training_batch
 from train.methods.base import TrainingSet
 from train.methods.regression import fit_regression, new_regressor
 from train.sampling import batches, shuffled_stream
@@ -123,21 +121,12 @@ def distill(model: PainRegressor, teacher: FaceNetTeacher, config: TrainConfig, 
     for it in bar:
         torch.manual_seed(solver.seed * 1_000_003 + it)
         pick = next(stream)
-        x = _to_input(data.images(data.rows[pick]), device)
-        if solver.mirror:
-            flip = torch.rand(len(pick), device=device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        x, _ = training_batch(data.images(data.rows[pick]), device, solver.mirror)
         with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
             target = teacher(x)
             features = student((x - model.mean) / model.std)[FEATURES]
         loss = loss_fn(features.float(), target.float())
-        value = float(loss.detach())
-        if not np.isfinite(value):
-            raise PainmonError(f"FN2EN stage (a) diverged at iteration {it} (loss {value}): lower fn2en.lr")
-        optimizer.zero_grad(set_to_none=True)
-        state.scaler.scale(loss).backward()
-        state.scaler.step(optimizer)
-        state.scaler.update()
+        value = sgd_step(optimizer, state.scaler, loss, iteration=it, remedy="fn2en.lr")
         losses.append(value)
         if it % 10 == 0:
             bar.set_postfix(loss=f"{value:.4f}")

@@ -31,7 +31,7 @@ from engine.errors import PainmonError
 from engine.model import PainRegressor
 from train.config import SaliencyConfig, TrainConfig
 from train.deconv import DeconvGroup, check_backbone
-from train.loop import _optimizer, _to_input
+from train.loop import _optimizer, sgd_step, training_batch
 from train.methods.base import TrainingSet
 from train.methods.regression import fit_regression, new_regressor
 from train.saliency import au_histograms, flip_landmarks, local_loss
@@ -69,15 +69,7 @@ def _load(path: Path, model: nn.Module, optimizers: dict[str, torch.optim.SGD]) 
     return iteration
 
 
-def _descend(optimizer: torch.optim.SGD, loss: torch.Tensor, what: str, iteration: int) -> float:
-    value = float(loss.detach())
-    if not np.isfinite(value):
-        raise PainmonError(f"saliency pre-training diverged at iteration {iteration} ({what} loss {value}): "
-                           "lower [saliency] global_lr / local_lr")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return value
+_FLOAT32 = torch.amp.GradScaler(enabled=False)  # the pre-training runs in float32 on every device
 
 
 @dataclass
@@ -101,7 +93,8 @@ class _Alternation:
         if not len(triplets):  # a batch too small for any level to have a partner
             return {}
         loss = global_triplet_loss(features, triplets, settings.beta)
-        parts = {"global": _descend(self.optimizers["global"], loss, "global", iteration)}
+        parts = {"global": sgd_step(self.optimizers["global"], _FLOAT32, loss, iteration=iteration,
+                                     remedy="saliency.global_lr")}
         if self.group is not None:
             self.group.copy_weights()
             histograms, inside = au_histograms(self.group.saliency_maps(x), landmarks, self.au_numbers,
@@ -109,7 +102,8 @@ class _Alternation:
             a, p, n = triplets.anchor, triplets.positive, triplets.negative
             sets = au_sets(aus[a], aus[p], aus[n], settings.alpha, usable=inside[a] & inside[p] & inside[n])
             loss = local_loss(histograms[a], histograms[p], histograms[n], triplets.offset, sets)
-            parts["local"] = _descend(self.optimizers["local"], loss, "local", iteration)
+            parts["local"] = sgd_step(self.optimizers["local"], _FLOAT32, loss, iteration=iteration,
+                                      remedy="saliency.local_lr")
         return parts
 
 
@@ -144,12 +138,8 @@ def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, de
         torch.manual_seed(solver.seed * 1_000_003 + it)
         positions = next(stream)
         pick = torch.from_numpy(positions).to(device)
-        x = _to_input(data.images(data.rows[positions]), device)
-        marks = landmarks[pick]
-        if solver.mirror:
-            flip = torch.rand(len(pick), device=device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            marks = torch.where(flip[:, None, None], flip_landmarks(marks, x.shape[3]), marks)
+        x, flip = training_batch(data.images(data.rows[positions]), device, solver.mirror)
+        marks = torch.where(flip[:, None, None], flip_landmarks(landmarks[pick], x.shape[3]), landmarks[pick])
         parts = alternation.step(x, marks, levels[pick], aus[pick], it)
         if it % 10 == 0 and parts:
             bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
