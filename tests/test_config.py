@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from engine.au import DEFAULT_AUS
-from train.config import METHOD_SECTIONS, ConfigError, load_config
+from train.config import METHOD_SECTIONS, ConfigError, config_from_dict, load_config
 from train.methods import METHODS
 
 
@@ -38,3 +39,12 @@ def test_wrong_methods_and_sections_are_named(tmp_path: Path, text: str, message
 
 def test_every_method_a_config_can_name_is_implemented() -> None:
     assert set(METHODS) == set(METHOD_SECTIONS)
+
+
+def test_records_keep_only_the_chosen_methods_section_and_read_back_the_same(tmp_path: Path) -> None:
+    regression = _load(tmp_path, 'name = "x"\n')
+    assert not {"saliency", "fn2en", "au"} & set(regression.to_dict())
+    au = _load(tmp_path, 'name = "x"\nmethod = "au"\n[au]\naus = [4, 43]\n')
+    assert {"saliency", "fn2en", "au"} & set(au.to_dict()) == {"au"}
+    for config in (regression, au):
+        assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config

@@ -169,8 +169,10 @@ class TrainConfig:
     au: AUConfig = field(default_factory=AUConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-safe) of every setting, for run records and model cards."""
-        return asdict(self)
+        """Plain dict (JSON-safe) of every setting that applies to the method, for run records and model
+        cards: another method's defaults changing does not make a run look different."""
+        return {k: v for k, v in asdict(self).items()
+                if k not in _METHOD_CONFIGS or k == METHOD_SECTIONS[self.method]}
 
 
 SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "solver": SolverConfig,
