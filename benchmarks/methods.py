@@ -5,9 +5,9 @@ FaceNet2ExpNet, AU detection → PSPI), then prints the papers' per-subject mean
 in one Markdown table with predicting all zeros on the same frames, each row's wMAE gain over all zeros,
 and the winners by wMAE and by PCC.
 
-The rows' own configs fine-tune InceptionResnetV1 for thousands of iterations: hours per fold on a CPU. As
-benchmarks/loso.py does, every row here keeps its method, loss and sampling and takes one CPU-sized model
-and solver (train/configs/demo.toml's, at a small input size), so rows are comparable and 25 folds take
+The rows' own configs fine-tune InceptionResnetV1 for thousands of iterations: hours per fold on a CPU.
+So every row here keeps its method, loss and sampling and takes one CPU-sized model and solver
+(train/configs/demo.toml's, at a small input size), so rows are comparable and 25 folds take
 minutes. The final stage runs `--iterations`; a method's own stage (`iterations` in its section) is scaled
 by the same factor (--iterations / the row's solver.iterations). AU ensemble members become the small CNN;
 FaceNet2ExpNet's face net becomes the demo model (assets/demo_model.safetensors, trained on a twin rendered
