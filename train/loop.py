@@ -9,8 +9,8 @@ functions of the seed, so a run resumed from a snapshot continues exactly where 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +38,10 @@ def training_rows(
     return rows[eliminate_redundant(sequences, levels, sampling.max_run)]
 
 
-def _optimizer(model: nn.Module, loss: nn.Module, solver: SolverConfig) -> torch.optim.SGD:
-    """SGD with weight decay on weight matrices and centers, none on biases and per-channel parameters."""
-    params = [p for p in [*model.parameters(), *loss.parameters()] if p.requires_grad]
+def sgd_optimizer(modules: Sequence[nn.Module], solver: SolverConfig) -> torch.optim.SGD:
+    """SGD over the trainable parameters of `modules`: weight decay on weight matrices and centers, none on
+    biases and per-channel parameters."""
+    params = [p for module in modules for p in module.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.ndim > 1], "weight_decay": solver.weight_decay},
         {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
@@ -48,20 +49,26 @@ def _optimizer(model: nn.Module, loss: nn.Module, solver: SolverConfig) -> torch
     return torch.optim.SGD(groups, lr=solver.lr, momentum=solver.momentum)
 
 
-@dataclass
-class _TrainState:
-    """Everything a resumed run needs, stored as one safetensors file (no pickle)."""
+def _no_scaling() -> torch.amp.GradScaler:
+    return torch.amp.GradScaler(enabled=False)
 
-    model: nn.Module
-    loss: nn.Module
-    optimizer: torch.optim.SGD
-    scaler: torch.amp.GradScaler
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs — named modules' weights, named optimizers' momenta, the mixed-precision
+    scaler and the iteration count — stored as one safetensors file (no pickle)."""
+
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.SGD]
+    scaler: torch.amp.GradScaler = field(default_factory=_no_scaling)
 
     def save(self, path: Path, iteration: int) -> None:
-        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        tensors |= {f"loss.{k}": v for k, v in self.loss.state_dict().items()}
-        for index, state in self.optimizer.state_dict()["state"].items():
-            tensors[f"optim.{index}"] = state["momentum_buffer"]
+        """Write the snapshot atomically."""
+        tensors = {f"{name}.{k}": v for name, module in self.modules.items()
+                   for k, v in module.state_dict().items()}
+        for name, optimizer in self.optimizers.items():
+            for index, state in optimizer.state_dict()["state"].items():
+                tensors[f"optim.{name}.{index}"] = state["momentum_buffer"]
         tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
         meta = {"iteration": str(iteration), "scaler": json.dumps(self.scaler.state_dict())}
         tmp = path.with_suffix(".tmp")
@@ -77,18 +84,19 @@ class _TrainState:
         def part(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
-        self.model.load_state_dict(part("model."))
-        self.loss.load_state_dict(part("loss."))
-        state = self.optimizer.state_dict()
-        state["state"] = {int(k): {"momentum_buffer": v} for k, v in part("optim.").items()}
-        self.optimizer.load_state_dict(state)
+        for name, module in self.modules.items():
+            module.load_state_dict(part(f"{name}."))
+        for name, optimizer in self.optimizers.items():
+            state = optimizer.state_dict()
+            state["state"] = {int(k): {"momentum_buffer": v} for k, v in part(f"optim.{name}.").items()}
+            optimizer.load_state_dict(state)
         scaler_state = json.loads(meta["scaler"])
         if scaler_state:
             self.scaler.load_state_dict(scaler_state)
         return int(meta["iteration"])
 
 
-def _to_input(crops: np.ndarray, device: torch.device) -> torch.Tensor:
+def to_input(crops: np.ndarray, device: torch.device) -> torch.Tensor:
     """RGB uint8 (B, h, w, 3) → float32 (B, 3, h, w) in 0..255 on `device` (the model normalises inside)."""
     x = torch.from_numpy(crops).to(device, non_blocking=True)
     return x.permute(0, 3, 1, 2).float()
@@ -99,7 +107,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 def training_batch(crops: np.ndarray, device: torch.device, mirror: bool) -> Batch:
     """Model input of a training batch, each face mirrored with probability ½ if `mirror`; and which were."""
-    x = _to_input(crops, device)
+    x = to_input(crops, device)
     if not mirror:
         return x, torch.zeros(len(x), dtype=torch.bool, device=device)
     flip = torch.rand(len(x), device=device) < 0.5
@@ -143,9 +151,10 @@ def fit(
     levels = np.asarray(levels, dtype=np.int64)
     model.to(device).train()
     loss_fn = PainLoss(config.loss, config.model.embed_dim).to(device)
-    optimizer = _optimizer(model, loss_fn, solver)
+    optimizer = sgd_optimizer([model, loss_fn], solver)
     cuda = device.type == "cuda"
-    state = _TrainState(model, loss_fn, optimizer, torch.amp.GradScaler("cuda", enabled=cuda))
+    state = TrainState({"model": model, "loss": loss_fn}, {"sgd": optimizer},
+                       torch.amp.GradScaler("cuda", enabled=cuda))
     start = state.load(snapshot) if snapshot is not None and snapshot.exists() else 0
     positions = (uniform_class_stream(levels, solver.seed) if config.sampling.uniform_classes
                  else shuffled_stream(len(rows), solver.seed))
@@ -182,7 +191,7 @@ def predict(model: nn.Module, images: ImageReader, rows: np.ndarray, *, device: 
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
         with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-            scores = model(_to_input(images(chunk), device))
+            scores = model(to_input(images(chunk), device))
         out[start:start + len(chunk)] = scores.float().cpu().numpy()
     return out
 

@@ -23,7 +23,7 @@ from engine.errors import PainmonError
 from engine.model import PainRegressor
 from engine.tracker import choose_patient
 from train.deconv import DeconvGroup
-from train.loop import _to_input
+from train.loop import to_input
 from train.saliency import au_points
 
 MIN_HEIGHT = 224
@@ -35,7 +35,7 @@ def saliency_map(model: PainRegressor, crop_rgb: np.ndarray) -> np.ndarray:
     """Saliency (h, w) float32 in [0, 1] of one aligned RGB uint8 crop, with the model in eval mode."""
     model.eval()
     device = model.mean.device
-    x = (_to_input(crop_rgb[None], device) - model.mean) / model.std
+    x = (to_input(crop_rgb[None], device) - model.mean) / model.std
     return DeconvGroup(model.backbone).saliency_maps(x)[0].cpu().numpy()
 
 

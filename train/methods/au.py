@@ -17,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from engine.au import AUNet, AUPainModel
 from engine.checkpoint import PainModel
 from engine.errors import PainmonError
 from train.config import TrainConfig
-from train.loop import ImageReader, _optimizer, _to_input, _TrainState, sgd_step, training_batch
+from train.loop import ImageReader, TrainState, sgd_optimizer, sgd_step, to_input, training_batch
 from train.methods.base import TrainingSet
 from train.multilabel import (
     au_labels,
@@ -67,9 +66,9 @@ def fit_member(member: AUNet, config: TrainConfig, images: ImageReader, rows: np
     """
     solver, settings = config.solver, config.au
     member.to(device).train()
-    optimizer = _optimizer(member, nn.Module(), solver)  # the BCE has no parameters of its own
+    optimizer = sgd_optimizer([member], solver)  # the BCE has no parameters of its own
     cuda = device.type == "cuda"
-    state = _TrainState(member, nn.Module(), optimizer, torch.amp.GradScaler("cuda", enabled=cuda))
+    state = TrainState({"member": member}, {"sgd": optimizer}, torch.amp.GradScaler("cuda", enabled=cuda))
     start = state.load(snapshot) if snapshot.exists() else 0
     positions = ml_ros(labels, settings.ml_ros_budget, seed) if settings.ml_ros else np.arange(len(rows))
     rates = positive_rates(labels[positions])
@@ -107,7 +106,7 @@ def predict_aus(model: AUPainModel, images: ImageReader, rows: np.ndarray, *, de
     for start in range(0, len(rows), batch_size):
         chunk = slice(start, start + batch_size)
         with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
-            s, p = model.forward_with_aus(_to_input(images(rows[chunk]), device))
+            s, p = model.forward_with_aus(to_input(images(rows[chunk]), device))
         scores[chunk], probs[chunk] = s.float().cpu().numpy(), p.float().cpu().numpy()
     return scores, probs
 

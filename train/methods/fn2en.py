@@ -29,7 +29,7 @@ from engine.checkpoint import PainModel, load_checkpoint
 from engine.model import PainRegressor
 from train.config import ConfigError, FN2ENConfig, TrainConfig
 from train.distill import FEATURES, FeatureRegression, feature_extractor, fit_crops, output_shape
-from train.loop import _optimizer, _TrainState, sgd_step, training_batch
+from train.loop import TrainState, sgd_optimizer, sgd_step, training_batch
 from train.methods.base import TrainingSet
 from train.methods.regression import fit_regression, new_regressor
 from train.sampling import batches, shuffled_stream
@@ -110,9 +110,10 @@ def distill(model: PainRegressor, teacher: FaceNetTeacher, config: TrainConfig, 
     teacher.to(device)
     loss_fn.to(device)
     student.train()
-    optimizer = _optimizer(student, loss_fn, replace(solver, lr=settings.lr))
+    optimizer = sgd_optimizer([student, loss_fn], replace(solver, lr=settings.lr))
     cuda = device.type == "cuda"
-    state = _TrainState(student, loss_fn, optimizer, torch.amp.GradScaler("cuda", enabled=cuda))
+    state = TrainState({"student": student, "loss": loss_fn}, {"sgd": optimizer},
+                       torch.amp.GradScaler("cuda", enabled=cuda))
     start = state.load(snapshot) if snapshot.exists() else 0
     stream = batches(shuffled_stream(len(data.rows), solver.seed), solver.batch_size, skip=start)
     losses: list[float] = []

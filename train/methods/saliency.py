@@ -21,9 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
-from torch import nn
 from tqdm import tqdm
 
 from engine.checkpoint import PainModel
@@ -31,7 +28,7 @@ from engine.errors import PainmonError
 from engine.model import PainRegressor
 from train.config import SaliencyConfig, TrainConfig
 from train.deconv import DeconvGroup, check_backbone
-from train.loop import _optimizer, sgd_step, training_batch
+from train.loop import TrainState, sgd_optimizer, sgd_step, training_batch
 from train.methods.base import TrainingSet
 from train.methods.regression import fit_regression, new_regressor
 from train.saliency import au_histograms, flip_landmarks, local_loss
@@ -40,33 +37,6 @@ from train.triplets import au_sets, global_triplet_loss, mine_batch_hard
 
 SNAPSHOT = "saliency_snapshot.safetensors"
 """The pre-training stage's snapshot in the fold folder."""
-
-
-def _save(path: Path, model: nn.Module, optimizers: dict[str, torch.optim.SGD], iteration: int) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    for name, optimizer in optimizers.items():
-        tensors |= {f"{name}.{i}": s["momentum_buffer"] for i, s in optimizer.state_dict()["state"].items()}
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"iteration": str(iteration)})
-    tmp.replace(path)
-
-
-def _load(path: Path, model: nn.Module, optimizers: dict[str, torch.optim.SGD]) -> int:
-    """Restore a snapshot written by `_save`; returns the number of iterations it had done."""
-    with safe_open(str(path), framework="pt") as f:
-        iteration = int(f.metadata()["iteration"])
-    tensors = load_file(str(path))
-
-    def part(prefix: str) -> dict[str, torch.Tensor]:
-        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-    model.load_state_dict(part("model."))
-    for name, optimizer in optimizers.items():
-        state = optimizer.state_dict()
-        state["state"] = {int(k): {"momentum_buffer": v} for k, v in part(f"{name}.").items()}
-        optimizer.load_state_dict(state)
-    return iteration
 
 
 _FLOAT32 = torch.amp.GradScaler(enabled=False)  # the pre-training runs in float32 on every device
@@ -117,14 +87,15 @@ def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, de
                            f"set has level(s): {only}")
     model.to(device).train()
     backbone = model.backbone
-    optimizers = {"global": _optimizer(backbone, nn.Module(), replace(solver, lr=settings.global_lr))}
+    optimizers = {"global": sgd_optimizer([backbone], replace(solver, lr=settings.global_lr))}
     if settings.local:
-        optimizers["local"] = _optimizer(backbone, nn.Module(), replace(solver, lr=settings.local_lr))
+        optimizers["local"] = sgd_optimizer([backbone], replace(solver, lr=settings.local_lr))
     alternation = _Alternation(model, settings, optimizers, DeconvGroup(backbone) if settings.local else None,
                                data.au_numbers)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / SNAPSHOT
-    start = _load(path, model, optimizers) if path.exists() else 0
+    state = TrainState({"model": model}, optimizers)
+    start = state.load(path) if path.exists() else 0
     if start >= settings.iterations:
         return
     stream = batches(uniform_class_stream(data.levels, solver.seed), solver.batch_size, skip=start)
@@ -144,9 +115,9 @@ def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, de
         if it % 10 == 0 and parts:
             bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
         if (it + 1) % solver.snapshot_every == 0 and it + 1 < settings.iterations:
-            _save(path, model, optimizers, it + 1)
+            state.save(path, it + 1)
     bar.close()
-    _save(path, model, optimizers, settings.iterations)
+    state.save(path, settings.iterations)
 
 
 class Saliency:
