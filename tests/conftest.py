@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -86,6 +87,27 @@ def detector() -> FaceDetector:
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two x1, y1, x2, y2 boxes."""
     return float(box_iou(torch.from_numpy(a[None]), torch.from_numpy(b[None]))[0, 0])
+
+
+class KilledError(Exception):
+    """Stands in for a kill mid-training: raised by a `killed_after` image reader."""
+
+
+Reader = Callable[[np.ndarray], np.ndarray]
+
+
+def killed_after(reader: Reader, reads: int) -> Reader:
+    """An image reader that serves `reads` calls of `reader`, then raises KilledError (a kill mid-run)."""
+    calls = 0
+
+    def read(rows: np.ndarray) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls > reads:
+            raise KilledError
+        return reader(rows)
+
+    return read
 
 
 def save_random_checkpoint(path: Path) -> Path:

@@ -19,6 +19,7 @@ import torch
 from engine.au import DEFAULT_AUS, AUPainModel
 from engine.checkpoint import load_checkpoint
 from engine.errors import PainmonError
+from tests.conftest import KilledError
 from train.align_cache import AlignSettings, build_cache
 from train.au_predictions import AUPredictions, read_au_predictions, write_au_predictions
 from train.config import config_from_dict, load_config
@@ -113,10 +114,6 @@ def test_au_loso_writes_scores_au_outputs_metrics_and_report_and_the_checkpoint_
     deployed, deployed_card = load_checkpoint(export_run(run))
     assert isinstance(deployed, AUPainModel)
     assert deployed_card.metrics["aus"] == metrics["aus"]
-
-
-class KilledError(Exception):
-    """Stands in for SIGKILL: raised by the image reader after a number of reads."""
 
 
 def twin_set(twin: Path) -> TrainingSet:

@@ -6,7 +6,6 @@ import dataclasses
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from engine.au import DEFAULT_AUS
 from engine.checkpoint import load_checkpoint
 from engine.errors import ModelFileError
 from engine.paths import DEMO_MODEL
+from tests.conftest import KilledError, killed_after
 from train.align_cache import AlignedFrames, AlignSettings, build_cache
 from train.config import (
     ConfigError,
@@ -38,10 +38,6 @@ from train.unbc import load_unbc
 ROOT = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
 SIZE = (56, 48)
-
-
-class CrashError(Exception):
-    """Stands for a killed process: raised by the image reader after a number of batches."""
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +68,6 @@ def _config(**fn2en: object) -> TrainConfig:
 def _data(aligned: tuple[AlignedFrames, Frames, list[str]], config: TrainConfig) -> TrainingSet:
     cache, frames, subjects = aligned
     return _training_set(subjects[0], config, cache, frames)
-
-
-def _crashing(reader: Callable[[np.ndarray], np.ndarray], after: int) -> Callable[[np.ndarray], np.ndarray]:
-    calls = 0
-
-    def read(rows: np.ndarray) -> np.ndarray:
-        nonlocal calls
-        calls += 1
-        if calls > after:
-            raise CrashError
-        return reader(rows)
-
-    return read
 
 
 def test_stage_a_learns_the_teachers_features_and_trains_only_the_supervised_layers(
@@ -122,9 +105,9 @@ def test_stage_a_resumes_after_a_crash_exactly_and_is_not_redone_when_finished(
                        snapshot=tmp_path / "whole.safetensors", progress=None)
 
     snapshot = tmp_path / STAGE_A_SNAPSHOT
-    with pytest.raises(CrashError):  # killed during iteration 7: the snapshot of iteration 5 is on disk
+    with pytest.raises(KilledError):  # killed during iteration 7: the snapshot of iteration 5 is on disk
         distill(new_regressor(config), load_teacher(config.fn2en), config,
-                dataclasses.replace(data, images=_crashing(data.images, after=6)), device=CPU,
+                dataclasses.replace(data, images=killed_after(data.images, 6)), device=CPU,
                 snapshot=snapshot, progress=None)
     resumed = new_regressor(config)
     losses = distill(resumed, load_teacher(config.fn2en), config, data, device=CPU, snapshot=snapshot,
@@ -146,8 +129,8 @@ def test_a_kill_in_stage_b_resumes_stage_b_without_redoing_stage_a(
     config = _config(iterations=10)
     data = _data(aligned, config)
     method = METHODS["fn2en"]
-    with pytest.raises(CrashError):  # stage (a): 10 batches; stage (b) snapshots at 5 and dies in iteration 7
-        crashing = dataclasses.replace(data, images=_crashing(data.images, after=16))
+    with pytest.raises(KilledError):  # stage (a): 10 batches; (b) snapshots at 5 and dies in iteration 7
+        crashing = dataclasses.replace(data, images=killed_after(data.images, 16))
         method.train(method.new_model(config), config, crashing, device=CPU, iterations=20, folder=tmp_path,
                      progress=None)
     assert sorted(p.name for p in tmp_path.iterdir()) == [STAGE_A_SNAPSHOT, "snapshot.safetensors"]

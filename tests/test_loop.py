@@ -10,6 +10,7 @@ import torch
 
 from engine.errors import PainmonError
 from engine.model import PainRegressor
+from tests.conftest import KilledError, killed_after
 from train.config import ConfigError, ModelConfig, SamplingConfig, SolverConfig, TrainConfig, load_config
 from train.loop import fit, predict, resolve_device, sgd_step, training_batch, training_rows
 from train.losses import LossConfig
@@ -153,19 +154,10 @@ def test_a_run_killed_after_a_snapshot_resumes_to_the_same_weights(tmp_path: Pat
     straight = _model()
     fit(straight, config, lambda r: images[r], rows, levels, device=CPU, progress=None)
 
-    calls = 0
-
-    def dies_at_iteration_13(r: np.ndarray) -> np.ndarray:
-        nonlocal calls
-        calls += 1
-        if calls == 13:
-            raise KeyboardInterrupt
-        return images[r]
-
     snapshot = tmp_path / "snapshot.safetensors"
-    with pytest.raises(KeyboardInterrupt):
-        fit(_model(), config, dies_at_iteration_13, rows, levels, device=CPU, snapshot=snapshot,
-            progress=None)
+    with pytest.raises(KilledError):  # in iteration 13
+        fit(_model(), config, killed_after(lambda r: images[r], 12), rows, levels, device=CPU,
+            snapshot=snapshot, progress=None)
     assert snapshot.exists()  # written after iteration 10
     resumed = _model()
     fit(resumed, config, lambda r: images[r], rows, levels, device=CPU, snapshot=snapshot, progress=None)

@@ -22,6 +22,7 @@ from engine.align import template_for
 from engine.au import DEFAULT_AUS
 from engine.checkpoint import load_checkpoint
 from engine.errors import PainmonError
+from tests.conftest import KilledError, killed_after
 from train.align_cache import AlignSettings, build_cache
 from train.config import ConfigError, SolverConfig, TrainConfig, config_from_dict, load_config
 from train.loop import predict
@@ -118,19 +119,10 @@ def test_pretraining_killed_after_a_snapshot_resumes_to_the_same_weights(tmp_pat
     pretrain(straight, config, data, device=CPU, folder=tmp_path / "straight", progress=None)
     assert not torch.equal(straight.backbone[0][0].weight, _model(config).backbone[0][0].weight)
 
-    calls = 0
-
-    def dies_at_iteration_6(r: np.ndarray) -> np.ndarray:
-        nonlocal calls
-        calls += 1
-        if calls == 6:
-            raise KeyboardInterrupt
-        return images[r]
-
     folder = tmp_path / "killed"
-    with pytest.raises(KeyboardInterrupt):
-        pretrain(_model(config), config, replace(data, images=dies_at_iteration_6), device=CPU, folder=folder,
-                 progress=None)
+    with pytest.raises(KilledError):  # in iteration 6
+        pretrain(_model(config), config, replace(data, images=killed_after(lambda r: images[r], 5)),
+                 device=CPU, folder=folder, progress=None)
     with safe_open(str(folder / SNAPSHOT), framework="pt") as f:
         assert f.metadata()["iteration"] == "4"
     resumed = _model(config)
@@ -143,26 +135,23 @@ def test_a_finished_pretraining_is_not_redone_and_its_snapshot_goes_after_the_re
 ) -> None:
     config = _config(iterations=5)
     data, images = _training_set()
-    calls = 0
+    reads: list[np.ndarray] = []
 
-    def counting(r: np.ndarray) -> np.ndarray:
-        nonlocal calls
-        calls += 1
-        if calls == 5 + 4:  # the regression's 4th iteration, after its snapshot at 2
-            raise KeyboardInterrupt
+    def reading(r: np.ndarray) -> np.ndarray:
+        reads.append(r)
         return images[r]
 
-    counted = replace(data, images=counting)
     method = METHODS["saliency"]
-    with pytest.raises(KeyboardInterrupt):
-        method.train(_model(config), config, counted, device=CPU, iterations=6, folder=tmp_path,
-                     progress=None)
+    with pytest.raises(KilledError):  # in the regression's 4th iteration, after its snapshot at 2
+        method.train(_model(config), config, replace(data, images=killed_after(reading, 5 + 3)), device=CPU,
+                     iterations=6, folder=tmp_path, progress=None)
     with safe_open(str(tmp_path / SNAPSHOT), framework="pt") as f:
         assert f.metadata()["iteration"] == "5"  # complete
     assert (tmp_path / "snapshot.safetensors").exists()
-    calls = -100  # no more kills
-    method.train(_model(config), config, counted, device=CPU, iterations=6, folder=tmp_path, progress=None)
-    assert calls == -100 + 6 - 2  # only the regression's iterations 3..6 ran again
+    reads.clear()
+    method.train(_model(config), config, replace(data, images=reading), device=CPU, iterations=6,
+                 folder=tmp_path, progress=None)
+    assert len(reads) == 6 - 2  # only the regression's iterations 3..6 ran again
     assert not list(tmp_path.glob("*snapshot*"))
 
 
