@@ -106,7 +106,7 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     )
 
 
-class _ResidualBlock(nn.Module):
+class ResidualBlock(nn.Module):
     """Two 3×3 convolutions with an identity shortcut (the Face-ResNet unit, with batch norm)."""
 
     def __init__(self, channels: int) -> None:
@@ -131,7 +131,7 @@ def _face_cnn_small(pretrained: None) -> nn.Module:
     widths = (16, 32, 64, 128)
     layers: list[nn.Module] = [_conv_bn_relu(3, widths[0], 2)]
     for c_in, c_out in pairwise(widths):
-        layers += [_conv_bn_relu(c_in, c_out, 2), _ResidualBlock(c_out)]
+        layers += [_conv_bn_relu(c_in, c_out, 2), ResidualBlock(c_out)]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     return nn.Sequential(*layers)
 

@@ -23,7 +23,7 @@ from facenet_pytorch.models import inception_resnet_v1 as irv1
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from engine.backbones import _ResidualBlock
+from engine.backbones import ResidualBlock
 from train.config import ConfigError
 
 SUPPORTED_BACKBONES = ("face_cnn_small", "inception_resnet_v1")
@@ -62,7 +62,7 @@ def _check(module: nn.Module) -> None:
     """Raise ConfigError if some layer of `module` has no mirror."""
     if isinstance(module, _LEAVES):
         return
-    if not isinstance(module, (*_IN_ORDER, _ResidualBlock, *_RESIDUAL_INCEPTION, *_CONCATENATING)):
+    if not isinstance(module, (*_IN_ORDER, ResidualBlock, *_RESIDUAL_INCEPTION, *_CONCATENATING)):
         raise _unsupported(f"layer {type(module).__name__}")
     for child in module.children():
         _check(child)
@@ -164,7 +164,7 @@ class DeconvGroup(nn.Module):
     def _undo(self, module: nn.Module, r: Tensor, trace: _Trace) -> Tensor:
         if isinstance(module, _LEAVES):
             return self._undo_layer(module, r, trace)
-        if isinstance(module, _ResidualBlock):  # relu(x + body(x))
+        if isinstance(module, ResidualBlock):  # relu(x + body(x))
             r = F.relu(r)
             return r + self._undo(module.body, r, trace)
         if isinstance(module, _RESIDUAL_INCEPTION):  # relu(x + scale · conv2d(cat(branches(x))))
