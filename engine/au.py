@@ -82,10 +82,18 @@ class AUPainModel(nn.Module):
         self.backbone_name = first.backbone_name
         self.pretrained = first.pretrained
         self.input_size: tuple[int, int] = tuple(input_size or BACKBONES[first.backbone_name].input_size)
-        self.register_buffer("mean", first.mean.clone())
-        self.register_buffer("std", first.std.clone())
         self.register_buffer("thresholds", torch.full((len(self.aus),), 0.5))
         self.register_buffer("intensity", torch.ones(len(self.aus)))
+
+    @property
+    def mean(self) -> Tensor:
+        """The first member's input normalisation (what the model card records)."""
+        return self.members[0].mean
+
+    @property
+    def std(self) -> Tensor:
+        """The first member's input normalisation scale (what the model card records)."""
+        return self.members[0].std
 
     def member_specs(self) -> list[tuple[str, str | None]]:
         """(backbone, pretrained) of each member, in order."""
