@@ -172,8 +172,8 @@ def run_loso(
     if unknown:
         raise PainmonError(f"unknown fold(s) {', '.join(unknown)}: choose held-out subjects of {data} "
                            f"({', '.join(subjects)}) or {FINAL} (all subjects, for export)")
+    input_size = METHODS[config.method].new_model(config).input_size  # missing weights fail before any write
     _check_or_write_record(out, _record(dataset, config, iterations), config_path)
-    input_size = METHODS[config.method].new_model(config).input_size
     cache = build_cache(dataset.frames, dataset.root, AlignSettings(input_size, config.align.min_face_size),
                         workers=workers, progress=progress)
     shutil.copyfile(cache.no_face_csv, out / "no_face.csv")
