@@ -18,6 +18,7 @@ from engine.backbones import BACKBONES, build_backbone
 DEFAULT_AUS = (4, 6, 7, 9, 10, 12, 20, 25, 26, 43)
 """The AUs UNBC-McMaster codes with intensity, in the order of a model's AU outputs by default."""
 
+
 def pspi_from_aus(intensity: Tensor, aus: Sequence[int]) -> Tensor:
     """PSPI of (N, K) AU intensities whose columns are `aus`; an AU missing from `aus` counts 0."""
     zero = intensity.new_zeros(intensity.shape[0])

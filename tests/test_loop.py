@@ -1,4 +1,4 @@
-"""Training configs and the training loop, with the real PainRegressor (small backbone, tiny inputs)."""
+"""The training loop, with the real PainRegressor (small backbone, tiny inputs)."""
 
 from __future__ import annotations
 
@@ -11,101 +11,12 @@ import torch
 from engine.errors import PainmonError
 from engine.model import PainRegressor
 from tests.conftest import KilledError, killed_after
-from train.config import ConfigError, ModelConfig, SamplingConfig, SolverConfig, TrainConfig, load_config
+from train.config import ModelConfig, SamplingConfig, SolverConfig, TrainConfig
 from train.loop import fit, predict, resolve_device, sgd_step, training_batch, training_rows
 from train.losses import LossConfig
 
-CONFIGS = Path(__file__).resolve().parent.parent / "train" / "configs"
 CPU = torch.device("cpu")
 SIZE = (32, 32)
-
-
-# (file, regression, regularizer, center norm, sampling) per row of paper 000's Tables 1 and 2
-TABLE_ROWS = [
-    ("smooth_l1", "smooth_l1", "none", None, False),
-    ("l1_softmax", "l1", "softmax", None, False),
-    ("smooth_l1_softmax", "smooth_l1", "softmax", None, False),
-    ("l1_l1center", "l1", "center", 1, False),
-    ("smooth_l1_l1center", "smooth_l1", "center", 1, False),
-    ("smooth_l1_l2center", "smooth_l1", "center", 2, False),
-    ("l1_l1center_sampling", "l1", "center", 1, True),
-    ("smooth_l1_l1center_sampling", "smooth_l1", "center", 1, True),
-]
-
-
-@pytest.mark.parametrize(("stem", "regression", "regularizer", "norm", "sampling"), TABLE_ROWS)
-def test_one_config_per_table_row_with_the_papers_solver(
-    stem: str, regression: str, regularizer: str, norm: int | None, sampling: bool
-) -> None:
-    config = load_config(CONFIGS / f"{stem}.toml")
-    assert config.loss.regression == regression
-    assert config.loss.regularizer == regularizer
-    if regression == "smooth_l1":
-        assert config.loss.turning_point == 1.0
-    if regularizer == "center":
-        assert (config.loss.center_norm, config.loss.weight) == (norm, 0.01)
-    if regularizer == "softmax":
-        assert config.loss.weight == 1.0
-    assert config.sampling.eliminate_redundant is sampling and config.sampling.uniform_classes is sampling
-    assert config.solver == SolverConfig(lr=1e-4, momentum=0.9, weight_decay=5e-4, batch_size=64,
-                                         iterations=5000, mirror=True, seed=0)
-    assert (config.model.backbone, config.model.pretrained) == ("inception_resnet_v1", "casia-webface")
-
-
-def test_every_config_file_is_a_table_row_or_the_demo() -> None:
-    stems = {p.stem for p in CONFIGS.glob("*.toml")}
-    methods = {"au_pspi", "saliency", "saliency_global", "fn2en"}
-    assert stems == {row[0] for row in TABLE_ROWS} | {"demo"} | methods
-    names = [load_config(p).name for p in CONFIGS.glob("*.toml")]
-    assert len(set(names)) == len(names)
-    demo = load_config(CONFIGS / "demo.toml")
-    assert (demo.model.backbone, demo.model.pretrained) == ("face_cnn_small", None)
-
-
-def test_the_fn2en_config_is_a_small_net_under_a_pretrained_face_net_with_the_papers_best_row() -> None:
-    config = load_config(CONFIGS / "fn2en.toml")
-    best = load_config(CONFIGS / "smooth_l1_l1center_sampling.toml")
-    assert config.method == "fn2en"
-    assert (config.model.backbone, config.model.pretrained) == ("face_cnn_small", None)
-    f = config.fn2en
-    assert (f.teacher_backbone, f.teacher_pretrained) == ("inception_resnet_v1", "vggface2")
-    assert not f.teacher_checkpoint
-    assert (f.teacher_layer, f.student_layer, f.p) == ("block8", "6", 2)
-    assert (config.loss, config.sampling, config.solver) == (best.loss, best.sampling, best.solver)
-
-
-def test_the_au_config_is_paper_003_on_two_face_recognition_pretrainings_with_the_papers_solver() -> None:
-    config = load_config(CONFIGS / "au_pspi.toml")
-    assert config.method == "au"
-    assert config.au.member_specs() == [("inception_resnet_v1", "vggface2"),
-                                        ("inception_resnet_v1", "casia-webface")]
-    assert config.au.aus == (4, 6, 7, 9, 10, 12, 20, 25, 26, 43)
-    assert config.au.ml_ros and config.au.selective_learning and config.au.validation_subjects == 3
-    assert config.solver == SolverConfig(lr=1e-4, momentum=0.9, weight_decay=5e-4, batch_size=64,
-                                         iterations=5000, mirror=True, seed=0)
-
-
-@pytest.mark.parametrize(("text", "message"), [
-    ('name = "x"\n[loss]\nregresion = "l1"\n', "unknown setting"),
-    ('name = "x"\n[loss]\nregression = "huber"\n', "loss.regression must be one of"),
-    ('name = "x"\n[solver]\nbatch_size = 0\n', "must be positive"),
-    ('name = "x"\n[optimiser]\nlr = 1\n', "unknown section"),
-    ('[loss]\nregression = "l1"\n', "`name`"),
-    ('name = "x"\nloss = 3\n', "must be a table"),
-    ('name = "x"\nmethod = "au"\n[au]\nmembers = ["resnet_152"]\n', "unknown backbone 'resnet_152'"),
-    ('name = "x"\nmethod = "au"\n[au]\nmembers = ["face_cnn_small:vggface2"]\n', "no pretrained weights"),
-    ('name = "x"\n[au]\npresence = 1\n', "do not apply to method 'regression'"),
-    ("name = \n", "not valid TOML"),
-])
-def test_bad_configs_name_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError, match=message) as info:
-        load_config(path)
-    assert str(path) in str(info.value)
-    assert isinstance(info.value, PainmonError)
-    with pytest.raises(ConfigError, match="not found"):
-        load_config(tmp_path / "missing.toml")
 
 
 def _config(**solver: object) -> TrainConfig:

@@ -24,15 +24,13 @@ from engine.checkpoint import load_checkpoint
 from engine.errors import PainmonError
 from tests.conftest import KilledError, killed_after
 from train.align_cache import AlignSettings, build_cache
-from train.config import ConfigError, SolverConfig, TrainConfig, config_from_dict, load_config
+from train.config import TrainConfig, config_from_dict
 from train.loop import predict
-from train.losses import LossConfig
 from train.methods import METHODS, TrainingSet
 from train.methods.saliency import SNAPSHOT, pretrain
 from train.unbc import load_unbc
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ROOT / "train" / "configs"
 CPU = torch.device("cpu")
 SIZE = (56, 48)
 TINY = """\
@@ -62,32 +60,6 @@ def _config(**saliency: object) -> TrainConfig:
     data["saliency"] |= saliency
     data["solver"] |= {"iterations": 6}
     return config_from_dict(data)
-
-
-@pytest.mark.parametrize(("stem", "local"), [("saliency", True), ("saliency_global", False)])
-def test_paper_002_configs_are_its_methods_1_and_2(stem: str, local: bool) -> None:
-    config = load_config(CONFIGS / f"{stem}.toml")
-    assert config.method == "saliency" and config.saliency.local is local
-    assert (config.model.backbone, config.model.pretrained) == ("inception_resnet_v1", "casia-webface")
-    assert config.loss == LossConfig(regression="smooth_l1", turning_point=1.0, regularizer="center",
-                                     center_norm=1, weight=0.01)
-    assert config.sampling.uniform_classes and config.sampling.eliminate_redundant
-    assert config.solver == SolverConfig(lr=1e-4, momentum=0.9, weight_decay=5e-4, batch_size=64,
-                                         iterations=5000, mirror=True, seed=0)
-    assert (config.saliency.global_lr, config.saliency.local_lr, config.saliency.patch) == (0.001, 0.01, 11)
-
-
-@pytest.mark.parametrize(("text", "message"), [
-    ('name = "x"\nmethod = "saliency"\n[saliency]\npatch = 10\n', "patch odd"),
-    ('name = "x"\nmethod = "saliency"\n[saliency]\nlocal_lr = 0\n', "must be positive"),
-    ('name = "x"\n[saliency]\nalpha = 2\n', "do not apply to method 'regression'"),
-])
-def test_bad_saliency_settings_name_the_file(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError, match=message) as info:
-        load_config(path)
-    assert str(path) in str(info.value)
 
 
 def _training_set(n: int = 60, seed: int = 0) -> tuple[TrainingSet, np.ndarray]:
