@@ -23,7 +23,9 @@ class TrainingSet:
     levels: np.ndarray  # int64 pain levels 0..5
     subjects: np.ndarray  # str
     au_numbers: tuple[int, ...]  # the columns of `aus`
-    aus: np.ndarray  # float32 (n, len(au_numbers)) FACS intensities (AU43 0/1); NaN where not coded
+    # float32 (n, len(au_numbers)) FACS intensities (AU43 0/1); NaN = unknown (UNBC-McMaster codes every
+    # frame: an AU missing from a frame's FACS file is 0, never NaN)
+    aus: np.ndarray
     landmarks: np.ndarray  # float32 (n, 5, 2) the five MTCNN landmarks in crop pixels (x, y)
 
     def __post_init__(self) -> None:
