@@ -3,7 +3,9 @@
 Runs the 25 LOSO folds of each row (papers 000/001's regression rows, saliency supervision methods 1 and 2,
 FaceNet2ExpNet, AU detection → PSPI), then prints the papers' per-subject means (FACTS.md §4) of every row
 in one Markdown table with predicting all zeros on the same frames, each row's wMAE gain over all zeros,
-and the winners by wMAE and by PCC.
+and the winners by wMAE and by PCC. With several `--solver-seeds` every row runs once per seed (the seed
+draws the initial weights, the sampled batches and the mirroring) and the table gives the mean over seeds with
+each row's wMAE range, so that a winner can be told from run-to-run spread.
 
 The rows' own configs fine-tune InceptionResnetV1 for thousands of iterations: hours per fold on a CPU.
 So every row here keeps its method, loss and sampling and takes one CPU-sized model and solver
@@ -22,6 +24,7 @@ with one job. Two jobs ran 1.3× faster than one there (the cores are shared wit
 default two jobs take about 30–40 minutes. Usage:
 
     python benchmarks/methods.py [--rows ...] [--jobs 2] [--subjects 25] [--frames 300] [--iterations 200]
+                                 [--solver-seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -63,11 +66,13 @@ ROWS = (
 """train/configs/ stems of the rows, in table order."""
 
 
-def cpu_sized(recipe: TrainConfig, demo: TrainConfig, size: tuple[int, int], iterations: int) -> TrainConfig:
-    """`recipe`'s method, loss and sampling on the demo model at `size` and the demo solver; the method's own
-    stage is scaled like the final stage (`iterations` instead of the recipe's solver.iterations)."""
+def cpu_sized(recipe: TrainConfig, demo: TrainConfig, size: tuple[int, int], iterations: int,
+              seed: int) -> TrainConfig:
+    """`recipe`'s method, loss and sampling on the demo model at `size` and the demo solver with `seed`; the
+    method's own stage is scaled like the final stage (`iterations` instead of the recipe's
+    solver.iterations)."""
     config = dataclasses.replace(recipe, model=dataclasses.replace(demo.model, input_size=tuple(size)),
-                                 solver=demo.solver)
+                                 solver=dataclasses.replace(demo.solver, seed=seed))
     section = METHOD_SECTIONS[recipe.method]
     if section is None:
         return config
@@ -119,17 +124,54 @@ def _cell(value: float) -> str:
     return "—" if math.isnan(value) else f"{value:.3f}"
 
 
-def table(results: dict[str, Evaluation], zeros: Evaluation, minutes: dict[str, float]) -> str:
-    """One Markdown row per method: the per-subject means, wMAE gain over all zeros, minutes this run."""
-    lines = ["| method | " + " | ".join(HEADERS) + " | all-zeros wMAE ÷ wMAE | minutes |",
-             "|---" * (len(HEADERS) + 3) + "|"]
-    for name, evaluation in {**results, "all zeros (same frames)": zeros}.items():
-        m = evaluation.per_subject_mean.as_dict()
+def seed_mean(evaluations: list[Evaluation]) -> dict[str, float]:
+    """Each metric's per-subject mean (the papers' figure), averaged over the seeds that define it."""
+    values = np.array([[e.per_subject_mean.as_dict()[k] for k in METRIC_NAMES] for e in evaluations])
+    defined = ~np.isnan(values)
+    sums = np.where(defined, values, 0.0).sum(0)
+    with np.errstate(invalid="ignore"):
+        return dict(zip(METRIC_NAMES, np.where(defined.any(0), sums / defined.sum(0), np.nan), strict=True))
+
+
+def wmae_range(evaluations: list[Evaluation]) -> tuple[float, float]:
+    """The lowest and highest per-subject-mean wMAE over the seeds."""
+    values = [e.per_subject_mean.wmae for e in evaluations]
+    return min(values), max(values)
+
+
+def table(results: dict[str, list[Evaluation]], zeros: Evaluation, minutes: dict[str, float]) -> str:
+    """One Markdown row per method: the per-subject means (averaged over seeds), wMAE gain over all zeros,
+    the wMAE range over seeds where there are several, and minutes per seed in this run."""
+    seeds = max(map(len, results.values()))
+    spread = ["wMAE over seeds"] if seeds > 1 else []
+    lines = ["| method | " + " | ".join([*HEADERS, "all-zeros wMAE ÷ wMAE", *spread, "minutes"]) + " |",
+             "|---" * (len(HEADERS) + 3 + len(spread)) + "|"]
+    for name, evaluations in {**results, "all zeros (same frames)": [zeros]}.items():
+        m = seed_mean(evaluations)
         gain = zeros.per_subject_mean.wmae / m["wmae"]
-        spent = f"{minutes[name]:.1f}" if name in minutes else "—"
-        lines.append(f"| {name} | " + " | ".join(_cell(m[k]) for k in METRIC_NAMES)
-                     + f" | {gain:.2f}× | {spent} |")
+        low, high = wmae_range(evaluations)
+        cells = [*(_cell(m[k]) for k in METRIC_NAMES), f"{gain:.2f}×"]
+        if spread:
+            cells.append(f"{low:.3f}–{high:.3f}" if len(evaluations) > 1 else "—")
+        cells.append(f"{minutes[name]:.1f}" if name in minutes else "—")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def winners(results: dict[str, list[Evaluation]]) -> str:
+    """The best rows by mean wMAE and by mean PCC; with several seeds, whether the best wMAE row's range
+    over seeds lies clear of the runner-up's."""
+    means = {name: seed_mean(evaluations) for name, evaluations in results.items()}
+    ranked = sorted(means, key=lambda name: means[name]["wmae"])
+    by_pcc = max(means, key=lambda name: np.nan_to_num(means[name]["pcc"], nan=-2.0))
+    text = (f"winner by wMAE: {ranked[0]} ({means[ranked[0]]['wmae']:.3f}); "
+            f"by PCC: {by_pcc} ({means[by_pcc]['pcc']:.3f})")
+    if len(ranked) > 1 and len(results[ranked[0]]) > 1:
+        best, second = wmae_range(results[ranked[0]]), wmae_range(results[ranked[1]])
+        clear = "clear of" if best[1] < second[0] else "overlapping"
+        text += (f"\nits wMAE over seeds {best[0]:.3f}–{best[1]:.3f} is {clear} the runner-up's, "
+                 f"{ranked[1]} {second[0]:.3f}–{second[1]:.3f}")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, nargs=2, default=(56, 48), metavar=("H", "W"),
                         help="model input size")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), help="train/configs/ stems to run")
+    parser.add_argument("--solver-seeds", type=int, nargs="+", default=[0], metavar="SEED",
+                        help="run every row once per solver seed; the table gives their mean")
     parser.add_argument("--jobs", type=int, default=2, help="rows run in parallel processes")
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=1,
@@ -157,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
           f"final-stage iterations of batch {demo.solver.batch_size} at lr {demo.solver.lr} per fold, "
           f"{args.jobs} job(s) of {args.threads} thread(s)")
 
-    configs: dict[str, TrainConfig] = {}
+    configs: dict[str, dict[int, TrainConfig]] = {}
     for row in args.rows:
         recipe, why = available(row)
         if recipe is None:
             print(f"skipped {row}: {why}")
             continue
-        configs[row] = cpu_sized(recipe, demo, args.size, args.iterations)
+        configs[row] = {seed: cpu_sized(recipe, demo, args.size, args.iterations, seed)
+                        for seed in args.solver_seeds}
     if not configs:
         print("no row to run")
         return 1
@@ -171,42 +216,44 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_unbc(twin)
     build_cache(dataset.frames, dataset.root, AlignSettings(tuple(args.size), demo.align.min_face_size))
 
+    runs = {(row, seed): config for row, by_seed in configs.items() for seed, config in by_seed.items()}
+    folders = {(row, seed): args.out / f"seed{seed}" / row for row, seed in runs}
     how = {"twin": twin, "iterations": args.iterations, "device": args.device, "threads": args.threads,
            "progress": args.jobs == 1}
     if args.jobs == 1:
-        spent = {row: run_row(config, args.out / row, **how) for row, config in configs.items()}
+        spent = {run: run_row(config, folders[run], **how) for run, config in runs.items()}
     else:
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = {row: pool.submit(run_row, config, args.out / row, **how)
-                       for row, config in configs.items()}
-            spent = {row: future.result() for row, future in futures.items()}
-    for row, (_, _, error) in spent.items():
-        if error:
-            print(f"row {row} failed: {error}")
+            futures = {run: pool.submit(run_row, config, folders[run], **how) for run, config in runs.items()}
+            spent = {run: future.result() for run, future in futures.items()}
+    for (row, seed), (_, _, error) in spent.items():
+        if error and row in configs:
+            print(f"row {row} (solver seed {seed}) failed: {error}")
             del configs[row]
     if not configs:
         return 1
 
-    results: dict[str, Evaluation] = {}
-    for row, config in configs.items():
-        frames = read_predictions(args.out / row / "predictions.csv")
-        results[config.name] = evaluate(frames.subject, frames.label, frames.prediction)
+    names = {row: by_seed[args.solver_seeds[0]].name for row, by_seed in configs.items()}
+    results: dict[str, list[Evaluation]] = {names[row]: [] for row in configs}
+    for row in configs:
+        for seed in args.solver_seeds:
+            frames = read_predictions(folders[row, seed] / "predictions.csv")
+            results[names[row]].append(evaluate(frames.subject, frames.label, frames.prediction))
     zeros = evaluate(frames.subject, frames.label, np.zeros_like(frames.label))
-    minutes = {config.name: spent[row][0] / 60 for row, config in configs.items()}
+    seconds = {row: [spent[row, seed][0] for seed in args.solver_seeds] for row in configs}
+    minutes = {names[row]: float(np.mean(seconds[row])) / 60 for row in configs}
 
-    print("\nPer-subject means over the held-out subjects (the papers' protocol), synthetic twin:\n")
+    seeds = ", ".join(map(str, args.solver_seeds))
+    print("\nPer-subject means over the held-out subjects (the papers' protocol), synthetic twin, "
+          f"solver seed(s) {seeds}:\n")
     print(table(results, zeros, minutes))
     print()
-    for row, config in configs.items():
-        seconds, trained, _ = spent[row]
-        print(f"{config.name}: {seconds / 60:.1f} min for {trained} newly trained folds "
-              f"({seconds / max(trained, 1):.0f} s per fold)")
-    by_wmae = min(results, key=lambda name: results[name].per_subject_mean.wmae)
-    by_pcc = max(results, key=lambda name: np.nan_to_num(results[name].per_subject_mean.pcc, nan=-2.0))
-    print(f"winner by wMAE: {by_wmae} ({results[by_wmae].per_subject_mean.wmae:.3f}); "
-          f"by PCC: {by_pcc} ({results[by_pcc].per_subject_mean.pcc:.3f})")
+    for row in configs:
+        trained = sum(spent[row, seed][1] for seed in args.solver_seeds)
+        print(f"{names[row]}: {sum(seconds[row]) / 60:.1f} min for {trained} newly trained folds "
+              f"({sum(seconds[row]) / max(trained, 1):.0f} s per fold)")
+    print(winners(results))
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
