@@ -40,9 +40,10 @@ test: $(STAMP) $(CLIPS) lint
 bench: $(STAMP) $(CLIPS)
 	$(PY) benchmarks/pipeline.py
 
-# Every training method's LOSO on a 25-subject synthetic twin, one table (about 40 minutes on 2 cores).
+# Every training method's LOSO on a 25-subject synthetic twin, three solver seeds, one table (about
+# 80 minutes on 2 cores; one seed, `benchmarks/methods.py` alone, about 33 minutes).
 bench-methods: $(STAMP)
-	$(PY) benchmarks/methods.py
+	$(PY) benchmarks/methods.py --solver-seeds 0 1 2
 
 # Four simulated beds for --minutes (default 10): GUI latency, fps per bed, dropped frames, memory.
 bench-monitor: $(STAMP)

@@ -17,11 +17,11 @@ with seed 0) at its last conv block, so the twin here is rendered with another s
 subject was seen by that face net. Rows whose config file or method is not on this branch are skipped with
 a note; a row that fails is reported and the others still print. Runs resume from `--out`.
 
-Measured on the shared 2-core machine at the defaults, one job: rendering the twin 1 min, aligning it
-2.5 min; per row a regression row 2.6 min (6 s per fold), saliency method 2 4.4 min, AU ensemble 5.8 min,
-FaceNet2ExpNet 8.4 min (its stage (a) runs the face net at 112×96 every iteration): about 45 minutes in all
-with one job. Two jobs ran 1.3× faster than one there (the cores are shared with other work), so the
-default two jobs take about 30–40 minutes. Usage:
+Measured on the shared 2-core machine at the defaults (two jobs of one thread): rendering the twin 1 min,
+aligning it 2.5 min; per fold, a regression row 7 s, saliency method 1 9 s and method 2 12 s, the AU
+ensemble 15 s, FaceNet2ExpNet 23 s (its stage (a) runs the face net at 112×96 every iteration). One seed of
+every row takes about 33 minutes, three seeds about 80. The runs are deterministic: the same code, twin and
+seed give the same predictions to the bit; another solver seed moves a row's wMAE by up to ±0.08. Usage:
 
     python benchmarks/methods.py [--rows ...] [--jobs 2] [--subjects 25] [--frames 300] [--iterations 200]
                                  [--solver-seeds 0 1 2]
@@ -141,7 +141,7 @@ def wmae_range(evaluations: list[Evaluation]) -> tuple[float, float]:
 
 def table(results: dict[str, list[Evaluation]], zeros: Evaluation, minutes: dict[str, float]) -> str:
     """One Markdown row per method: the per-subject means (averaged over seeds), wMAE gain over all zeros,
-    the wMAE range over seeds where there are several, and minutes per seed in this run."""
+    the wMAE range over seeds where there are several, and minutes per seed trained in this run."""
     seeds = max(map(len, results.values()))
     spread = ["wMAE over seeds"] if seeds > 1 else []
     lines = ["| method | " + " | ".join([*HEADERS, "all-zeros wMAE ÷ wMAE", *spread, "minutes"]) + " |",
@@ -241,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             results[names[row]].append(evaluate(frames.subject, frames.label, frames.prediction))
     zeros = evaluate(frames.subject, frames.label, np.zeros_like(frames.label))
     seconds = {row: [spent[row, seed][0] for seed in args.solver_seeds] for row in configs}
-    minutes = {names[row]: float(np.mean(seconds[row])) / 60 for row in configs}
+    # Minutes per seed that trained in this run (a seed resumed from finished folds takes none).
+    minutes = {names[row]: float(np.mean(trained)) / 60 for row in configs
+               if (trained := [spent[row, seed][0] for seed in args.solver_seeds if spent[row, seed][1]])}
 
     seeds = ", ".join(map(str, args.solver_seeds))
     print("\nPer-subject means over the held-out subjects (the papers' protocol), synthetic twin, "
