@@ -240,22 +240,23 @@ def main(argv: list[str] | None = None) -> int:
             frames = read_predictions(folders[row, seed] / "predictions.csv")
             results[names[row]].append(evaluate(frames.subject, frames.label, frames.prediction))
     zeros = evaluate(frames.subject, frames.label, np.zeros_like(frames.label))
-    seconds = {row: [spent[row, seed][0] for seed in args.solver_seeds] for row in configs}
+    timings = {row: [spent[row, seed][:2] for seed in args.solver_seeds] for row in configs}  # (s, new folds)
     # Minutes per seed that trained in this run (a seed resumed from finished folds takes none).
-    minutes = {names[row]: float(np.mean(trained)) / 60 for row in configs
-               if (trained := [spent[row, seed][0] for seed in args.solver_seeds if spent[row, seed][1]])}
+    minutes = {names[row]: float(np.mean([s for s, new in per_seed if new])) / 60
+               for row, per_seed in timings.items() if any(new for _, new in per_seed)}
 
     seeds = ", ".join(map(str, args.solver_seeds))
     print("\nPer-subject means over the held-out subjects (the papers' protocol), synthetic twin, "
           f"solver seed(s) {seeds}:\n")
     print(table(results, zeros, minutes))
     print()
-    for row in configs:
-        trained = sum(spent[row, seed][1] for seed in args.solver_seeds)
-        print(f"{names[row]}: {sum(seconds[row]) / 60:.1f} min for {trained} newly trained folds "
-              f"({sum(seconds[row]) / max(trained, 1):.0f} s per fold)")
+    for row, per_seed in timings.items():
+        seconds, trained = sum(s for s, _ in per_seed), sum(new for _, new in per_seed)
+        per_fold = f" ({seconds / trained:.0f} s per fold)" if trained else ""
+        print(f"{names[row]}: {seconds / 60:.1f} min for {trained} newly trained folds{per_fold}")
     print(winners(results))
     return 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main())
