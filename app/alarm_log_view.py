@@ -42,8 +42,8 @@ class AlarmLogView(QWidget):
         """Put one transition at the top of the table."""
         event = entry.event
         time_text = datetime.fromtimestamp(event.t).strftime("%H:%M:%S")
-        kind = str(event.kind).replace("_", " ") if event.kind else "audio"
-        values = (time_text, entry.bed_name, kind, str(event.transition).replace("_", " "), event.message)
+        kind = event.kind.label if event.kind else "audio"
+        values = (time_text, entry.bed_name, kind, event.transition.label, event.message)
         self.table.insertRow(0)
         colour = COLOURS.get(event.priority)
         for column, value in enumerate(values):

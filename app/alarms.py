@@ -27,6 +27,8 @@ import uuid
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+from engine.labelled import LabelledEnum
+
 
 class Priority(IntEnum):
     """IEC 60601-1-8 alarm priorities (NONE: no alarm)."""
@@ -52,13 +54,13 @@ REALARM_RANGE_S = (120.0, 180.0)
 """Allowed re-alarm intervals after acknowledgement (2–3 minutes)."""
 
 
-class AlarmKind(StrEnum):
+class AlarmKind(LabelledEnum):
     """What an alarm is about. PAIN is clinical; the others are technical."""
 
-    PAIN = "pain"
-    NO_FACE = "no_face"
-    CAMERA_LOST = "camera_lost"
-    MODEL_ERROR = "model_error"
+    PAIN = "pain", "pain"
+    NO_FACE = "no_face", "no face"
+    CAMERA_LOST = "camera_lost", "camera lost"
+    MODEL_ERROR = "model_error", "model error"
 
     @property
     def priority(self) -> Priority:
@@ -75,17 +77,17 @@ class AlarmState(StrEnum):
     ACKNOWLEDGED = "acknowledged"
 
 
-class Transition(StrEnum):
+class Transition(LabelledEnum):
     """What happened in an `AlarmEvent`."""
 
-    RAISED = "raised"
-    LATCHED = "latched"
-    RETURNED = "returned"
-    ACKNOWLEDGED = "acknowledged"
-    REALARMED = "realarmed"
-    CLEARED = "cleared"
-    AUDIO_PAUSED = "audio_paused"
-    AUDIO_RESUMED = "audio_resumed"
+    RAISED = "raised", "raised"
+    LATCHED = "latched", "latched"
+    RETURNED = "returned", "returned"
+    ACKNOWLEDGED = "acknowledged", "acknowledged"
+    REALARMED = "realarmed", "realarmed"
+    CLEARED = "cleared", "cleared"
+    AUDIO_PAUSED = "audio_paused", "audio paused"
+    AUDIO_RESUMED = "audio_resumed", "audio resumed"
 
 
 @dataclass(frozen=True)

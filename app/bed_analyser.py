@@ -42,5 +42,5 @@ class BedAnalyser:
                                         self.smoothing_s)
                 self.streams[frame.bed_id] = stream
             jobs.append((stream, Frame(frame.index, frame.t, frame.image)))
-        return [AnalysedFrame(f.bed_id, f.image, r.face, Sample(f.t, r.score, str(r.status), ""), r.aus)
+        return [AnalysedFrame(f.bed_id, f.image, r.face, Sample(f.t, r.score, r.status, ""), r.aus)
                 for f, r in zip(frames, self.scorer.analyze(jobs), strict=True)]

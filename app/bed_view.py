@@ -27,7 +27,7 @@ from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
 from app.widgets.image import bgr_to_qimage, draw_face
 from app.workers import ModelInfo
-from engine.types import FaceStatus
+from engine.status import FrameStatus
 
 ONE_CLICK = (AnnotationKind.ANALGESIC, AnnotationKind.REPOSITIONED, AnnotationKind.PROCEDURE)
 
@@ -171,7 +171,7 @@ class BedView(QWidget):
         self.au_bars.set_values(latest.aus)
         face = latest.face
         image = latest.image if face is None else draw_face(
-            latest.image, face.box, face.landmarks, scored=latest.sample.status == FaceStatus.OK)
+            latest.image, face.box, face.landmarks, scored=latest.sample.status == FrameStatus.OK)
         pixmap = QPixmap.fromImage(bgr_to_qimage(image))
         self.video.setPixmap(pixmap.scaled(self.video.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation))

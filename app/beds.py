@@ -1,16 +1,14 @@
 """Bed configuration: what each bed watches and when it alarms, kept as JSON in the user's data directory.
 
-The file (`beds.json`) is written atomically (temporary file, fsync, rename), so a crash while saving leaves
-the previous configuration. Loading validates everything and says exactly what is wrong. With no file yet,
-the ward has one simulated-patient bed, so the app works out of the box on any machine.
+The file (`beds.json`) is written atomically (engine.files) and readable by its owner only (it names
+patients): a crash while saving leaves the previous configuration. Loading validates everything and says
+exactly what is wrong. With no file yet, the ward has one simulated-patient bed, so the app works out of the
+box on any machine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ import cv2
 
 from app.alarms import AlarmConfig
 from engine.errors import PainmonError
+from engine.files import write_atomically
 from engine.paths import data_dir
 
 FILE_VERSION = 1
@@ -166,18 +165,10 @@ def save_beds(beds: Iterable[BedConfig], path: Path | None = None) -> None:
         raise BedConfigError(str(exc)) from exc
     text = json.dumps({"version": FILE_VERSION, "beds": [_bed_to_dict(b) for b in beds]}, indent=2,
                       ensure_ascii=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
+        write_atomically(path, text + "\n", private=True)  # it names patients
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise BedConfigError(f"cannot save bed configuration to {path}: {exc}") from exc
-    _fsync_dir(path.parent)
 
 
 def list_cameras(max_index: int = 8) -> list[int]:
@@ -263,12 +254,3 @@ def _check_unique(beds: list[BedConfig]) -> None:
         if duplicates := sorted({v for v in values if values.count(v) > 1}):
             raise ValueError(f"two beds have the same {what}: {', '.join(map(repr, duplicates))}")
 
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable (POSIX); Windows cannot open folders and needs nothing here."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -30,7 +30,8 @@ from app.widgets.curve import CURVE_COLOUR, SCORE_RANGE
 from app.widgets.series import DEFAULT_MAX_GAP_S, with_gaps
 from engine.checkpoint import ModelCard, read_card
 from engine.errors import ModelFileError, PainmonError
-from engine.types import FaceStatus
+from engine.files import replacing, write_atomically
+from engine.status import FrameStatus
 
 DEFAULT_THRESHOLD = AlarmConfig().threshold
 PNG_SIZE = (1600, 500)
@@ -143,7 +144,7 @@ def score_stats(table: FrameTable, threshold: float, max_gap_s: float = DEFAULT_
     until the next one, unless they are more than `max_gap_s` apart (a stretch without frames counts for
     nothing); the last frame counts for the typical frame interval."""
     t, score = table.t, table.score
-    faces = int(np.count_nonzero(table.status == str(FaceStatus.OK)))
+    faces = int(np.count_nonzero(table.status == str(FrameStatus.OK)))
     scored = np.isfinite(score)
     if not scored.any():
         return ScoreStats(len(t), faces, math.nan, math.nan, math.nan, math.nan, 0.0, 0.0)
@@ -235,7 +236,7 @@ def write_png(record: ReplayRecord, path: Path, size: tuple[int, int] = PNG_SIZE
     """Write the curve as a PNG of `size` pixels."""
     path = _writable(path)
     try:
-        path.write_bytes(curve_png(record, size))
+        write_atomically(path, curve_png(record, size))
     except OSError as error:
         raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
     return path
@@ -262,9 +263,16 @@ def write_pdf(record: ReplayRecord, path: Path) -> Path:
     if QGuiApplication.instance() is None:
         raise ExportError("PDF export needs a running Qt application (start the painmon GUI)")
     try:
-        path.write_bytes(b"")  # fails here, with the reason, where QPdfWriter would fail silently
+        with replacing(path) as scratch:
+            _print_pdf(record, scratch)
+            if scratch.stat().st_size == 0:  # QPdfWriter fails silently
+                raise ExportError(f"cannot write {path}")
     except OSError as error:
         raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
+    return path
+
+
+def _print_pdf(record: ReplayRecord, path: Path) -> None:
     document = QTextDocument()
     document.setDefaultStyleSheet(_STYLE)
     document.addResource(QTextDocument.ResourceType.ImageResource, QUrl("painmon:curve.png"),
@@ -278,9 +286,6 @@ def write_pdf(record: ReplayRecord, path: Path) -> Path:
                                      margins, QPageLayout.Unit.Millimeter))
     document.print_(writer)
     del writer  # the file is complete once the writer is gone
-    if not path.is_file() or path.stat().st_size == 0:
-        raise ExportError(f"cannot write {path}")
-    return path
 
 
 def summary_html(record: ReplayRecord, curve_url: str) -> str:
@@ -316,7 +321,7 @@ def summary_html(record: ReplayRecord, curve_url: str) -> str:
     dated = not record.one_day  # within one day, the period above gives the date
     if record.alarms:
         parts.append(_table(["Alarm", "Priority", "Raised", "Acknowledged", "Cleared", "Message"], [
-            [str(a.kind).replace("_", " "), Priority(a.priority).name.lower(),
+            [a.kind.label, Priority(a.priority).name.lower(),
              *(record.format_time(t, dated) for t in (a.raised_at, a.acknowledged_at, a.cleared_at)),
              a.message] for a in record.alarms]))
     else:

@@ -25,7 +25,6 @@ from app.record import AnnotationKind, RecordWriter
 from app.settings import MonitorSettings, load_settings, save_settings, settings_path
 from app.widgets.series import ScoreSeries
 from app.workers import (
-    MODEL_ERROR,
     RETRY_S,
     AnalysedFrame,
     CaptureWorker,
@@ -38,10 +37,7 @@ from app.workers import (
     wall_clock,
 )
 from engine.paths import data_dir
-
-PAUSED = "paused"
-CAMERA_LOST = "camera_lost"
-"""Sample statuses of the gap markers written when a bed is paused or its source is lost."""
+from engine.status import FrameStatus
 
 ALARM_LOG_LENGTH = 1000
 RATE_WINDOW_S = 5.0
@@ -97,8 +93,7 @@ class BedRuntime:
             return self.source_message
         if self.latest is None:
             return "starting…"
-        return {"ok": "face", "no_face": "no face", "low_confidence": "face unclear",
-                MODEL_ERROR: "no model"}.get(self.latest.sample.status, self.latest.sample.status)
+        return self.latest.sample.status.label
 
     @property
     def analysed_fps(self) -> float:
@@ -217,7 +212,7 @@ class Monitor(QObject):
         runtime.paused = paused
         if paused:
             self._stop_capture(runtime)
-            self._mark_gap(runtime, PAUSED)
+            self._mark_gap(runtime, FrameStatus.PAUSED)
             self._log(runtime, runtime.alarms.suspend(wall_clock()))
         else:
             self._start_capture(runtime)
@@ -297,7 +292,7 @@ class Monitor(QObject):
         for sample in fresh:
             self.record.add_sample(self._session(runtime), sample.t, sample.score, sample.status)
             runtime.count(sample.t)
-            failed = sample.status == MODEL_ERROR
+            failed = sample.status is FrameStatus.MODEL_ERROR
             events = runtime.alarms.set_technical(now, AlarmKind.MODEL_ERROR, failed, sample.message)
             if not failed:
                 events += runtime.alarms.update(now, sample.score)
@@ -386,12 +381,12 @@ class Monitor(QObject):
             return
         runtime.source_ok, runtime.source_message = delivering, message
         if not delivering:
-            self._mark_gap(runtime, CAMERA_LOST)
+            self._mark_gap(runtime, FrameStatus.CAMERA_LOST)
         self._log(runtime, runtime.alarms.set_technical(wall_clock(), AlarmKind.CAMERA_LOST, not delivering,
                                                         message))
         runtime.version += 1
 
-    def _mark_gap(self, runtime: BedRuntime, status: str) -> None:
+    def _mark_gap(self, runtime: BedRuntime, status: FrameStatus) -> None:
         """Write a scoreless sample saying why the following stretch has no frames."""
         t = max(wall_clock(), float(runtime.history.t[-1]) if len(runtime.history) else -math.inf)
         self.record.add_sample(self._session(runtime), t, math.nan, status)

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,9 @@ import numpy as np
 
 from app.alarms import AlarmEvent, AlarmKind, Transition
 from engine.errors import PainmonError
+from engine.labelled import LabelledEnum
 from engine.paths import data_dir
+from engine.status import FrameStatus
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -83,19 +84,13 @@ class RecordError(PainmonError):
     """The record database cannot be opened, is not a painmon record, or comes from a newer painmon."""
 
 
-class AnnotationKind(StrEnum):
+class AnnotationKind(LabelledEnum):
     """One-click event markers a nurse puts on the curve."""
 
-    ANALGESIC = "analgesic"
-    REPOSITIONED = "repositioned"
-    PROCEDURE = "procedure"
-    NOTE = "note"
-
-    @property
-    def label(self) -> str:
-        """How the marker is labelled on screen."""
-        return {"analgesic": "Analgesic given", "repositioned": "Repositioned", "procedure": "Procedure",
-                "note": "Note"}[self.value]
+    ANALGESIC = "analgesic", "Analgesic given"
+    REPOSITIONED = "repositioned", "Repositioned"
+    PROCEDURE = "procedure", "Procedure"
+    NOTE = "note", "Note"
 
 
 @dataclass(frozen=True)
@@ -264,7 +259,7 @@ class RecordWriter:
                                    source=source, model=model, started_at=_time(started_at)))
         return int(self._submit(request))
 
-    def add_sample(self, session_id: int, t: float, score: float, status: str) -> None:
+    def add_sample(self, session_id: int, t: float, score: float, status: FrameStatus) -> None:
         """Queue one frame's result; a NaN score is stored as NULL."""
         value = float(score) if math.isfinite(score) else None
         self._put_sql("INSERT INTO samples(session_id, t, score, status) VALUES (?, ?, ?, ?)",

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,11 +24,14 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.analyze import CSV_COLUMNS, ResultCsvWriter, au_column, resolve_model
-from engine.checkpoint import ModelCard, file_sha256, read_au_thresholds, read_card
+from engine.backends import Backend
+from engine.checkpoint import ModelCard, read_au_thresholds, read_card
 from engine.errors import PainmonError, VideoSourceError
+from engine.files import file_sha256, replacing, write_atomically
 from engine.paths import cache_dir
 from engine.sources import VideoSource, open_source
-from engine.types import Face, FaceStatus, FrameResult
+from engine.status import FrameStatus
+from engine.types import Face, FrameResult
 
 if TYPE_CHECKING:
     from engine.pipeline import Pipeline  # imported when needed: it loads torch and MTCNN
@@ -38,7 +40,6 @@ CACHE_FORMAT = 1
 """Bump when the cached files change meaning; older entries are then analysed afresh."""
 PROGRESS_INTERVAL_S = 0.1
 """Progress is reported at most this often."""
-_FACE_STATUSES = {status.value for status in FaceStatus}
 
 
 class AnalysisCancelledError(PainmonError):
@@ -51,7 +52,7 @@ class AnalysisSettings:
     backend and device change only the speed, so they are not part of the cache key."""
 
     checkpoint: Path | None = None  # None: the bundled demo model
-    backend: str = "auto"
+    backend: str = Backend.AUTO
     device: str | None = None
     smoothing_s: float = 0.0
 
@@ -84,17 +85,13 @@ class FrameTable:
                    np.asarray(status, dtype=str), np.full((n, 4), math.nan), np.full((n, 5, 2), math.nan))
 
     def results(self) -> Iterator[FrameResult]:
-        """The rows as FrameResults (statuses outside FaceStatus, such as a session's camera gaps, are kept
-        as their text)."""
+        """The rows as FrameResults."""
         for i in range(len(self)):
             face = None
             if not np.isnan(self.box[i]).any():
                 face = Face(self.box[i].astype(np.float32), self.landmarks[i].astype(np.float32), math.nan)
-            status: FaceStatus | str = str(self.status[i])
-            if status in _FACE_STATUSES:
-                status = FaceStatus(status)
-            yield FrameResult(int(self.frame[i]), float(self.t[i]), status, float(self.score[i]), face,  # type: ignore[arg-type]
-                              aus=self.aus_at(i))
+            yield FrameResult(int(self.frame[i]), float(self.t[i]), FrameStatus(self.status[i]),
+                              float(self.score[i]), face, aus=self.aus_at(i))
 
     def aus_at(self, index: int) -> dict[int, float] | None:
         """The AU probabilities of one frame (AU number → 0..1), None without AUs or without a face."""
@@ -104,7 +101,7 @@ class FrameTable:
 
     def write_csv(self, path: Path) -> None:
         """Write the per-frame CSV of `painmon analyze` (engine.analyze.ResultCsvWriter)."""
-        with path.open("w", newline="") as handle:
+        with replacing(path) as scratch, scratch.open("w", newline="") as handle:
             writer = ResultCsvWriter(handle, self.au_numbers)
             for result in self.results():
                 writer.write(result)
@@ -178,17 +175,6 @@ def _load_cached(key: str, video: Path, checkpoint: Path, card: ModelCard) -> Vi
         return None
 
 
-def _write_atomically(path: Path, write: Callable[[TextIO], object]) -> None:
-    """Write a text file through a partial file that becomes `path` only once complete."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    try:
-        with partial.open("w", newline="") as handle:
-            write(handle)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def _analyse_into(handle: TextIO, pipeline: Pipeline, source: VideoSource, report: Progress,
                   stop: Callable[[], bool]) -> None:
     """Run the pipeline over the source, writing the per-frame CSV (the cache entry) as results come."""
@@ -239,11 +225,12 @@ def analyze_video(video: str | Path, settings: AnalysisSettings, progress: Progr
                                             smoothing_s=settings.smoothing_s)
         try:
             table_path, meta_path = _cache_files(key)
-            _write_atomically(table_path, lambda out: _analyse_into(out, pipeline, source, report, stop))
+            with replacing(table_path, private=True) as scratch, scratch.open("w", newline="") as out:
+                _analyse_into(out, pipeline, source, report, stop)
             meta = {"video": video.name, "video_sha256": video_sha, "fps": source.fps or 30.0,
                     "size": list(source.size), "checkpoint_sha256": checkpoint_sha,
                     "early_end": source.early_end}
-            _write_atomically(meta_path, lambda out: json.dump(meta, out))  # last: marks the entry complete
+            write_atomically(meta_path, json.dumps(meta), private=True)  # last: marks the entry complete
         except OSError as error:
             where = error.filename or "the cache folder"
             raise PainmonError(f"cannot write the analysis to {where}: {error.strerror or error}") from error

@@ -50,7 +50,9 @@ from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
 from app.widgets.image import bgr_to_qimage, draw_face
 from engine.errors import PainmonError, VideoSourceError
+from engine.files import write_atomically
 from engine.paths import data_dir
+from engine.status import FrameStatus
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
 MAX_WAIT_S = 0.5
@@ -335,10 +337,8 @@ def load_video_annotations(video_sha256: str) -> list[Annotation]:
 
 def save_video_annotations(video_sha256: str, annotations: list[Annotation]) -> None:
     """Keep the annotations of a video (written atomically)."""
-    path = _video_annotations_path(video_sha256)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps([{"t": a.t, "kind": str(a.kind), "text": a.text} for a in annotations]))
-    partial.replace(path)
+    rows = [{"t": a.t, "kind": str(a.kind), "text": a.text} for a in annotations]
+    write_atomically(_video_annotations_path(video_sha256), json.dumps(rows), private=True)
 
 
 class ReplayView(QWidget):
@@ -629,7 +629,7 @@ class ReplayView(QWidget):
         self.au_bars.set_values(table.aus_at(index))
         self.slider.setValue(index)
         score = table.score[index]
-        shown = f"{score:.2f}" if np.isfinite(score) else str(table.status[index]).replace("_", " ")
+        shown = f"{score:.2f}" if np.isfinite(score) else FrameStatus(table.status[index]).label
         unit = "sample" if record.wall_clock else "frame"
         self.time_label.setText(f"{record.format_time(t)} · {unit} {index + 1}/{len(table)} · pain {shown}")
 

@@ -7,8 +7,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.cli import BACKENDS
+from engine.backends import Backend
 from engine.errors import PainmonError
+from engine.files import write_atomically
 from engine.paths import DEMO_MODEL, data_dir
 
 
@@ -18,18 +19,18 @@ class SettingsError(PainmonError):
 
 @dataclass(frozen=True)
 class MonitorSettings:
-    """Model file (by default the bundled demo model), inference backend (one of engine.cli.BACKENDS),
+    """Model file (by default the bundled demo model), inference backend (a Backend name),
     device ("" lets the backend choose) and whether alarms sound. Raises ValueError for an unknown
     backend."""
 
     model_path: str = str(DEMO_MODEL)
-    backend: str = "auto"
+    backend: str = str(Backend.AUTO)  # plain str: the JSON file holds the value
     device: str = ""
     audible: bool = True
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {self.backend!r}")
+        if self.backend not in list(Backend):
+            raise ValueError(f"backend must be one of {', '.join(Backend)}; got {self.backend!r}")
 
     @property
     def engine(self) -> tuple[str, str, str]:
@@ -64,9 +65,5 @@ def load_settings(path: Path | None = None) -> MonitorSettings:
 
 
 def save_settings(settings: MonitorSettings, path: Path | None = None) -> None:
-    """Write the settings atomically (temporary file, then rename)."""
-    path = path or settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(asdict(settings), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    """Write the settings atomically (engine.files)."""
+    write_atomically(path or settings_path(), json.dumps(asdict(settings), indent=2) + "\n")

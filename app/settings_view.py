@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from app.monitor import Monitor
 from app.settings import MonitorSettings
 from app.workers import ModelInfo
-from engine.cli import BACKENDS
+from engine.backends import Backend
 
 if TYPE_CHECKING:
     from engine.checkpoint import ModelCard
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 AUTOMATIC_DEVICE = "automatic"
 DEVICES = (AUTOMATIC_DEVICE, "cpu", "cuda")
 MODEL_FILTER = "painmon models (*.safetensors);;All files (*)"
-BACKEND_LABELS = {"auto": "Automatic", "torch": "PyTorch", "onnx": "ONNX Runtime", "tensorrt": "TensorRT"}
 
 
 def card_html(card: ModelCard) -> str:
@@ -63,8 +62,8 @@ class SettingsView(QWidget):
         model_row.addWidget(self.model_edit, 1)
         model_row.addWidget(browse)
         self.backend_combo = QComboBox()
-        for backend in BACKENDS:
-            self.backend_combo.addItem(BACKEND_LABELS.get(backend, backend), backend)
+        for backend in Backend:
+            self.backend_combo.addItem(backend.label, backend.value)
         self.backend_combo.setCurrentIndex(self.backend_combo.findData(settings.backend))
         self.device_combo = QComboBox()
         self.device_combo.setEditable(True)
@@ -116,7 +115,7 @@ class SettingsView(QWidget):
             self.status_label.setText(f"No model running: {info.error}")
             self.card_label.clear()
             return
-        backend = BACKEND_LABELS.get(info.backend, info.backend)
+        backend = Backend(info.backend).label if info.backend in list(Backend) else info.backend
         self.status_label.setText(f"{Path(info.path).name} on {backend}, device {info.device}")
         self.card_label.setText(card_html(info.card))
 

@@ -11,6 +11,7 @@ results to `Results`, which the GUI drains on its display timer. Nothing here bl
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -25,8 +26,10 @@ from PySide6.QtCore import QObject, Signal
 from app.beds import Source, SourceKind
 from app.settings import MonitorSettings
 from app.video_recording import VideoRecorder
+from engine.backends import Backend
 from engine.errors import PainmonError
 from engine.sources import VideoSource, open_source
+from engine.status import FrameStatus
 from engine.types import Face
 
 if TYPE_CHECKING:
@@ -35,9 +38,6 @@ if TYPE_CHECKING:
     from engine.tensorrt.engines import BackgroundBuild
 
 log = logging.getLogger(__name__)
-
-MODEL_ERROR = "model_error"
-"""Sample status of a frame the model could not score (no model loaded, or it failed)."""
 
 RETRY_S = 5.0
 """How often a lost camera or stream is reopened."""
@@ -199,7 +199,7 @@ class Sample(NamedTuple):
 
     t: float
     score: float
-    status: str
+    status: FrameStatus
     message: str
 
 
@@ -330,7 +330,7 @@ class InferenceWorker(QObject):
     def _build_engines(self) -> BackgroundBuild | None:
         """On a GPU where TensorRT runs but this model's engines are not built yet (backend auto), build and
         verify them in the background while the current backend keeps analysing, then switch to TensorRT."""
-        if self.settings.backend != "auto":
+        if self.settings.backend != Backend.AUTO:
             return None
         from engine.backends.select import tensorrt_unavailable
 
@@ -361,7 +361,7 @@ class InferenceWorker(QObject):
 
 def _failed(frames: list[CapturedFrame], message: str) -> list[AnalysedFrame]:
     """Frames the model did not score, with the reason."""
-    return [AnalysedFrame(f.bed_id, f.image, None, Sample(f.t, float("nan"), MODEL_ERROR, message))
+    return [AnalysedFrame(f.bed_id, f.image, None, Sample(f.t, math.nan, FrameStatus.MODEL_ERROR, message))
             for f in frames]
 
 

@@ -33,7 +33,7 @@ from engine.checkpoint import ModelCard, save_checkpoint  # noqa: E402
 from engine.model import PainRegressor  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 from engine.sources import Frame, open_source  # noqa: E402
-from engine.types import FaceStatus  # noqa: E402
+from engine.status import FrameStatus  # noqa: E402
 
 CLIP = ROOT / "tests" / "data" / "clips" / "WolfgangLanger_Pexels.mp4"
 STAGES = ("decode", "face", "align", "predict")
@@ -112,7 +112,7 @@ def painmon(checkpoint: Path, name: str, clip: Path, count: int, warmup: int) ->
     start: dict[str, float] = {}
 
     def analyse(frame: Frame, run: Run) -> None:
-        run.faces += pipeline.process(frame).status is FaceStatus.OK
+        run.faces += pipeline.process(frame).status is FrameStatus.OK
 
     def restart() -> None:
         pipeline.stream.reset()

@@ -16,7 +16,8 @@ from tqdm import tqdm
 from engine import paths
 from engine.errors import ModelFileError, PainmonError, VideoSourceError
 from engine.sources import VideoSource, open_source
-from engine.types import FaceStatus, FrameResult
+from engine.status import FrameStatus
+from engine.types import FrameResult
 
 LANDMARKS = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")  # MTCNN order, image left/right
 CSV_COLUMNS = (
@@ -66,7 +67,7 @@ class Summary:
     def add(self, result: FrameResult) -> None:
         """Count one analysed frame."""
         self.frames += 1
-        self.faces += result.status is FaceStatus.OK
+        self.faces += result.status is FrameStatus.OK
         if not math.isnan(result.score):
             self.scores.append(result.score)
             if not result.score <= self.peak[0]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from engine.au import AUPainModel
 from engine.errors import ModelFileError
+from engine.files import replacing
 from engine.model import PainRegressor
 
 PainModel = PainRegressor | AUPainModel
@@ -79,12 +78,6 @@ class ModelCard:
         return cls(**data)
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def _check_card_matches(model: PainModel, card: ModelCard) -> None:
     expected = ModelCard.for_model(model, name="", version="", trained_on="")
     for name in ("backbone", "pretrained", "input_size", "mean", "std", "aus", "members"):
@@ -97,14 +90,9 @@ def save_checkpoint(path: str | Path, model: PainModel, card: ModelCard) -> Path
     """Write the model's weights and its card to a safetensors file (atomically); return the path."""
     _check_card_matches(model, card)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    try:
-        save_file(tensors, partial, metadata={FORMAT_KEY: FORMAT, CARD_KEY: card.to_json()})
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with replacing(path) as scratch:
+        save_file(tensors, scratch, metadata={FORMAT_KEY: FORMAT, CARD_KEY: card.to_json()})
     return path
 
 

@@ -9,7 +9,7 @@ import argparse
 import importlib
 from collections.abc import Callable
 
-BACKENDS = ("auto", "torch", "onnx", "tensorrt")
+from engine.backends import Backend
 
 
 def lazy(target: str) -> Callable[[argparse.Namespace], int]:
@@ -27,7 +27,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     analyze = sub.add_parser("analyze", help="score every frame of a recorded video")
     analyze.add_argument("video", help="video file (or camera index / URL)")
     analyze.add_argument("--model", help="painmon checkpoint (.safetensors); default: the bundled demo model")
-    analyze.add_argument("--backend", choices=BACKENDS, default="auto")
+    analyze.add_argument("--backend", choices=[str(b) for b in Backend], default=str(Backend.AUTO))
     analyze.add_argument("--out", required=True, help="per-frame CSV to write")
     analyze.add_argument("--smooth", type=float, default=0.0, metavar="SECONDS",
                          help="temporal smoothing time constant (0 = off); never bridges gaps")

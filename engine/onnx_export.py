@@ -7,13 +7,13 @@ both with the input's batch axis.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import onnx
 import torch
 
-from engine.checkpoint import PainModel, file_sha256, load_checkpoint
+from engine.checkpoint import PainModel, load_checkpoint
+from engine.files import file_sha256, replacing
 from engine.outputs import ModelOutputs, output_names
 from engine.paths import cache_dir
 
@@ -31,30 +31,27 @@ def export_model(model: PainModel, path: Path, max_batch: int = MAX_BATCH) -> Pa
     hash identifies it. The file is written atomically and checked with onnx.checker.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     example = torch.rand(2, 3, *model.input_size, device=device) * 255  # batch ≥ 2, or N is fixed at 1
     batch = torch.export.Dim("batch", min=1, max=max_batch)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # processes may export side by side
     try:
-        torch.onnx.export(
-            ModelOutputs(model).eval(),
-            (example,),
-            partial,
-            input_names=[INPUT_NAME],
-            output_names=list(output_names(model.aus)),
-            opset_version=OPSET,
-            dynamo=True,
-            verbose=False,
-            external_data=False,
-            dynamic_shapes={"x": {0: batch}},
-        )
-        onnx.checker.check_model(partial, full_check=True)
-        partial.replace(path)
+        with replacing(path) as scratch:
+            torch.onnx.export(
+                ModelOutputs(model).eval(),
+                (example,),
+                scratch,
+                input_names=[INPUT_NAME],
+                output_names=list(output_names(model.aus)),
+                opset_version=OPSET,
+                dynamo=True,
+                verbose=False,
+                external_data=False,
+                dynamic_shapes={"x": {0: batch}},
+            )
+            onnx.checker.check_model(scratch, full_check=True)
     finally:
-        partial.unlink(missing_ok=True)
         model.train(was_training)
     return path
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import onnx
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
 
+from engine.files import fsync, update_sha256
+
 
 def model_files(path: Path) -> list[Path]:
     """The .onnx file followed by every external data file it references (sorted, each once)."""
@@ -27,17 +29,16 @@ def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     for file in model_files(path):
         digest.update(file.name.encode())
-        with file.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
+        update_sha256(digest, file)
     return digest.hexdigest()
 
 
 def write_atomically(dst: Path, write: Callable[[Path], None]) -> Path:
     """Run `write(path)` into a scratch folder beside `dst`, then move the model's files into place.
 
-    External data is moved before the graph that references it, so a reader never sees a graph whose
-    weights are missing; a crash mid-write leaves the previous model (or none), never a torn one.
+    The files are synced before they move; external data is moved before the graph that references it, so
+    a reader never sees a graph whose weights are missing; a crash mid-write leaves the previous model (or
+    none), never a torn one. (One file alone goes through engine.files.replacing.)
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".onnx-") as scratch:
@@ -45,5 +46,7 @@ def write_atomically(dst: Path, write: Callable[[Path], None]) -> Path:
         write(staged)
         files = model_files(staged)
         for file in [*files[1:], files[0]]:
+            fsync(file)
             file.replace(dst.parent / file.name)
+    fsync(dst.parent)
     return dst

@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 from engine.align import align_face
-from engine.backends import Predictor, create_predictor
+from engine.backends import Backend, Predictor, create_predictor
 from engine.detector import FaceDetector
 from engine.smoothing import ScoreSmoother
 from engine.sources import Frame
+from engine.status import FrameStatus
 from engine.tracker import FaceTracker
-from engine.types import FaceStatus, FrameResult
+from engine.types import FrameResult
 
 
 def face_detector_for(predictor: Predictor) -> FaceDetector:
@@ -31,7 +32,7 @@ def face_detector_for(predictor: Predictor) -> FaceDetector:
     only spin-waits (measured here: 80-112 fps with 1 thread, 3-5 fps with 2 on a busy 2-core machine).
     """
     torch.set_num_threads(1)
-    if predictor.name == "tensorrt":
+    if predictor.name is Backend.TENSORRT:
         from engine.backends.tensorrt_backend import tensorrt_mtcnn
 
         return FaceDetector(device=predictor.device, nets=tensorrt_mtcnn())
@@ -64,7 +65,7 @@ class StreamAnalyzer:
         face, status = self.tracker.update(frame.image)
         aligned_at = time.perf_counter()
         aligned = None
-        if status is FaceStatus.OK and face is not None:
+        if status is FrameStatus.OK and face is not None:
             aligned = align_face(frame.image, face.landmarks, self.input_size)
         self.seconds["face"] += aligned_at - start
         self.seconds["align"] += time.perf_counter() - aligned_at
@@ -128,7 +129,7 @@ class Pipeline:
     def from_checkpoint(
         cls,
         checkpoint: str | Path,
-        backend: str = "auto",
+        backend: str = Backend.AUTO,
         device: str | None = None,
         smoothing_s: float = 0.0,
         keep_aligned: bool = False,

@@ -14,7 +14,7 @@ from engine import paths
 from engine.pipeline import Pipeline
 from engine.simulated_patient import SimulatedPatient
 from engine.sources import Frame
-from engine.types import FaceStatus
+from engine.status import FrameStatus
 
 FRAMES = 60
 MIN_FACE_FRACTION = 0.8  # the simulated patient is always in view; the tracker may miss the odd frame
@@ -29,7 +29,7 @@ def check(frames: int = FRAMES) -> tuple[list[str], str | None]:
     start = time.perf_counter()
     for index, timestamp, image in (patient.read() for _ in range(frames)):
         result = pipeline.process(Frame(index, timestamp, image))
-        faces += result.status is FaceStatus.OK
+        faces += result.status is FrameStatus.OK
         if not math.isnan(result.score):
             scores.append(result.score)
     elapsed = time.perf_counter() - start

@@ -17,7 +17,8 @@ import torch
 from torchvision.ops import box_iou
 
 from engine.detector import FaceDetector
-from engine.types import Face, FaceStatus
+from engine.status import FrameStatus
+from engine.types import Face
 
 SMALLEST_FACE = 20
 """Smallest face (pixels) a full detection ever looks for: facenet-pytorch's default."""
@@ -81,7 +82,7 @@ class FaceTracker:
         wanted = self.base_min_face_size if seen is None else self.size_fraction * seen
         return max(int(wanted), SMALLEST_FACE)
 
-    def update(self, frame_bgr: np.ndarray) -> tuple[Face | None, FaceStatus]:
+    def update(self, frame_bgr: np.ndarray) -> tuple[Face | None, FrameStatus]:
         """The patient's face in this frame and its status: OK, LOW_CONFIDENCE (face kept, no score) or
         NO_FACE."""
         face = None
@@ -95,9 +96,9 @@ class FaceTracker:
             face = self._detect(frame_bgr)
         self._face = face
         if face is None:
-            return None, FaceStatus.NO_FACE
+            return None, FrameStatus.NO_FACE
         self._face_side = float(min(face.box[2:] - face.box[:2]))
-        return face, FaceStatus.OK if face.prob >= self.min_prob else FaceStatus.LOW_CONFIDENCE
+        return face, FrameStatus.OK if face.prob >= self.min_prob else FrameStatus.LOW_CONFIDENCE
 
     def _detect(self, frame_bgr: np.ndarray) -> Face | None:
         """Full detection: the tracked face if it is still there (at any detector confidence), else the

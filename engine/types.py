@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
-
-class FaceStatus(StrEnum):
-    """Why a frame has (or has no) score. Only OK frames carry a score; the others are gaps, never 0."""
-
-    OK = "ok"
-    NO_FACE = "no_face"
-    LOW_CONFIDENCE = "low_confidence"
+from engine.status import FrameStatus
 
 
 @dataclass(frozen=True)
@@ -40,7 +33,7 @@ class FrameResult:
 
     index: int
     timestamp: float
-    status: FaceStatus
+    status: FrameStatus
     score: float = float("nan")
     face: Face | None = None
     aligned: np.ndarray | None = None

@@ -16,7 +16,8 @@ import torch
 
 from app.cli import main
 from engine.analyze import CSV_COLUMNS, ResultCsvWriter
-from engine.types import Face, FaceStatus, FrameResult
+from engine.status import FrameStatus
+from engine.types import Face, FrameResult
 from tests.conftest import save_random_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,9 +58,9 @@ def test_csv_rows_carry_geometry_and_leave_gaps_empty():
     face = Face(np.array([10, 20, 110, 140], np.float32), np.arange(10, dtype=np.float32).reshape(5, 2) + 50,
                 0.99)
     results = [
-        FrameResult(0, 0.0, FaceStatus.OK, 2.34567, face),
-        FrameResult(1, 1 / 30, FaceStatus.LOW_CONFIDENCE, math.nan, face),
-        FrameResult(2, 2 / 30, FaceStatus.NO_FACE),
+        FrameResult(0, 0.0, FrameStatus.OK, 2.34567, face),
+        FrameResult(1, 1 / 30, FrameStatus.LOW_CONFIDENCE, math.nan, face),
+        FrameResult(2, 2 / 30, FrameStatus.NO_FACE),
     ]
     handle = io.StringIO()
     writer = ResultCsvWriter(handle)

@@ -25,13 +25,14 @@ from engine.au import DEFAULT_AUS
 from engine.backends import create_predictor
 from engine.checkpoint import load_checkpoint, read_au_thresholds
 from engine.onnx_export import INPUT_NAME, export_model
+from engine.status import FrameStatus
 from engine.tensorrt import EngineVerificationError
 from engine.tensorrt.cache import PlanCache
 from engine.tensorrt.engines import ensure_engines
 from engine.tensorrt.gpu import Gpu
 from engine.tensorrt.networks import NetworkSpec, network_inputs, regressor_network
 from engine.tensorrt.verify import measure, onnxruntime_runner
-from engine.types import FaceStatus, FrameResult
+from engine.types import FrameResult
 from tests import fake_tensorrt
 from tests.conftest import save_random_au_checkpoint, save_random_checkpoint
 from tests.test_onnx_parity import _types
@@ -154,11 +155,11 @@ def test_au_thresholds_are_read_from_the_checkpoint(au_model: Path, regressor: P
 
 
 def test_csv_has_one_probability_column_per_au_after_the_regressor_columns():
-    face_result = FrameResult(0, 0.0, FaceStatus.OK, 2.5, aus={au: au / 100 for au in DEFAULT_AUS})
+    face_result = FrameResult(0, 0.0, FrameStatus.OK, 2.5, aus={au: au / 100 for au in DEFAULT_AUS})
     handle = io.StringIO()
     writer = ResultCsvWriter(handle, DEFAULT_AUS)
     writer.write(face_result)
-    writer.write(FrameResult(1, 0.1, FaceStatus.NO_FACE))
+    writer.write(FrameResult(1, 0.1, FrameStatus.NO_FACE))
     header, first, gap = csv.reader(io.StringIO(handle.getvalue()))
     assert tuple(header) == CSV_COLUMNS + AU_COLUMNS
     assert AU_COLUMNS[:3] == ("au04", "au06", "au07") and AU_COLUMNS[-1] == "au43"
@@ -200,8 +201,8 @@ def test_frame_results_carry_aus_only_for_scored_frames(au_model: Path, clips_di
     pipeline = Pipeline.from_checkpoint(au_model, "onnx")
     with open_source(clips_dir / "noface_face.mov") as source:
         results = list(pipeline.run(frame for frame, _ in zip(source, range(169), strict=False)))
-    scored = [r for r in results if r.status is FaceStatus.OK]
-    gaps = [r for r in results if r.status is not FaceStatus.OK]
+    scored = [r for r in results if r.status is FrameStatus.OK]
+    gaps = [r for r in results if r.status is not FrameStatus.OK]
     assert scored and gaps
     assert all(list(r.aus) == list(DEFAULT_AUS) and not math.isnan(r.score) for r in scored)
     assert all(r.aus is None and math.isnan(r.score) for r in gaps)

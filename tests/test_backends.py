@@ -12,9 +12,10 @@ import torch
 from engine.align import align_face
 from engine.backbones import BACKBONES
 from engine.backends import create_predictor
-from engine.checkpoint import ModelCard, file_sha256, save_checkpoint
+from engine.checkpoint import ModelCard, save_checkpoint
 from engine.detector import FaceDetector
 from engine.errors import BackendUnavailableError, ModelFileError
+from engine.files import file_sha256
 from engine.model import PainRegressor
 from engine.onnx_export import INPUT_NAME, MAX_BATCH, OPSET, export_model
 from engine.paths import cache_dir

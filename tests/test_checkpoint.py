@@ -14,12 +14,12 @@ from engine.checkpoint import (
     FORMAT,
     FORMAT_KEY,
     ModelCard,
-    file_sha256,
     load_checkpoint,
     read_card,
     save_checkpoint,
 )
 from engine.errors import ModelFileError
+from engine.files import file_sha256
 from engine.model import PainRegressor
 
 

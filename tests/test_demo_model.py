@@ -10,7 +10,7 @@ from engine.paths import DEMO_MODEL
 from engine.pipeline import Pipeline
 from engine.simulated_patient import SimulatedPatient
 from engine.sources import Frame
-from engine.types import FaceStatus
+from engine.status import FrameStatus
 
 
 def test_demo_model_card_says_synthetic_and_not_for_clinical_use() -> None:
@@ -32,7 +32,7 @@ def test_demo_model_follows_the_simulated_patients_pain_through_the_full_pipelin
     scores, levels = [], []
     for frame in patient.frames(400):
         result = pipeline.process(Frame(frame.index, frame.timestamp, frame.image))
-        if result.status is FaceStatus.OK:
+        if result.status is FrameStatus.OK:
             scores.append(result.score)
             levels.append(frame.level)
     levels = np.array(levels)

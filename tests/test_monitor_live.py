@@ -26,12 +26,13 @@ from PySide6.QtCore import Qt
 from app.alarms import AlarmKind, AlarmState, Priority, Transition
 from app.beds import BedConfig, Source, SourceKind, beds_path, load_beds, save_beds
 from app.main_window import MainWindow
-from app.monitor import PAUSED, Monitor
+from app.monitor import Monitor
 from app.record import AnnotationKind, RecordError, RecordReader, record_path
 from app.settings import MonitorSettings, save_settings, settings_path
 from engine.checkpoint import read_card
 from engine.onnx_export import cached_export
 from engine.paths import DEMO_MODEL
+from engine.status import FrameStatus
 
 WAIT_MS = 60_000  # generous: the test machine's two cores are shared
 
@@ -172,7 +173,7 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
         assert session.bed_name == "Bed 7" and session.model == str(model_file)
         ok = samples.status == "ok"
         assert ok.sum() >= first + 5 and np.all((samples.score[ok] >= 0) & (samples.score[ok] <= 5))
-        assert samples.status[-1] == PAUSED and math.isnan(samples.score[-1])
+        assert samples.status[-1] == FrameStatus.PAUSED and math.isnan(samples.score[-1])
         assert [(a.kind, a.text) for a in reader.annotations(session.id)] == [
             (AnnotationKind.ANALGESIC, ""), (AnnotationKind.NOTE, "family visiting")]
 

@@ -22,7 +22,8 @@ from app.beds import BedConfig, Source, SourceKind, beds_path
 from app.settings import MonitorSettings, SettingsError, load_settings, save_settings, settings_path
 from app.video_recording import QUEUE_FRAMES, VideoRecorder
 from app.widgets.image import SCORED_COLOUR, draw_face
-from app.workers import MODEL_ERROR, FrameSlots, InferenceWorker, Results, start_worker
+from app.workers import FrameSlots, InferenceWorker, Results, start_worker
+from engine.status import FrameStatus
 
 
 def test_frame_slots_keep_only_the_newest_frame_per_bed_and_count_the_rest():
@@ -169,7 +170,8 @@ def test_inference_worker_without_a_usable_model_reports_why_and_keeps_frames_fl
     qtbot.waitUntil(lambda: worker.rounds >= 1, timeout=10_000)
     samples, latest = results.drain()
     [sample] = samples["bed"]
-    assert sample.status == MODEL_ERROR and np.isnan(sample.score) and sample.message == info.error
+    assert sample.status == FrameStatus.MODEL_ERROR
+    assert np.isnan(sample.score) and sample.message == info.error
     assert latest["bed"].image.shape == (90, 160, 3)
     worker.stop()
     thread.join(10)

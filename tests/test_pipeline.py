@@ -13,8 +13,9 @@ from engine.backends import create_predictor
 from engine.detector import FaceDetector
 from engine.pipeline import BatchScorer, Pipeline, StreamAnalyzer
 from engine.sources import Frame, open_source
+from engine.status import FrameStatus
 from engine.tracker import FaceTracker
-from engine.types import FaceStatus, FrameResult
+from engine.types import FrameResult
 from tests.conftest import save_random_checkpoint
 
 
@@ -67,10 +68,10 @@ def test_every_frame_gets_a_result_in_order(single_face: list[Frame], single_fac
 
 
 def test_faces_get_scores_and_gaps_do_not(single_face_results: list[FrameResult]):
-    ok = [r for r in single_face_results if r.status is FaceStatus.OK]
+    ok = [r for r in single_face_results if r.status is FrameStatus.OK]
     assert len(ok) >= 0.95 * len(single_face_results)
     for result in single_face_results:
-        if result.status is FaceStatus.OK:
+        if result.status is FrameStatus.OK:
             assert 0.0 <= result.score <= 5.0
             x1, y1, x2, y2 = result.face.box
             assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 360
@@ -94,7 +95,7 @@ def test_aligned_faces_kept_on_request_match_the_model_input(single_face: list[F
 def test_no_face_video_has_no_scores(clips_dir: Path, detector, predictor):
     frames = clip_frames(clips_dir / "no_face.mp4", 5)
     results = list(Pipeline(predictor, stream(detector, predictor)).run(frames))
-    assert all(r.status is FaceStatus.NO_FACE and math.isnan(r.score) and r.face is None for r in results)
+    assert all(r.status is FrameStatus.NO_FACE and math.isnan(r.score) and r.face is None for r in results)
 
 
 def test_batching_streams_gives_each_stream_its_own_results(
@@ -112,8 +113,8 @@ def test_batching_streams_gives_each_stream_its_own_results(
             assert (together.index, together.status) == (reference.index, reference.status)
             np.testing.assert_allclose(together.score, reference.score, atol=1e-5, equal_nan=True)
     statuses_b = [pair[1].status for pair in rounds]
-    assert statuses_b[4:7] == [FaceStatus.NO_FACE] * 3 and statuses_b.count(FaceStatus.OK) == 9
-    assert scorer.faces_scored == sum(r.status is FaceStatus.OK for pair in rounds for r in pair)
+    assert statuses_b[4:7] == [FrameStatus.NO_FACE] * 3 and statuses_b.count(FrameStatus.OK) == 9
+    assert scorer.faces_scored == sum(r.status is FrameStatus.OK for pair in rounds for r in pair)
     scores_a, scores_b = (np.array([pair[i].score for pair in rounds]) for i in (0, 1))
     assert not np.allclose(scores_a[:4], scores_b[:4])  # different faces, different scores
 

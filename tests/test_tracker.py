@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from engine.detector import FaceDetector
+from engine.status import FrameStatus
 from engine.tracker import FaceTracker, choose_patient, patient_score
-from engine.types import Face, FaceStatus
+from engine.types import Face
 from tests.conftest import iou, read_frames
 
 
@@ -30,7 +31,7 @@ def test_tracker_refines_most_frames_and_agrees_with_full_detection(
     tracker = FaceTracker(detector, redetect_every=30)
     results = [tracker.update(frame) for frame in frames]
 
-    assert [status for _, status in results] == [FaceStatus.OK] * 72
+    assert [status for _, status in results] == [FrameStatus.OK] * 72
     # Full detection only on the first frame and every 30th after it; RNet+ONet on the rest.
     assert tracker.full_detections == 3
     assert tracker.refinements == 69
@@ -54,7 +55,7 @@ def test_tracker_reports_no_face_exactly_where_the_face_is_absent(
     tracker = FaceTracker(detector)
     for frame, present in zip(frames, shown, strict=True):
         face, status = tracker.update(frame)
-        assert status == (FaceStatus.OK if present else FaceStatus.NO_FACE)
+        assert status == (FrameStatus.OK if present else FrameStatus.NO_FACE)
         assert (face is not None) == present
     # While the face is visible it is refined, not searched for on every frame.
     assert tracker.refinements >= sum(shown) - 3
@@ -70,7 +71,7 @@ def test_min_face_size_follows_the_face_seen(detector: FaceDetector, clips_dir: 
     assert tracker.min_face_size() == int(0.5 * short_side)
     # Once a full detection finds nothing, the next one searches all sizes again.
     _, status = tracker.update(frames[-1])
-    assert status == FaceStatus.NO_FACE
+    assert status == FrameStatus.NO_FACE
     assert tracker.min_face_size() == 40
 
 
@@ -86,14 +87,14 @@ def test_low_confidence_keeps_the_tracked_face_but_never_acquires_one(
     for frame in frames:
         face, status = tracker.update(frame)
         assert face is not None
-        assert (status == FaceStatus.OK) == (face.prob >= 0.999)
+        assert (status == FrameStatus.OK) == (face.prob >= 0.999)
         statuses.append(status)
-    assert statuses[0] == FaceStatus.OK
-    assert statuses.count(FaceStatus.LOW_CONFIDENCE) >= 10
+    assert statuses[0] == FrameStatus.OK
+    assert statuses.count(FrameStatus.LOW_CONFIDENCE) >= 10
     # A fresh tracker does not take a face below min_prob as the patient.
-    low = next(frame for frame, status in zip(frames, statuses, strict=True) if status != FaceStatus.OK)
+    low = next(frame for frame, status in zip(frames, statuses, strict=True) if status != FrameStatus.OK)
     assert all(face.prob < 0.999 for face in detector.detect(low))
-    assert FaceTracker(detector, min_prob=0.999).update(low) == (None, FaceStatus.NO_FACE)
+    assert FaceTracker(detector, min_prob=0.999).update(low) == (None, FrameStatus.NO_FACE)
 
 
 def box_face(box: list[float]) -> Face:
@@ -128,7 +129,7 @@ def test_acquisition_chooses_the_largest_face_nearest_the_centre(
     largest = max(faces, key=lambda face: np.prod(face.box[2:] - face.box[:2]))
     assert largest is not patient
     face, status = FaceTracker(detector).update(photo)
-    assert status == FaceStatus.OK
+    assert status == FrameStatus.OK
     assert iou(face.box, patient.box) > 0.9
 
 
@@ -143,7 +144,7 @@ def test_tracked_face_is_kept_when_other_faces_appear(detector: FaceDetector, cl
     assert first is not None
     for _ in range(7):
         face, status = tracker.update(photo)
-        assert status == FaceStatus.OK
+        assert status == FrameStatus.OK
         assert iou(face.box, first.box) > 0.8
     assert tracker.full_detections == 3
     # After reset the tracker re-acquires by the patient rule.

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from engine.align import align_face, similarity_transform, template_for
 from engine.detector import FaceDetector
 from engine.errors import PainmonError
+from engine.files import replacing, write_atomically
 from engine.paths import cache_dir
 
 FORMAT = 1  # bump when the stored layout changes
@@ -44,14 +45,6 @@ class FrameLike(Protocol):
     sequence: str
     frame: int
     image: Path
-
-
-def unique_tmp(path: Path) -> Path:
-    """A scratch name beside `path` for an atomic write, private to this process.
-
-    Processes that share a cache or a run folder (folds spread over GPUs) may write the same file at once.
-    """
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 @dataclass(frozen=True)
@@ -126,17 +119,12 @@ def _align_part(part: _Part, settings: AlignSettings) -> int:
         found.append(True)
         probs.append(face.prob)
         boxes[row], landmarks[row] = face.box, face.landmarks
-    part.crops.parent.mkdir(parents=True, exist_ok=True)
-    tmp = unique_tmp(part.crops)
-    with tmp.open("wb") as handle:
+    with replacing(part.crops) as scratch, scratch.open("wb") as handle:
         np.save(handle, crops)
-    tmp.replace(part.crops)
     meta = {"frames": list(part.frames), "fingerprint": part.fingerprint(), "found": found, "prob": probs,
             "box": np.where(np.isnan(boxes), None, boxes).tolist(),
             "landmarks": np.where(np.isnan(landmarks), None, landmarks).tolist()}
-    tmp = unique_tmp(part.meta)
-    tmp.write_text(json.dumps(meta))
-    tmp.replace(part.meta)
+    write_atomically(part.meta, json.dumps(meta))
     return found.count(False)
 
 
@@ -210,8 +198,7 @@ def _rows_by_part(frames: Sequence[FrameLike]) -> dict[tuple[str, str], list[int
 
 def _write_reports(cache: AlignedFrames, frames: Sequence[FrameLike]) -> None:
     landmark_cols = [f"landmark{i}_{axis}" for i in range(5) for axis in ("x", "y")]
-    tmp = unique_tmp(cache.index_csv)
-    with tmp.open("w", newline="") as handle:
+    with replacing(cache.index_csv) as scratch, scratch.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["subject", "sequence", "frame", "image", "found", "prob",
                          "box_x1", "box_y1", "box_x2", "box_y2",
@@ -221,15 +208,12 @@ def _write_reports(cache: AlignedFrames, frames: Sequence[FrameLike]) -> None:
             writer.writerow([record.subject, record.sequence, record.frame, record.image,
                              int(cache.found[row]), f"{cache.prob[row]:.4f}",
                              *("" if np.isnan(v) else f"{v:.2f}" for v in numbers)])
-    tmp.replace(cache.index_csv)
-    tmp = unique_tmp(cache.no_face_csv)
-    with tmp.open("w", newline="") as handle:
+    with replacing(cache.no_face_csv) as scratch, scratch.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["subject", "sequence", "frame", "image"])
         for row in np.flatnonzero(~cache.found):
             record = frames[row]
             writer.writerow([record.subject, record.sequence, record.frame, record.image])
-    tmp.replace(cache.no_face_csv)
 
 
 def _context() -> BaseContext:
@@ -259,7 +243,8 @@ def build_cache(
         raise PainmonError(f"{root}: no frames to align")
     folder = (cache_root or cache_dir("align")) / settings.key(root)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "settings.json").write_text(json.dumps({"root": str(Path(root).resolve()), **asdict(settings)}))
+    described = {"root": str(Path(root).resolve()), **asdict(settings)}
+    write_atomically(folder / "settings.json", json.dumps(described))
     parts = []
     for (subject, sequence), rows in _rows_by_part(frames).items():
         stem = folder / "parts" / subject / sequence

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from safetensors import safe_open
 
+from engine.files import replacing
 from train.evaluate import PredictionsFileError
 from train.multilabel import AUScores, au_scores
 
@@ -50,8 +51,7 @@ class AUPredictions:
 
 def write_au_predictions(path: Path, predictions: AUPredictions) -> None:
     """Write an aus.csv (atomically; probabilities round-trip exactly)."""
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
+    with replacing(path) as scratch, scratch.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["subject", "sequence", "frame",
                          *(f"AU{a}_{part}" for a in predictions.au_numbers
@@ -64,7 +64,6 @@ def write_au_predictions(path: Path, predictions: AUPredictions) -> None:
                           "" if math.isnan(label) else int(label)]
             frame = int(predictions.frame[i])
             writer.writerow([predictions.subject[i], predictions.sequence[i], frame, *cells])
-    partial.replace(path)
 
 
 def read_au_predictions(path: Path) -> AUPredictions:

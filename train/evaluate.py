@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import PainmonError
+from engine.files import replacing, write_atomically
 from train.metrics import Evaluation, Metrics, evaluate
 from train.report import subject_table, summary_table, write_report
 
@@ -133,16 +134,13 @@ def read_predictions(path: str | os.PathLike[str]) -> Predictions:
 
 def write_predictions(path: str | os.PathLike[str], predictions: Predictions) -> None:
     """Write predictions as CSV (atomically; floats round-trip exactly)."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as file:
+    with replacing(path) as scratch, scratch.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow(COLUMNS)
         for row in zip(predictions.subject, predictions.sequence, predictions.frame,
                        predictions.label, predictions.prediction, strict=True):
             subject, sequence, frame, label, prediction = row
             writer.writerow((subject, sequence, int(frame), int(label), repr(float(prediction))))
-    partial.replace(path)
 
 
 def _json_metrics(metrics: Metrics) -> dict[str, float | None]:
@@ -169,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     print(subject_table(predictions, evaluation))
     try:
         if args.json_out:
-            Path(args.json_out).write_text(json.dumps(evaluation_json(evaluation), indent=2, allow_nan=False))
+            text = json.dumps(evaluation_json(evaluation), indent=2, allow_nan=False)
+            write_atomically(args.json_out, text)
             print(f"\nwrote {args.json_out}")
         if args.report:
             report = write_report(args.report, predictions, evaluation, source=Path(args.predictions).name)

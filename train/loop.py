@@ -21,6 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from engine.errors import PainmonError
+from engine.files import replacing
 from train.config import SamplingConfig, SolverConfig, TrainConfig
 from train.losses import PainLoss
 from train.sampling import batches, eliminate_redundant, shuffled_stream, uniform_class_stream
@@ -71,9 +72,8 @@ class TrainState:
                 tensors[f"optim.{name}.{index}"] = state["momentum_buffer"]
         tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
         meta = {"iteration": str(iteration), "scaler": json.dumps(self.scaler.state_dict())}
-        tmp = path.with_suffix(".tmp")
-        save_file(tensors, str(tmp), metadata=meta)
-        tmp.replace(path)
+        with replacing(path) as scratch:
+            save_file(tensors, str(scratch), metadata=meta)
 
     def load(self, path: Path) -> int:
         """Restore from `path`; returns the number of iterations already done."""

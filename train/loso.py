@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,8 @@ import torch
 from engine.au import DEFAULT_AUS, AUPainModel
 from engine.checkpoint import ModelCard, PainModel, save_checkpoint
 from engine.errors import PainmonError
-from train.align_cache import AlignedFrames, AlignSettings, build_cache, unique_tmp
+from engine.files import write_atomically
+from train.align_cache import AlignedFrames, AlignSettings, build_cache
 from train.au_predictions import AUPredictions, au_metrics_json, merge_fold_aus, write_au_predictions
 from train.config import TrainConfig, load_config
 from train.evaluate import Predictions, evaluation_json, read_predictions, write_predictions
@@ -100,12 +100,9 @@ def _check_or_write_record(out: Path, record: dict, config_path: Path | None) ->
                 raise PainmonError(f"{out} was started with another {key} ({path}); resume it with the same "
                                    "--data, --config and --iterations, or choose a new --out")
         return
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = unique_tmp(path)
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(path)
+    write_atomically(path, json.dumps(record, indent=2))
     if config_path is not None:
-        shutil.copyfile(config_path, out / "config.toml")
+        write_atomically(out / "config.toml", config_path.read_bytes())
 
 
 def _training_set(fold: str, config: TrainConfig, cache: AlignedFrames, frames: Frames) -> TrainingSet:
@@ -176,7 +173,7 @@ def run_loso(
     _check_or_write_record(out, _record(dataset, config, iterations), config_path)
     cache = build_cache(dataset.frames, dataset.root, AlignSettings(input_size, config.align.min_face_size),
                         workers=workers, progress=progress)
-    shutil.copyfile(cache.no_face_csv, out / "no_face.csv")
+    write_atomically(out / "no_face.csv", cache.no_face_csv.read_bytes())
     trained = []
     for number, fold in enumerate(wanted, 1):
         folder = out / "folds" / fold
@@ -213,9 +210,7 @@ def run_loso(
     finished, merged = _merge(out, subjects)
     evaluation = None
     if merged is not None:
-        tmp = unique_tmp(out / "predictions.csv")
-        write_predictions(tmp, merged)
-        tmp.replace(out / "predictions.csv")
+        write_predictions(out / "predictions.csv", merged)
         evaluation = merged.evaluate()
         summary = {**evaluation_json(evaluation), "folds": finished, "config": config.name,
                    "iterations": iterations, "no_face_frames": int((~cache.found).sum())}
@@ -226,7 +221,7 @@ def run_loso(
             write_au_predictions(out / "aus.csv", merged_aus)
             au_scores, mean_thresholds = merged_aus.scores(), np.mean(list(thresholds.values()), axis=0)
             summary["aus"] = au_metrics_json(au_scores, thresholds)
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
+        write_atomically(out / "metrics.json", json.dumps(summary, indent=2, allow_nan=False))
         write_report(out / "report", merged, evaluation, source=f"{config.name} ({len(finished)} folds)",
                      aus=au_scores, thresholds=mean_thresholds)
     return LosoResult(out, trained, finished, evaluation)

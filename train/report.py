@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
+from engine.files import write_atomically
 from train.metrics import METRIC_NAMES, Evaluation, Metrics
 
 if TYPE_CHECKING:
@@ -230,5 +231,5 @@ def write_report(folder: str | Path, predictions: Predictions, evaluation: Evalu
     for subject in subjects:
         text += [f"### {subject}", "", f"![{subject}]({subject_png_name(subject)})", ""]
     report = folder / "report.md"
-    report.write_text("\n".join(text), encoding="utf-8")
+    write_atomically(report, "\n".join(text))
     return report

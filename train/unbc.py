@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.errors import PainmonError
+from engine.files import write_atomically
 from engine.paths import cache_dir
 from engine.simulated_patient import pspi_to_level
 
@@ -334,9 +335,7 @@ def _black_flags(root: Path, paths: list[Path], progress: bool) -> list[bool]:
                        disable=not progress or not todo)
         known.update({str(p): [*stamps[str(p)], flag] for p, flag in zip(todo, results, strict=True)})
     if todo:
-        partial = cache.with_suffix(".tmp")
-        partial.write_text(json.dumps({key: known[key] for key in stamps}))
-        partial.replace(cache)
+        write_atomically(cache, json.dumps({key: known[key] for key in stamps}))
     return [bool(known[str(p)][2]) for p in paths]
 
 

@@ -2,19 +2,33 @@
 head predict_with_aus(aligned faces) → pain scores and AU probabilities from the same inference.
 
 PyTorch (CPU or CUDA) is the reference; ONNX Runtime is the fast CPU backend, TensorRT the fast GPU one.
-Backend modules are imported only when chosen, so asking for one does not load the others' libraries.
+Backend modules are imported only when chosen, so asking for one does not load the others' libraries, and
+this module itself loads none (the GUI's settings read `Backend` without loading torch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from engine.checkpoint import ModelCard
 from engine.errors import BackendUnavailableError
+from engine.labelled import LabelledEnum
+
+if TYPE_CHECKING:
+    from engine.checkpoint import ModelCard
+
+
+class Backend(LabelledEnum):
+    """The inference backends a user can ask for; AUTO picks the fastest that runs here
+    (engine.backends.select)."""
+
+    AUTO = "auto", "Automatic"
+    TORCH = "torch", "PyTorch"
+    ONNX = "onnx", "ONNX Runtime"
+    TENSORRT = "tensorrt", "TensorRT"
 
 Outputs = tuple[np.ndarray, np.ndarray | None]
 """Scores (N,) and AU probabilities (N, K), or None for a model without AUs."""
@@ -23,7 +37,7 @@ Outputs = tuple[np.ndarray, np.ndarray | None]
 class Predictor(Protocol):
     """Scores aligned faces with one model on one device. Backends subclass it for `predict`."""
 
-    name: str
+    name: Backend
     device: str
     input_size: tuple[int, int]
     card: ModelCard
@@ -63,32 +77,42 @@ def predict_in_chunks(faces: np.ndarray, size: int, n_aus: int,
     return scores, probs
 
 
-def create_predictor(checkpoint: str | Path, backend: str = "auto", device: str | None = None) -> Predictor:
+def create_predictor(checkpoint: str | Path, backend: str = Backend.AUTO, device: str | None = None
+                     ) -> Predictor:
     """A predictor for a painmon checkpoint.
 
-    backend: "tensorrt", "torch", "onnx", or "auto" (engine.backends.select: TensorRT when it runs here
-    and the model's engines are built, else torch on CUDA, else ONNX Runtime on the CPU, logging why;
-    with a device given, torch there or ONNX Runtime on the CPU).
+    backend: a `Backend` name; auto: engine.backends.select (TensorRT when it runs here and the model's
+    engines are built, else torch on CUDA, else ONNX Runtime on the CPU, logging why; with a device given,
+    torch there or ONNX Runtime on the CPU).
     device: "cpu", "cuda", "cuda:1", ...; None picks the backend's best. Raises ModelFileError for a bad
     checkpoint and BackendUnavailableError for a backend or device that cannot run here.
     """
-    if (backend == "auto" and device is None) or backend == "tensorrt":
+    chosen = backend_named(backend)
+    if (chosen is Backend.AUTO and device is None) or chosen is Backend.TENSORRT:
         from engine.backends.select import choose_backend
 
-        choice = choose_backend(backend, Path(checkpoint))
-        backend, device = choice.backend, choice.device
-    if backend == "auto":
-        backend = "torch" if device.startswith("cuda") else "onnx"
-    if backend == "tensorrt":
+        choice = choose_backend(chosen, Path(checkpoint))
+        chosen, device = choice.backend, choice.device
+    if chosen is Backend.AUTO:
+        assert device is not None
+        chosen = Backend.TORCH if device.startswith("cuda") else Backend.ONNX
+    if chosen is Backend.TENSORRT:
         from engine.backends.tensorrt_backend import TensorRTPredictor
 
         return TensorRTPredictor.from_cache(checkpoint)
-    if backend == "torch":
+    if chosen is Backend.TORCH:
         from engine.backends.torch_backend import TorchPredictor
 
         return TorchPredictor(checkpoint, device)
-    if backend == "onnx":
-        from engine.backends.onnx_backend import OnnxPredictor
+    from engine.backends.onnx_backend import OnnxPredictor
 
-        return OnnxPredictor(checkpoint, device)
-    raise BackendUnavailableError(f"unknown backend {backend!r}; choose auto, tensorrt, torch or onnx")
+    return OnnxPredictor(checkpoint, device)
+
+
+def backend_named(name: str) -> Backend:
+    """The backend of that name; BackendUnavailableError naming the choices for any other."""
+    try:
+        return Backend(name)
+    except ValueError:
+        choices = ", ".join(Backend)
+        raise BackendUnavailableError(f"unknown backend {name!r}; choose {choices}") from None

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from engine.backends import Predictor, check_faces, predict_in_chunks
+from engine.backends import Backend, Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import read_card
 from engine.errors import BackendUnavailableError
 from engine.onnx_export import INPUT_NAME, MAX_BATCH, cached_export
@@ -44,7 +44,7 @@ def _providers(device: str) -> list[str | tuple[str, dict[str, str]]]:
 class OnnxPredictor(Predictor):
     """Runs a checkpoint through ONNX Runtime, at most MAX_BATCH faces per call."""
 
-    name = "onnx"
+    name = Backend.ONNX
 
     def __init__(self, checkpoint: str | Path, device: str | None = None) -> None:
         self.device = device or "cpu"

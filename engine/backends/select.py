@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.backends import Backend, backend_named
 from engine.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 class BackendChoice:
     """The backend to run, on which device, and why each faster one was passed over."""
 
-    backend: str
+    backend: Backend
     device: str
     skipped: tuple[str, ...] = ()
 
@@ -56,33 +57,32 @@ def _cuda_device() -> str | None:
     return "cuda:0" if torch.cuda.is_available() else None
 
 
-def choose_backend(requested: str = "auto", checkpoint: Path | None = None,
+def choose_backend(requested: str = Backend.AUTO, checkpoint: Path | None = None,
                    precision: str = "fp16") -> BackendChoice:
-    """The backend for `requested` ("auto", "tensorrt", "torch" or "onnx").
+    """The backend for `requested` (a `Backend` name).
 
-    An explicit "tensorrt" that cannot run raises BackendUnavailableError with the reason; "auto" steps
-    down instead, logging one line per step.
+    An explicit TensorRT that cannot run raises BackendUnavailableError with the reason; auto steps down
+    instead, logging one line per step.
     """
-    if requested == "tensorrt":
+    requested = backend_named(requested)
+    if requested is Backend.TENSORRT:
         reason = tensorrt_unavailable(checkpoint, precision)
         if reason:
             raise BackendUnavailableError(reason)
-        return BackendChoice("tensorrt", "cuda:0")
-    if requested == "torch":
-        return BackendChoice("torch", _cuda_device() or "cpu")
-    if requested == "onnx":
-        return BackendChoice("onnx", "cpu")
-    if requested != "auto":
-        raise BackendUnavailableError(f"unknown backend {requested!r}; choose auto, tensorrt, torch or onnx")
+        return BackendChoice(Backend.TENSORRT, "cuda:0")
+    if requested is Backend.TORCH:
+        return BackendChoice(Backend.TORCH, _cuda_device() or "cpu")
+    if requested is Backend.ONNX:
+        return BackendChoice(Backend.ONNX, "cpu")
 
     reason = tensorrt_unavailable(checkpoint, precision)
     if reason is None:
-        return BackendChoice("tensorrt", "cuda:0")
+        return BackendChoice(Backend.TENSORRT, "cuda:0")
     log.warning("backend auto: not TensorRT: %s", reason)
     skipped = (f"TensorRT: {reason}",)
     cuda = _cuda_device()
     if cuda:
-        return BackendChoice("torch", cuda, skipped)
+        return BackendChoice(Backend.TORCH, cuda, skipped)
     why = "torch sees no CUDA GPU"
     log.warning("backend auto: not PyTorch CUDA: %s; using ONNX Runtime on the CPU", why)
-    return BackendChoice("onnx", "cpu", (*skipped, f"PyTorch CUDA: {why}"))
+    return BackendChoice(Backend.ONNX, "cpu", (*skipped, f"PyTorch CUDA: {why}"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.backends import Predictor, check_faces, predict_in_chunks
+from engine.backends import Backend, Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import ModelCard, read_card
 from engine.errors import BackendUnavailableError
 from engine.outputs import output_names
@@ -38,7 +38,7 @@ def _missing(what: str, precision: str) -> BackendUnavailableError:
 class TensorRTPredictor(Predictor):
     """Scores aligned faces with the pain model's engine (and gives its AU probabilities when it has them)."""
 
-    name = "tensorrt"
+    name = Backend.TENSORRT
 
     def __init__(self, net: TensorRTNet, card: ModelCard):
         self._net = net

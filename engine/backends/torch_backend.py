@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.backends import Predictor, check_faces, predict_in_chunks
+from engine.backends import Backend, Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import load_checkpoint
 from engine.errors import BackendUnavailableError
 from engine.outputs import ModelOutputs
@@ -16,7 +16,7 @@ from engine.outputs import ModelOutputs
 class TorchPredictor(Predictor):
     """Runs a checkpoint's pain model in eager PyTorch, `batch_size` faces at a time."""
 
-    name = "torch"
+    name = Backend.TORCH
 
     def __init__(self, checkpoint: str | Path, device: str | None = None, batch_size: int = 64) -> None:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")

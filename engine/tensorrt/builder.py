@@ -14,8 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from engine.files import write_atomically
 from engine.tensorrt import EngineBuildError, cuda_unavailable, import_tensorrt
-from engine.tensorrt.cache import atomic_write
 from engine.tensorrt.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -136,5 +136,5 @@ def build_plan(
     if plan is None:
         reason = logger.last_error or "see the log"
         raise EngineBuildError(f"TensorRT could not build {onnx_path.name}: {reason}")
-    atomic_write(timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
+    write_atomically(timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
     return bytes(memoryview(plan))

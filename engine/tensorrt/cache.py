@@ -10,31 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.files import write_atomically
 from engine.paths import cache_dir
 from engine.tensorrt.gpu import Gpu
 from engine.tensorrt.profiles import Profile
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a synced temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(scratch).replace(path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -78,9 +62,9 @@ class PlanCache:
     def store(self, key: PlanKey, plan: bytes, details: dict[str, Any]) -> Path:
         """Save a plan and its metadata JSON (key fields plus `details`); return the plan's path."""
         path = self.plan_path(key)
-        atomic_write(path, plan)
+        write_atomically(path, plan)
         meta = {**key.fields(), **details, "plan": path.name, "plan_bytes": len(plan)}
-        atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True).encode())
+        write_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
         return path
 
     def discard(self, key: PlanKey) -> None:

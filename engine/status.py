@@ -1,0 +1,23 @@
+"""Why a frame has a score or has none: one vocabulary for the engine, the monitor, the CSV, the record,
+the views and the exports.
+
+Only OK frames carry a score; every other status is a gap (NaN), never 0. Each status is one line below:
+the value stored in files and the record, then the words people see.
+"""
+
+from __future__ import annotations
+
+from engine.labelled import LabelledEnum
+
+
+class FrameStatus(LabelledEnum):
+    """The status of one analysed frame (or of a gap marker the monitor writes)."""
+
+    # decided by the engine
+    OK = "ok", "face"
+    NO_FACE = "no_face", "no face"
+    LOW_CONFIDENCE = "low_confidence", "face unclear"
+    # known only to the monitor
+    MODEL_ERROR = "model_error", "no model"
+    PAUSED = "paused", "privacy pause"
+    CAMERA_LOST = "camera_lost", "camera lost"
