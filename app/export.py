@@ -25,12 +25,13 @@ from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPdfW
 
 from app.alarms import COLOURS, AlarmConfig, AlarmKind, Priority
 from app.record import AlarmRecord, Annotation, RecordReader
-from app.replay_analysis import FrameTable, VideoAnalysis
+from app.replay_analysis import VideoAnalysis
 from app.widgets.curve import CURVE_COLOUR, SCORE_RANGE
 from app.widgets.series import DEFAULT_MAX_GAP_S, with_gaps
 from engine.checkpoint import ModelCard, read_card
 from engine.errors import ModelFileError, PainmonError
 from engine.files import replacing, write_atomically
+from engine.frame_csv import FrameTable
 from engine.status import FrameStatus
 
 DEFAULT_THRESHOLD = AlarmConfig().threshold

@@ -1,7 +1,7 @@
 """Analysis of a recorded video for replay: per-frame results, computed on a background thread, cached.
 
 A video is analysed once per (video bytes, model file, settings): the results are kept in painmon's cache
-folder under `replay/` as the per-frame CSV of `painmon analyze` (engine.analyze) plus a small JSON file
+folder under `replay/` as the per-frame CSV of `painmon analyze` (engine.frame_csv) plus a small JSON file
 that describes the video and the model. Opening the same video again with the same model loads them at once.
 
 `analyze_video` does the work (no Qt); `AnalysisJob` runs it on a QThread with progress and cancellation.
@@ -9,29 +9,25 @@ that describes the video and the model. Opening the same video again with the sa
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
-import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from engine.analyze import CSV_COLUMNS, ResultCsvWriter, au_column, resolve_model
+from engine.analyze import resolve_model
 from engine.backends import Backend
 from engine.checkpoint import ModelCard, read_au_thresholds, read_card
 from engine.errors import PainmonError, VideoSourceError
 from engine.files import file_sha256, replacing, write_atomically
+from engine.frame_csv import FORMAT_VERSION, FrameTable, ResultCsvWriter
 from engine.paths import cache_dir
 from engine.sources import VideoSource, open_source
-from engine.status import FrameStatus
-from engine.types import Face, FrameResult
 
 if TYPE_CHECKING:
     from engine.pipeline import Pipeline  # imported when needed: it loads torch and MTCNN
@@ -58,79 +54,6 @@ class AnalysisSettings:
 
 
 @dataclass(frozen=True)
-class FrameTable:
-    """Per-frame results as arrays: frame index, time (s from the start), score (NaN for gaps), status,
-    face box x1, y1, x2, y2 (N×4) and landmarks (N×5×2), NaN where no face was found; for a model with AUs
-    the AU numbers (`au_numbers`) and their probabilities (`aus`, N×K, NaN for gaps)."""
-
-    frame: np.ndarray
-    t: np.ndarray
-    score: np.ndarray
-    status: np.ndarray
-    box: np.ndarray
-    landmarks: np.ndarray
-    au_numbers: tuple[int, ...] = ()
-    aus: np.ndarray | None = None  # None when au_numbers is empty
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    @classmethod
-    def from_columns(cls, t: np.ndarray, score: np.ndarray, status: np.ndarray,
-                     frame: np.ndarray | None = None) -> FrameTable:
-        """A table without face geometry (a recorded session keeps only time, score and status)."""
-        n = len(t)
-        return cls(np.arange(n) if frame is None else np.asarray(frame, dtype=np.int64),
-                   np.asarray(t, dtype=np.float64), np.asarray(score, dtype=np.float64),
-                   np.asarray(status, dtype=str), np.full((n, 4), math.nan), np.full((n, 5, 2), math.nan))
-
-    def results(self) -> Iterator[FrameResult]:
-        """The rows as FrameResults."""
-        for i in range(len(self)):
-            face = None
-            if not np.isnan(self.box[i]).any():
-                face = Face(self.box[i].astype(np.float32), self.landmarks[i].astype(np.float32), math.nan)
-            yield FrameResult(int(self.frame[i]), float(self.t[i]), FrameStatus(self.status[i]),
-                              float(self.score[i]), face, aus=self.aus_at(i))
-
-    def aus_at(self, index: int) -> dict[int, float] | None:
-        """The AU probabilities of one frame (AU number → 0..1), None without AUs or without a face."""
-        if self.aus is None or np.isnan(self.aus[index]).any():
-            return None
-        return dict(zip(self.au_numbers, self.aus[index].tolist(), strict=True))
-
-    def write_csv(self, path: Path) -> None:
-        """Write the per-frame CSV of `painmon analyze` (engine.analyze.ResultCsvWriter)."""
-        with replacing(path) as scratch, scratch.open("w", newline="") as handle:
-            writer = ResultCsvWriter(handle, self.au_numbers)
-            for result in self.results():
-                writer.write(result)
-
-    @classmethod
-    def read_csv(cls, path: Path) -> FrameTable:
-        """Read a per-frame CSV written by `write_csv` or `painmon analyze`; ValueError if it is not one."""
-        with path.open(newline="") as handle:
-            rows = list(csv.reader(handle))
-        header = tuple(rows[0]) if rows else ()
-        au_numbers = tuple(int(name[2:]) for name in header[len(CSV_COLUMNS):] if name[2:].isdigit())
-        if header != (*CSV_COLUMNS, *map(au_column, au_numbers)):
-            found = ",".join(header) or "missing"
-            raise ValueError(f"{path} is not a painmon per-frame CSV (header: {found})")
-        body = rows[1:]
-        if any(len(row) != len(header) for row in body):
-            raise ValueError(f"{path} has rows with a wrong number of cells")
-
-        def numbers(first: int, last: int) -> np.ndarray:
-            return np.array([[float(v) if v else math.nan for v in row[first:last]] for row in body],
-                            dtype=np.float64).reshape(len(body), last - first)
-
-        return cls(np.array([int(row[0]) for row in body], dtype=np.int64), numbers(1, 2)[:, 0],
-                   numbers(2, 3)[:, 0], np.array([row[3] for row in body], dtype=str),
-                   numbers(4, 8), numbers(8, 18).reshape(len(body), 5, 2), au_numbers,
-                   numbers(18, len(header)) if au_numbers else None)
-
-
-@dataclass(frozen=True)
 class VideoAnalysis:
     """A video and its per-frame results with the model that produced them."""
 
@@ -153,7 +76,8 @@ Progress = Callable[[int, int], None]
 
 def cache_key(video_sha256: str, checkpoint_sha256: str, smoothing_s: float) -> str:
     """Cache entry name for a video analysed by a model with settings that change the results."""
-    text = json.dumps([CACHE_FORMAT, video_sha256, checkpoint_sha256, round(float(smoothing_s), 6)])
+    fields = [CACHE_FORMAT, FORMAT_VERSION, video_sha256, checkpoint_sha256, round(float(smoothing_s), 6)]
+    text = json.dumps(fields)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

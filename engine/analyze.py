@@ -1,13 +1,11 @@
-"""`painmon analyze VIDEO --out scores.csv`: score every frame of a recording and write a per-frame CSV
-(with one probability column per AU when the model has an AU head)."""
+"""`painmon analyze VIDEO --out scores.csv`: score every frame of a recording and write the per-frame CSV
+(engine.frame_csv; with one probability column per AU when the model has an AU head)."""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -15,43 +13,10 @@ from tqdm import tqdm
 
 from engine import paths
 from engine.errors import ModelFileError, PainmonError, VideoSourceError
+from engine.frame_csv import ResultCsvWriter
 from engine.sources import VideoSource, open_source
 from engine.status import FrameStatus
 from engine.types import FrameResult
-
-LANDMARKS = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")  # MTCNN order, image left/right
-CSV_COLUMNS = (
-    "frame", "time_s", "score", "status", "x1", "y1", "x2", "y2",
-    *(f"{point}_{axis}" for point in LANDMARKS for axis in "xy"),
-)
-"""The columns of every per-frame CSV; a model with AUs adds one column per AU after them (au_column)."""
-
-
-def au_column(au: int) -> str:
-    """The CSV column of an AU's probability: au04 for AU4."""
-    return f"au{au:02d}"
-
-
-class ResultCsvWriter:
-    """Writes one CSV row per `FrameResult`; score, geometry and AU cells stay empty where there is none.
-
-    `aus`: the model's AU numbers; each gets a probability column after CSV_COLUMNS (none for a regressor).
-    """
-
-    def __init__(self, handle: TextIO, aus: Sequence[int] = ()) -> None:
-        self._writer = csv.writer(handle)
-        self._aus = tuple(aus)
-        self._writer.writerow([*CSV_COLUMNS, *map(au_column, self._aus)])
-
-    def write(self, result: FrameResult) -> None:
-        """Append the row of one frame."""
-        score = "" if math.isnan(result.score) else f"{result.score:.4f}"
-        geometry = [""] * 14
-        if result.face is not None:
-            geometry = [f"{v:.1f}" for v in (*result.face.box, *result.face.landmarks.reshape(-1))]
-        aus = ["" if result.aus is None else f"{result.aus[au]:.4f}" for au in self._aus]
-        self._writer.writerow([result.index, f"{result.timestamp:.4f}", score, str(result.status), *geometry,
-                               *aus])
 
 
 class Summary:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from app.cli import main
-from engine.analyze import CSV_COLUMNS, ResultCsvWriter
+from engine.frame_csv import CSV_COLUMNS, ResultCsvWriter
 from engine.status import FrameStatus
 from engine.types import Face, FrameResult
 from tests.conftest import save_random_checkpoint

@@ -26,9 +26,9 @@ from app.replay_view import ReplayView
 from app.settings import MonitorSettings, save_settings
 from app.widgets.au_bars import AUBars
 from engine.align import align_face
-from engine.analyze import CSV_COLUMNS, au_column
 from engine.au import DEFAULT_AUS
 from engine.checkpoint import load_checkpoint
+from engine.frame_csv import CSV_COLUMNS, au_column
 from engine.onnx_export import cached_export
 from engine.tensorrt.networks import network_inputs
 from tests.conftest import save_random_au_checkpoint, save_random_checkpoint, show

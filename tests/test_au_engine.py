@@ -20,10 +20,10 @@ import torch
 from onnx import TensorProto
 
 from app.cli import main
-from engine.analyze import CSV_COLUMNS, ResultCsvWriter, au_column
 from engine.au import DEFAULT_AUS
 from engine.backends import create_predictor
 from engine.checkpoint import load_checkpoint, read_au_thresholds
+from engine.frame_csv import CSV_COLUMNS, ResultCsvWriter, au_column
 from engine.onnx_export import INPUT_NAME, export_model
 from engine.status import FrameStatus
 from engine.tensorrt import EngineVerificationError

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from engine.au import DEFAULT_AUS, AUPainModel, level_from_pspi, pspi_from_aus
 from engine.checkpoint import CARD_KEY, ModelCard, load_checkpoint, read_card, save_checkpoint
 from engine.errors import ModelFileError
-from engine.simulated_patient import pspi, pspi_to_level
+from engine.pspi import pspi, pspi_to_level
 
 SIZE = (56, 48)
 

@@ -26,10 +26,9 @@ from app.export import (
     write_png,
 )
 from app.record import AnnotationKind, RecordReader, RecordWriter
-from app.replay_analysis import FrameTable
 from app.widgets.curve import CURVE_COLOUR
-from engine.analyze import CSV_COLUMNS
 from engine.checkpoint import ModelCard
+from engine.frame_csv import CSV_COLUMNS, FrameTable
 
 T0 = 1_750_000_000.0
 

@@ -16,9 +16,10 @@ from pytestqt.qtbot import QtBot
 
 from app.alarms import AlarmKind
 from app.record import AnnotationKind, RecordReader
-from app.replay_analysis import AnalysisSettings, FrameTable, analyze_video, cache_key
+from app.replay_analysis import AnalysisSettings, analyze_video, cache_key
 from app.replay_view import Playback, ReplayView, VideoFrames
 from engine.errors import PainmonError
+from engine.frame_csv import FrameTable
 from engine.sources import open_source
 from tests.conftest import read_frames, save_random_checkpoint, show
 from tests.test_export import T0, pdf_text, write_session

@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 from facenet_pytorch import MTCNN
 
-from engine.simulated_patient import (
-    DISTRACTOR_AUS,
-    PSPI_AUS,
-    Pose,
-    SimulatedPatient,
-    pspi,
-    pspi_to_level,
-    random_identity,
-    render_face,
-)
+from engine.face_render import DISTRACTOR_AUS, Pose, random_identity, render_face
+from engine.pspi import PSPI_AUS, pspi, pspi_to_level
+from engine.simulated_patient import SimulatedPatient
 
 FULL_PAIN = {4: 5.0, 6: 5.0, 7: 5.0, 9: 5.0, 10: 5.0, 43: 1.0}
 EVERYTHING = FULL_PAIN | {12: 5.0, 25: 5.0, 26: 5.0}

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.simulated_patient import pspi, pspi_to_level
+from engine.pspi import pspi, pspi_to_level
 from train.synth import plan_twin, write_twin
 from train.unbc import SUBJECTS
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.errors import PainmonError
-from engine.simulated_patient import pspi
+from engine.pspi import pspi
 from train.synth import write_twin
 from train.unbc import SUBJECTS, DatasetError, load_unbc, pspi_to_level, read_aam
 

@@ -1,11 +1,11 @@
 """Synthetic twin of UNBC-McMaster (`painmon train synth`): rendered patients in the archive's exact layout.
 
-Each subject is one recorded session of a rendered person (engine.simulated_patient) with pain episodes,
-distracting movements and small head motion, cut into range-of-motion sequences named like the real ones
-(`042-ll042/ll042t1aaaff/ll042t1aaaff001.png`). The files copy the archive's quirks (FACTS.md §3): labels in
-MATLAB's scientific notation, empty FACS files for frames without AUs, AU43 coded without intensity, an OPR
-(not OPI) folder, 66-line AAM files, 3-digit frame numbers, a few black frames, one subject (101-mg101) who
-never shows pain. Everything follows from the seed: the same arguments write the same files.
+Each subject is one recorded session of a rendered person (engine.face_render, animated by engine.expressions)
+with pain episodes, distracting movements and small head motion, cut into range-of-motion sequences named like
+the real ones (`042-ll042/ll042t1aaaff/ll042t1aaaff001.png`). The files copy the archive's quirks (FACTS.md
+§3): labels in MATLAB's scientific notation, empty FACS files for frames without AUs, AU43 coded without
+intensity, an OPR (not OPI) folder, 66-line AAM files, 3-digit frame numbers, a few black frames, one subject
+(101-mg101) who never shows pain. Everything follows from the seed: the same arguments write the same files.
 """
 
 from __future__ import annotations
@@ -24,15 +24,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from engine.simulated_patient import (
-    ExpressionTimeline,
-    HeadMotion,
-    Identity,
-    Pose,
-    pspi,
-    random_identity,
-    render_face,
-)
+from engine.expressions import ExpressionTimeline, HeadMotion
+from engine.face_render import Identity, Pose, random_identity, render_face
+from engine.pspi import pspi
 from train.unbc import SEQUENCE_LABELS, SUBJECTS, DatasetError
 
 TWIN_FPS = 30.0  # time base of the twin's sessions

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from engine.errors import PainmonError
 from engine.files import write_atomically
 from engine.paths import cache_dir
-from engine.simulated_patient import pspi_to_level
+from engine.pspi import pspi_to_level
 
 __all__ = [
     "SEQUENCE_LABELS",
