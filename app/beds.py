@@ -166,6 +166,7 @@ def save_beds(beds: Iterable[BedConfig], path: Path | None = None) -> None:
     text = json.dumps({"version": FILE_VERSION, "beds": [_bed_to_dict(b) for b in beds]}, indent=2,
                       ensure_ascii=False)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, text + "\n", private=True)  # it names patients
     except OSError as exc:
         raise BedConfigError(f"cannot save bed configuration to {path}: {exc}") from exc

@@ -66,4 +66,6 @@ def load_settings(path: Path | None = None) -> MonitorSettings:
 
 def save_settings(settings: MonitorSettings, path: Path | None = None) -> None:
     """Write the settings atomically (engine.files)."""
-    write_atomically(path or settings_path(), json.dumps(asdict(settings), indent=2) + "\n")
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, json.dumps(asdict(settings), indent=2) + "\n")

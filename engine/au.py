@@ -9,6 +9,7 @@ those and maps it to the papers' 0–5 level with a continuous version of their 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +41,9 @@ def level_from_pspi(pspi: Tensor) -> Tensor:
 class AUNet(nn.Module):
     """One ensemble member: a face backbone → Dropout → FC to one logit per AU."""
 
+    mean: Tensor  # buffers: the backbone's input normalisation
+    std: Tensor
+
     def __init__(self, backbone: str, pretrained: str | None, n_aus: int, dropout: float = 0.5) -> None:
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained)  # raises for an unknown name
@@ -64,6 +68,8 @@ class AUPainModel(nn.Module):
     """
 
     max_score = 5.0
+    thresholds: Tensor
+    intensity: Tensor
 
     def __init__(
         self,
@@ -79,26 +85,29 @@ class AUPainModel(nn.Module):
             raise ValueError(f"AU list must be non-empty without repeats, got {list(aus)}")
         self.aus = tuple(int(a) for a in aus)
         self.members = nn.ModuleList(AUNet(b, p, len(self.aus), dropout) for b, p in members)
-        first = self.members[0]
+        first = self._member(0)
         self.backbone_name = first.backbone_name
         self.pretrained = first.pretrained
-        self.input_size: tuple[int, int] = tuple(input_size or BACKBONES[first.backbone_name].input_size)
+        self.input_size: tuple[int, int] = input_size or BACKBONES[first.backbone_name].input_size
         self.register_buffer("thresholds", torch.full((len(self.aus),), 0.5))
         self.register_buffer("intensity", torch.ones(len(self.aus)))
 
     @property
     def mean(self) -> Tensor:
         """The first member's input normalisation (what the model card records)."""
-        return self.members[0].mean
+        return self._member(0).mean
 
     @property
     def std(self) -> Tensor:
         """The first member's input normalisation scale (what the model card records)."""
-        return self.members[0].std
+        return self._member(0).std
+
+    def _member(self, index: int) -> AUNet:
+        return cast(AUNet, self.members[index])
 
     def member_specs(self) -> list[tuple[str, str | None]]:
         """(backbone, pretrained) of each member, in order."""
-        return [(m.backbone_name, m.pretrained) for m in self.members]
+        return [(self._member(i).backbone_name, self._member(i).pretrained) for i in range(len(self.members))]
 
     def forward_with_aus(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Pain scores (N,) in [0, 5] and AU probabilities (N, K), the mean over the members."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -122,7 +123,7 @@ class ResidualBlock(nn.Module):
         return self.relu(x + self.body(x))
 
 
-def _face_cnn_small(pretrained: None) -> nn.Module:
+def _face_cnn_small(pretrained: str | None) -> nn.Module:
     """Four stride-2 stages (16, 32, 64, 128 channels), a residual block in the last three, average pool.
 
     About 48 M multiply-adds per 112×96 face: trains on a CPU and runs at hundreds of faces per second.
@@ -136,7 +137,8 @@ def _face_cnn_small(pretrained: None) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-_BUILDERS = {"inception_resnet_v1": _inception_resnet_v1, "face_cnn_small": _face_cnn_small}
+_BUILDERS: dict[str, Callable[[str | None], nn.Module]] = {"inception_resnet_v1": _inception_resnet_v1,
+                                                            "face_cnn_small": _face_cnn_small}
 
 
 def build_backbone(name: str, pretrained: str | None = None) -> nn.Module:

@@ -48,15 +48,15 @@ class ModelCard:
     @classmethod
     def for_model(cls, model: PainModel, **details: Any) -> ModelCard:
         """A card whose architecture fields are taken from `model`; `details` fill in the rest."""
-        ensemble = isinstance(model, AUPainModel)
+        members = model.member_specs() if isinstance(model, AUPainModel) else []
         return cls(
             backbone=model.backbone_name,
             pretrained=model.pretrained,
             input_size=model.input_size,
             mean=float(model.mean),
             std=float(model.std),
-            aus=list(model.aus) if ensemble else [],
-            members=[{"backbone": b, "pretrained": p} for b, p in model.member_specs()] if ensemble else [],
+            aus=list(model.aus),
+            members=[{"backbone": b, "pretrained": p} for b, p in members],
             **details,
         )
 
@@ -90,6 +90,7 @@ def save_checkpoint(path: str | Path, model: PainModel, card: ModelCard) -> Path
     """Write the model's weights and its card to a safetensors file (atomically); return the path."""
     _check_card_matches(model, card)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     with replacing(path) as scratch:
         save_file(tensors, scratch, metadata={FORMAT_KEY: FORMAT, CARD_KEY: card.to_json()})
@@ -121,6 +122,7 @@ def read_card(path: str | Path) -> ModelCard:
 
 def _build(card: ModelCard, tensors: dict[str, torch.Tensor]) -> PainModel:
     """The untrained architecture the card describes (pretrained weights are never fetched)."""
+    model: PainModel
     if card.members:
         model = AUPainModel([(m["backbone"], None) for m in card.members], card.aus, card.input_size)
         for member, spec in zip(model.members, card.members, strict=True):

@@ -22,7 +22,7 @@ def lazy(target: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register this package's subcommands on the root parser's subparsers."""
     analyze = sub.add_parser("analyze", help="score every frame of a recorded video")
     analyze.add_argument("video", help="video file (or camera index / URL)")

@@ -150,7 +150,7 @@ def random_identity(rng: np.random.Generator) -> Identity:
         hair_style=int(rng.integers(4)),
         hairline=u(-0.85, -0.68),
         wall_top=_jitter(rng, wall, 8),
-        wall_bottom=_jitter(rng, tuple(int(c * 0.85) for c in wall), 8),
+        wall_bottom=_jitter(rng, _shade(wall, 0.85), 8),
         pillow=_jitter(rng, (235, 238, 240), 6),
         gown=_jitter(rng, _pick(rng, _GOWNS), 8),
         light_angle=u(0, 2 * math.pi),

@@ -23,15 +23,14 @@ PRIVATE_MODE = 0o600
 
 @contextlib.contextmanager
 def replacing(path: str | Path, *, private: bool = False) -> Iterator[Path]:
-    """A scratch path to write the new version of `path` to (the folder is created); when the block ends
-    without an error, the scratch file is synced and renamed to `path`. On an error it is removed and
-    `path` is untouched.
+    """A scratch path to write the new version of `path` to; when the block ends without an error, the
+    scratch file is synced and renamed to `path`. On an error it is removed and `path` is untouched. Like
+    `open`, it needs the folder to exist (OSError otherwise).
 
     The scratch file exists (empty) when the block starts; with `private` it is readable by its owner only,
     else it gets the usual permissions (the umask's).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     os.close(os.open(scratch, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE if private else 0o666))
     try:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 
 class LabelledEnum(StrEnum):
     """A StrEnum whose members are declared `NAME = "value", "label"`: the value goes into files, the
-    database and the command line; `label` is what people read on screen and in reports."""
+    database and the command line; `label` is what people read on screen and in reports. Look a member up
+    by its value as with any enum: `FrameStatus("no_face")`."""
 
     label: str
 
-    def __new__(cls, value: str, label: str) -> Self:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        return member
+    if not TYPE_CHECKING:  # type checkers keep StrEnum's signature, which lookups by value use
+
+        def __new__(cls, value: str, label: str) -> Self:
+            member = str.__new__(cls, value)
+            member._value_ = value
+            member.label = label
+            return member

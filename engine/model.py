@@ -18,6 +18,8 @@ class PainRegressor(nn.Module):
 
     max_score = 5.0
     aus: tuple[int, ...] = ()  # no AU outputs (engine.au.AUPainModel has them)
+    mean: Tensor  # buffers: the backbone's input normalisation
+    std: Tensor
 
     def __init__(
         self,
@@ -32,7 +34,7 @@ class PainRegressor(nn.Module):
         spec = BACKBONES[backbone]
         self.backbone_name = backbone
         self.pretrained = pretrained
-        self.input_size: tuple[int, int] = tuple(input_size or spec.input_size)
+        self.input_size: tuple[int, int] = input_size or spec.input_size
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32))
         self.embed = nn.Sequential(nn.Dropout(dropout), nn.Linear(spec.feature_dim, embed_dim), nn.PReLU())

@@ -31,6 +31,7 @@ def export_model(model: PainModel, path: Path, max_batch: int = MAX_BATCH) -> Pa
     hash identifies it. The file is written atomically and checked with onnx.checker.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

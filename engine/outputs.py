@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
+from engine.au import AUPainModel
+
 if TYPE_CHECKING:
     from engine.checkpoint import PainModel
 
@@ -32,6 +34,6 @@ class ModelOutputs(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """(scores,) or (scores, AU probabilities) for float32 N×3×h×w RGB faces in 0..255."""
-        if self.model.aus:
+        if isinstance(self.model, AUPainModel):
             return self.model.forward_with_aus(x)
         return (self.model(x),)

@@ -102,10 +102,11 @@ class BatchScorer:
         located = [stream.locate(frame) for stream, frame in jobs]
         scores = np.full(len(jobs), math.nan, dtype=np.float32)
         aus: list[dict[int, float] | None] = [None] * len(jobs)
-        faces = [i for i, result in enumerate(located) if result.aligned is not None]
+        aligned = {i: result.aligned for i, result in enumerate(located) if result.aligned is not None}
+        faces = list(aligned)
         if faces:
             start = time.perf_counter()
-            scored, probs = self.predictor.predict_with_aus(np.stack([located[i].aligned for i in faces]))
+            scored, probs = self.predictor.predict_with_aus(np.stack(list(aligned.values())))
             self.seconds += time.perf_counter() - start
             self.faces_scored += len(faces)
             scores[faces] = scored

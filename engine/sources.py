@@ -1,6 +1,6 @@
 """Video sources — file, camera index or URL opened with OpenCV, or the simulated patient — with clear errors.
 
-`open_source(spec)` returns a `VideoSource`: iterate it for `Frame(index, timestamp, image)` tuples (image
+`open_source(spec)` returns a `VideoSource`: iterate it for `Frame(index, timestamp, image)`s (image
 BGR uint8), or call `read()` one frame at a time. A source that stops before its end (a truncated file, a
 camera that stops delivering) ends iteration normally, so the frames read so far can still be analysed;
 `early_end` then says why.
@@ -12,8 +12,9 @@ import os
 import struct
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -32,7 +33,8 @@ STREAM_TIMEOUT_MS = 10_000
 FRAME_COUNT_SLACK = 2
 
 
-class Frame(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Frame:
     """One decoded frame: position in the source, time in seconds, BGR uint8 (H, W, 3) image."""
 
     index: int
@@ -40,10 +42,20 @@ class Frame(NamedTuple):
     image: np.ndarray
 
 
+class Capture(Protocol):
+    """The part of OpenCV's VideoCapture that VideoSource uses (the simulated patient has it too)."""
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+
+    def get(self, prop: int) -> float: ...
+
+    def release(self) -> None: ...
+
+
 class VideoSource:
     """An opened OpenCV capture. Use `open_source` to make one; close it (or use `with`) when done."""
 
-    def __init__(self, capture: cv2.VideoCapture, name: str, kind: str, path: Path | None = None) -> None:
+    def __init__(self, capture: Capture, name: str, kind: str, path: Path | None = None) -> None:
         self._capture = capture
         self.name = name
         self.kind = kind  # "file", "camera", "url" or "simulated"

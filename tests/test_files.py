@@ -18,7 +18,9 @@ def mode(path: Path) -> int:
 
 
 def test_the_new_file_replaces_the_old_one_only_when_complete(tmp_path: Path) -> None:
-    path = tmp_path / "folder" / "made" / "here.csv"
+    with pytest.raises(FileNotFoundError), replacing(tmp_path / "absent" / "here.csv"):
+        pass  # like open(): the folder must exist
+    path = tmp_path / "here.csv"
     with replacing(path) as scratch:
         assert scratch.parent == path.parent and scratch.exists() and not path.exists()
         scratch.write_text("first\n")
@@ -29,7 +31,7 @@ def test_the_new_file_replaces_the_old_one_only_when_complete(tmp_path: Path) ->
         handle.write("second\n")
         assert path.read_text() == "first\n"
     assert path.read_text() == "second\n" and path.stat().st_ino != inode  # renamed over the old file
-    assert [p.name for p in path.parent.iterdir()] == ["here.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["here.csv"]
 
 
 def test_an_error_while_writing_keeps_the_old_file_and_no_scratch(tmp_path: Path) -> None:

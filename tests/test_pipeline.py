@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from itertools import islice
 from pathlib import Path
@@ -49,7 +50,7 @@ def covered(frame: Frame, box: np.ndarray) -> Frame:
     pad_x, pad_y = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
     top, left = max(int(y1 - pad_y), 0), max(int(x1 - pad_x), 0)
     image[top : int(y2 + pad_y), left : int(x2 + pad_x)] = image.mean(axis=(0, 1))
-    return frame._replace(image=image)
+    return dataclasses.replace(frame, image=image)
 
 
 @pytest.fixture(scope="module")

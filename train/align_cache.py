@@ -119,6 +119,7 @@ def _align_part(part: _Part, settings: AlignSettings) -> int:
         found.append(True)
         probs.append(face.prob)
         boxes[row], landmarks[row] = face.box, face.landmarks
+    part.crops.parent.mkdir(parents=True, exist_ok=True)
     with replacing(part.crops) as scratch, scratch.open("wb") as handle:
         np.save(handle, crops)
     meta = {"frames": list(part.frames), "fingerprint": part.fingerprint(), "found": found, "prob": probs,

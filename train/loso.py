@@ -100,6 +100,7 @@ def _check_or_write_record(out: Path, record: dict, config_path: Path | None) ->
                 raise PainmonError(f"{out} was started with another {key} ({path}); resume it with the same "
                                    "--data, --config and --iterations, or choose a new --out")
         return
+    out.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(record, indent=2))
     if config_path is not None:
         write_atomically(out / "config.toml", config_path.read_bytes())

@@ -11,7 +11,6 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from engine.files import write_atomically
@@ -29,7 +28,7 @@ class BuildCancelledError(EngineBuildError):
     """A build was cancelled through its cancel event."""
 
 
-def make_logger(trt: ModuleType) -> Any:
+def make_logger(trt: Any) -> Any:
     """A TensorRT logger that forwards to Python logging and keeps the last error for messages."""
     severity = trt.ILogger.Severity
     levels = {
@@ -54,7 +53,7 @@ def make_logger(trt: ModuleType) -> Any:
     return Logger()
 
 
-def _progress_monitor(trt: ModuleType, report: ProgressCallback | None, cancel: threading.Event) -> Any:
+def _progress_monitor(trt: Any, report: ProgressCallback | None, cancel: threading.Event) -> Any:
     class Monitor(trt.IProgressMonitor):
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
@@ -136,5 +135,6 @@ def build_plan(
     if plan is None:
         reason = logger.last_error or "see the log"
         raise EngineBuildError(f"TensorRT could not build {onnx_path.name}: {reason}")
+    timing_cache.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
     return bytes(memoryview(plan))

@@ -62,6 +62,7 @@ class PlanCache:
     def store(self, key: PlanKey, plan: bytes, details: dict[str, Any]) -> Path:
         """Save a plan and its metadata JSON (key fields plus `details`); return the plan's path."""
         path = self.plan_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, plan)
         meta = {**key.fields(), **details, "plan": path.name, "plan_bytes": len(plan)}
         write_atomically(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))

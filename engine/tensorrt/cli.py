@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 import torch
 from tqdm import tqdm
@@ -16,6 +18,7 @@ from engine.tensorrt.cache import PlanCache
 from engine.tensorrt.engines import BuildProgress, cached_engine, ensure_engines, model_networks
 from engine.tensorrt.gpu import cuda_gpu
 from engine.tensorrt.networks import NetworkSpec, network_inputs, verification_frames
+from engine.tensorrt.runtime import TensorRTNet
 from engine.tensorrt.verify import Outputs, Parity, Runner, measure, onnxruntime_runner
 
 PRECISIONS = ("fp32", "fp16")
@@ -58,6 +61,11 @@ def _torch_cuda(spec: NetworkSpec, half: bool) -> Runner:
     return run
 
 
+def _engine_outputs(net: TensorRTNet, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """A TensorRT engine's outputs as float32 numpy arrays, like the other runners'."""
+    return {k: v.float().cpu().numpy() for k, v in net(x).items()}
+
+
 def verify(args: argparse.Namespace) -> int:
     """Parity with PyTorch FP32 (CPU) of every backend this machine has, on the verification frames."""
     specs = model_networks(Path(args.model))
@@ -78,13 +86,12 @@ def verify(args: argparse.Namespace) -> int:
             runners = [("onnxruntime", onnxruntime_runner(spec.onnx(precision)))]
             if gpu is not None:
                 runners.append(("torch-cuda", _torch_cuda(spec, half=precision == "fp16")))
-            if has_trt:
+            if has_trt and gpu is not None:
                 net = cached_engine(spec, precision, gpu)
                 if net is None:
                     missing.append(f"{spec.name} {precision}")
                 else:
-                    runners.append(("tensorrt", lambda x, net=net: {
-                        k: v.float().cpu().numpy() for k, v in net(x).items()}))
+                    runners.append(("tensorrt", partial(_engine_outputs, net)))
             for backend, run in runners:
                 parities += measure(spec, run, batches, reference, backend=backend, precision=precision)
     for parity in parities:

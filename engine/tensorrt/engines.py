@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from engine.errors import BackendUnavailableError
@@ -84,7 +85,7 @@ def build_verified_engine(spec: NetworkSpec, precision: str, gpu: Gpu, inputs: I
     batches = inputs[spec.name]
     reference = [spec.reference(x) for x in batches]
 
-    def run(x: torch.Tensor) -> dict:
+    def run(x: torch.Tensor) -> dict[str, np.ndarray]:
         return {name: value.cpu().float().numpy() for name, value in net(x).items()}
 
     parities = measure(spec, run, batches, reference, backend="tensorrt", precision=precision)
@@ -118,7 +119,8 @@ class BuildProgress:
 
 
 def ensure_engines(specs: Sequence[NetworkSpec], precision: str, gpu: Gpu, *,
-                   frames: Callable[[], Sequence] = verification_frames, device: torch.device | None = None,
+                   frames: Callable[[], Sequence[np.ndarray]] = verification_frames,
+                   device: torch.device | None = None,
                    cache: PlanCache | None = None, progress: Callable[[BuildProgress], None] | None = None,
                    cancel: threading.Event | None = None) -> EngineSet:
     """Every spec's engine: cached if present, else built and verified (frames are rendered only then)."""
@@ -157,7 +159,8 @@ class BackgroundBuild:
     """
 
     def __init__(self, networks: Callable[[], Sequence[NetworkSpec]], precision: str, gpu: Gpu, *,
-                 device: torch.device | None = None, frames: Callable[[], Sequence] = verification_frames,
+                 device: torch.device | None = None,
+                 frames: Callable[[], Sequence[np.ndarray]] = verification_frames,
                  on_progress: Callable[[BuildProgress], None] | None = None,
                  on_done: Callable[[Future[EngineSet]], None] | None = None):
         self._cancel = threading.Event()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import cv2
@@ -55,7 +55,7 @@ def mtcnn_networks() -> list[NetworkSpec]:
     return [
         NetworkSpec(name, load_network(name), OUTPUT_NAMES[name], _PROFILES[name],
                     (1.0,) * len(OUTPUT_NAMES[name]),
-                    lambda precision, name=name: mtcnn_onnx(name, precision))
+                    partial(mtcnn_onnx, name))
         for name in NETWORKS
     ]
 

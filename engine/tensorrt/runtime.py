@@ -47,7 +47,7 @@ class _Slot:
     def handle(self) -> int:
         return self.stream.cuda_stream if self.stream is not None else 0
 
-    def scope(self) -> contextlib.AbstractContextManager:
+    def scope(self) -> contextlib.AbstractContextManager[object]:
         return torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
 
 
