@@ -57,5 +57,5 @@ class AlarmLogView(QWidget):
 
     def rows(self) -> list[tuple[str, ...]]:
         """The table's text, top row first."""
-        return [tuple(self.table.item(r, c).text() for c in range(len(COLUMNS)))
+        return [tuple(item.text() if (item := self.table.item(r, c)) else "" for c in range(len(COLUMNS)))
                 for r in range(self.table.rowCount())]

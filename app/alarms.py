@@ -296,7 +296,7 @@ class BedAlarms:
         present = self._onset is not None
         pain = self._episodes.get(AlarmKind.PAIN)
         if pain is None:
-            if present and self._last_high - self._onset >= config.delay_s:
+            if self._onset is not None and self._last_high - self._onset >= config.delay_s:
                 message = f"Pain ≥ {config.threshold:g} for {config.delay_s:g} s"
                 return self._set(t, AlarmKind.PAIN, True, message)
             return []

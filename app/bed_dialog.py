@@ -127,11 +127,12 @@ class BedDialog(QDialog):
         page = QWidget()
         row = QHBoxLayout(page)
         row.setContentsMargins(0, 0, 0, 0)
-        widgets = {SourceKind.SIMULATED: [QLabel("Seed"), self.seed_spin],
-                   SourceKind.CAMERA: [QLabel("Index"), self.camera_combo, self.camera_refresh],
-                   SourceKind.FILE: [self.file_edit, self.file_browse],
-                   SourceKind.URL: [self.url_edit]}[kind]
-        for widget in widgets:
+        widgets: dict[SourceKind, list[QWidget]] = {
+            SourceKind.SIMULATED: [QLabel("Seed"), self.seed_spin],
+            SourceKind.CAMERA: [QLabel("Index"), self.camera_combo, self.camera_refresh],
+            SourceKind.FILE: [self.file_edit, self.file_browse],
+            SourceKind.URL: [self.url_edit]}
+        for widget in widgets[kind]:
             row.addWidget(widget)
         return page
 

@@ -71,16 +71,20 @@ class WardView(QWidget):
         self.grid.setColumnStretch(columns, 1)  # tiles keep their size; spare room goes right and below
         self.grid.setRowStretch(math.ceil(len(beds) / columns), 1)
         for i, runtime in enumerate(beds):
-            tile = self.tiles.get(runtime.bed_id)
-            if tile is None:
-                tile = self.tiles[runtime.bed_id] = BedTile(runtime.bed_id, runtime.config.name)
-                tile.setMinimumSize(TILE_SIZE)
-                tile.clicked.connect(self.bed_clicked)
+            if runtime.bed_id not in self.tiles:
+                self.tiles[runtime.bed_id] = self._new_tile(runtime.bed_id, runtime.config.name)
+            tile = self.tiles[runtime.bed_id]
             tile.set_name(runtime.config.name)
             self.grid.addWidget(tile, i // columns, i % columns)
             self._painted.pop(runtime.bed_id, None)  # repaint it fully
         self.summary.setText(f"{len(beds)} bed(s)")
         self.refresh()
+
+    def _new_tile(self, bed_id: str, name: str) -> BedTile:
+        tile = BedTile(bed_id, name)
+        tile.setMinimumSize(TILE_SIZE)
+        tile.clicked.connect(self.bed_clicked)
+        return tile
 
     def refresh(self) -> None:
         """Repaint the tiles whose bed changed; alarm colours every time (cheap when unchanged)."""
@@ -96,4 +100,4 @@ class WardView(QWidget):
             tile.set_score(runtime.score)
             tile.set_history(runtime.history.t, runtime.history.score)
             live = runtime.source_ok and not runtime.paused and runtime.latest is not None
-            tile.set_frame(runtime.latest.image if live else None)
+            tile.set_frame(runtime.latest.image if live and runtime.latest is not None else None)

@@ -22,7 +22,7 @@ PRIVATE_MODE = 0o600
 
 
 @contextlib.contextmanager
-def replacing(path: str | Path, *, private: bool = False) -> Iterator[Path]:
+def replacing(path: str | os.PathLike[str], *, private: bool = False) -> Iterator[Path]:
     """A scratch path to write the new version of `path` to; when the block ends without an error, the
     scratch file is synced and renamed to `path`. On an error it is removed and `path` is untouched. Like
     `open`, it needs the folder to exist (OSError otherwise).
@@ -42,7 +42,7 @@ def replacing(path: str | Path, *, private: bool = False) -> Iterator[Path]:
     fsync(path.parent)
 
 
-def write_atomically(path: str | Path, data: str | bytes, *, private: bool = False) -> Path:
+def write_atomically(path: str | os.PathLike[str], data: str | bytes, *, private: bool = False) -> Path:
     """Write text (UTF-8) or bytes to `path` through `replacing`; returns the path."""
     with replacing(path, private=private) as scratch:
         if isinstance(data, str):

@@ -123,8 +123,7 @@ def _align_part(part: _Part, settings: AlignSettings) -> int:
     with replacing(part.crops) as scratch, scratch.open("wb") as handle:
         np.save(handle, crops)
     meta = {"frames": list(part.frames), "fingerprint": part.fingerprint(), "found": found, "prob": probs,
-            "box": np.where(np.isnan(boxes), None, boxes).tolist(),
-            "landmarks": np.where(np.isnan(landmarks), None, landmarks).tolist()}
+            "box": _nan_to_none(boxes), "landmarks": _nan_to_none(landmarks)}
     write_atomically(part.meta, json.dumps(meta))
     return found.count(False)
 
@@ -197,6 +196,13 @@ def _rows_by_part(frames: Sequence[FrameLike]) -> dict[tuple[str, str], list[int
     return rows
 
 
+def _nan_to_none(values: np.ndarray) -> list[object]:
+    """Nested lists of the values with None for NaN (JSON has no NaN)."""
+    cells = values.astype(object)
+    cells[np.isnan(values)] = None
+    return list(cells.tolist())
+
+
 def _write_reports(cache: AlignedFrames, frames: Sequence[FrameLike]) -> None:
     landmark_cols = [f"landmark{i}_{axis}" for i in range(5) for axis in ("x", "y")]
     with replacing(cache.index_csv) as scratch, scratch.open("w", newline="") as handle:
@@ -212,8 +218,8 @@ def _write_reports(cache: AlignedFrames, frames: Sequence[FrameLike]) -> None:
     with replacing(cache.no_face_csv) as scratch, scratch.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["subject", "sequence", "frame", "image"])
-        for row in np.flatnonzero(~cache.found):
-            record = frames[row]
+        for missing in np.flatnonzero(~cache.found):
+            record = frames[int(missing)]
             writer.writerow([record.subject, record.sequence, record.frame, record.image])
 
 

@@ -16,6 +16,8 @@ the copies. Supported backbones: face_cnn_small and inception_resnet_v1 (engine.
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass, field
 
 import torch
@@ -189,4 +191,5 @@ class DeconvGroup(nn.Module):
     def _undo_concat(self, module: nn.Module, r: Tensor, trace: _Trace) -> Tensor:
         branches = _branches(module)
         parts = r.split([trace.channels[b] for b in branches], dim=1)
-        return sum(self._undo(b, part, trace) for b, part in zip(branches, parts, strict=True))
+        return functools.reduce(operator.add, (self._undo(b, part, trace)
+                                               for b, part in zip(branches, parts, strict=True)))

@@ -106,10 +106,10 @@ def read_predictions(path: str | os.PathLike[str]) -> Predictions:
             for row in reader:
                 where = f"{path}:{reader.line_num}"
                 parsed = _parse_row(row, where)
-                subject, sequence, frame = key = parsed[:3]
+                key = parsed[:3]
                 if key in first_seen:
                     raise PredictionsFileError(
-                        f"{where}: frame {frame} of {subject}/{sequence} already appeared on line "
+                        f"{where}: frame {key[2]} of {key[0]}/{key[1]} already appeared on line "
                         f"{first_seen[key]}"
                     )
                 first_seen[key] = reader.line_num

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from engine.errors import PainmonError
 from engine.files import replacing
+from engine.model import PainRegressor
 from train.config import SamplingConfig, SolverConfig, TrainConfig
 from train.losses import PainLoss
 from train.sampling import batches, eliminate_redundant, shuffled_stream, uniform_class_stream
@@ -129,7 +130,7 @@ def sgd_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, los
 
 
 def fit(
-    model: nn.Module,
+    model: PainRegressor,
     config: TrainConfig,
     images: ImageReader,
     rows: np.ndarray,

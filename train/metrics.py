@@ -79,7 +79,7 @@ def mean_over_subjects(per_subject: Sequence[Metrics]) -> Metrics:
     return Metrics(**{name: float(value) for name, value in means.items()})
 
 
-def evaluate(subjects: Sequence[str], labels: np.ndarray, predictions: np.ndarray) -> Evaluation:
+def evaluate(subjects: Sequence[str] | np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> Evaluation:
     """Evaluate frame-level predictions; `subjects[i]` names the subject of frame i (any order)."""
     subject_ids = np.asarray(subjects, dtype=str)
     labels = np.asarray(labels, dtype=np.float64)

@@ -13,7 +13,8 @@ from itertools import islice
 import numpy as np
 
 
-def eliminate_redundant(sequences: Sequence[str], levels: Sequence[int], max_run: int = 5) -> np.ndarray:
+def eliminate_redundant(sequences: Sequence[str] | np.ndarray, levels: Sequence[int] | np.ndarray,
+                        max_run: int = 5) -> np.ndarray:
     """Indices kept after redundant-frame elimination (the paper's rule, FACTS.md §4).
 
     Frames are given in temporal order, grouped by sequence. Where a label stays the same for more than
@@ -41,14 +42,14 @@ def shuffled_stream(n: int, seed: int) -> Iterator[int]:
         yield from rng.permutation(n).tolist()
 
 
-def uniform_class_stream(levels: Sequence[int], seed: int) -> Iterator[int]:
+def uniform_class_stream(levels: Sequence[int] | np.ndarray, seed: int) -> Iterator[int]:
     """Endless stream that cycles round-robin over the classes present, one index per class in turn.
 
     Within a class, indices are drawn without replacement and reshuffled when the class is exhausted, as the
     authors' Caffe data layer does (FACTS.md §4). Every class present is seen equally often.
     """
     levels = np.asarray(levels)
-    if levels.size == 0:
+    if len(levels) == 0:
         raise ValueError("cannot sample from an empty training set")
     rng = np.random.default_rng(seed)
     members = [np.flatnonzero(levels == c) for c in np.unique(levels)]

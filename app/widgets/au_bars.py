@@ -62,8 +62,9 @@ class AUBars(pg.PlotWidget):
     def set_values(self, values: dict[int, float] | None) -> None:
         """Show one frame's AU probabilities (AU number → 0..1); None (no face), or values of other AUs (a
         frame of the previous model), empty the bars."""
-        known = values is not None and values.keys() == self.thresholds.keys()
-        self.values = {au: float(values[au]) for au in self.thresholds} if known else None
+        self.values = None
+        if values is not None and values.keys() == self.thresholds.keys():
+            self.values = {au: float(values[au]) for au in self.thresholds}
         heights = [0.0 if self.values is None else self.values[au] for au in self.thresholds]
         brushes = [PRESENT_COLOUR if height >= threshold and self.values is not None else ABSENT_COLOUR
                    for height, threshold in zip(heights, self.thresholds.values(), strict=True)]

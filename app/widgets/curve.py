@@ -73,10 +73,10 @@ class PainCurve(QWidget):
         threshold_pen = pg.mkPen(COLOURS[Priority.MEDIUM], width=1, style=Qt.PenStyle.DashLine)
         self.threshold_line = pg.InfiniteLine(angle=0, movable=False, pen=threshold_pen)
         self.threshold_line.setVisible(False)
-        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("w", width=2))
-        self.cursor.setVisible(False)
+        self.cursor_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("w", width=2))
+        self.cursor_line.setVisible(False)
         self.plot.addItem(self.threshold_line, ignoreBounds=True)
-        self.plot.addItem(self.cursor, ignoreBounds=True)
+        self.plot.addItem(self.cursor_line, ignoreBounds=True)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
 
         self.window_buttons = QButtonGroup(self)
@@ -156,7 +156,7 @@ class PainCurve(QWidget):
 
     # -- view -----------------------------------------------------------------------------------------
     @property
-    def window(self) -> str:
+    def window(self) -> str:  # type: ignore[override]  # a curve is never asked for its top-level window
         """Name of the selected window (a key of WINDOWS)."""
         return self._window
 
@@ -171,17 +171,17 @@ class PainCurve(QWidget):
 
     def set_cursor(self, t: float | None) -> None:
         """Place the replay cursor at time t (None hides it); the view pages to keep it visible."""
-        self.cursor.setVisible(t is not None)
+        self.cursor_line.setVisible(t is not None)
         if t is None:
             return
-        self.cursor.setValue(t)
+        self.cursor_line.setValue(t)
         lo, hi = self.view_box.viewRange()[0]
         if self._follow and not lo <= t <= hi:
             self._apply_window()
 
     def cursor_time(self) -> float | None:
         """Where the cursor is, None when hidden."""
-        return float(self.cursor.value()) if self.cursor.isVisible() else None
+        return float(self.cursor_line.value()) if self.cursor_line.isVisible() else None
 
     def x_range(self) -> tuple[float, float]:
         """The visible time range."""
@@ -195,8 +195,8 @@ class PainCurve(QWidget):
         span = WINDOWS[self._window]
         if span is None:
             lo, hi = float(t[0]), max(float(t[-1]), float(t[0]) + 1.0)
-        elif self.cursor.isVisible():
-            centre = float(self.cursor.value())
+        elif self.cursor_line.isVisible():
+            centre = float(self.cursor_line.value())
             lo, hi = centre - span / 2, centre + span / 2
         else:
             hi = float(t[-1])
