@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QVB
 from app.alarm_log_view import AlarmLogView
 from app.bed_dialog import BedDialog
 from app.bed_view import BedView
+from app.handoff import ModelInfo
 from app.monitor import Monitor
 from app.replay_analysis import AnalysisSettings
 from app.replay_view import ReplayView
@@ -23,7 +24,6 @@ from app.settings import MonitorSettings
 from app.settings_view import SettingsView
 from app.ward_view import WardView
 from app.widgets.alarm_banner import AlarmBanner, BannerAlarm
-from app.workers import ModelInfo
 from engine.errors import PainmonError
 
 BANNER_STYLE = "background: #ff8f00; color: #000000; font-weight: bold; padding: 6px;"
