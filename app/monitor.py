@@ -23,8 +23,8 @@ from app.alarms import AlarmEvent, AlarmKind, AlarmState, BedAlarms, Transition
 from app.beds import BedConfig, beds_path, load_beds, save_beds
 from app.handoff import AnalysedFrame, ModelInfo, Sample, wall_clock
 from app.record import AnnotationKind, RecordWriter
+from app.series import ScoreSeries
 from app.settings import MonitorSettings, load_settings, save_settings, settings_path
-from app.widgets.series import ScoreSeries
 from app.workers import RETRY_S, CaptureWorker, FrameSlots, InferenceWorker, Results, start_worker
 from engine.paths import data_dir
 from engine.status import FrameStatus
