@@ -18,8 +18,8 @@ from app.bed_dialog import BedDialog
 from app.bed_view import BedView
 from app.handoff import ModelInfo
 from app.monitor import Monitor
+from app.replay.view import ReplayView
 from app.replay_analysis import AnalysisSettings
-from app.replay_view import ReplayView
 from app.settings import MonitorSettings
 from app.settings_view import SettingsView
 from app.ward_view import WardView

@@ -16,8 +16,9 @@ from pytestqt.qtbot import QtBot
 
 from app.alarms import AlarmKind
 from app.record import AnnotationKind, RecordReader
+from app.replay.playback import Playback, VideoFrames
+from app.replay.view import ReplayView
 from app.replay_analysis import AnalysisSettings, FrameTable, analyze_video, cache_key
-from app.replay_view import Playback, ReplayView, VideoFrames
 from engine.errors import PainmonError
 from engine.sources import open_source
 from tests.conftest import read_frames, save_random_checkpoint, show
