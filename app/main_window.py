@@ -48,8 +48,7 @@ class MainWindow(QMainWindow):
         self.bed_view = BedView(monitor)
         self.alarm_log = AlarmLogView(monitor)
         self.settings_view = SettingsView(monitor)
-        self.replay = ReplayView(settings=analysis_settings(monitor.settings),
-                                 record_path=monitor.record.path)
+        self.replay = ReplayView(settings=analysis_settings(monitor.settings), writer=monitor.record)
         self.tabs = QTabWidget()
         tabs = ((self.ward, "Ward"), (self.bed_view, "Bed"), (self.alarm_log, "Alarm log"),
                 (self.replay, "Replay"), (self.settings_view, "Settings"))

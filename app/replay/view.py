@@ -52,7 +52,9 @@ class ReplayView(QWidget):
     """Replay of a recorded video or a past session, for the main window to host.
 
     `settings` name the model that analyses videos, `record_path` the SQLite record that holds the sessions
-    (default: the user's record), `threshold` the pain threshold drawn and used in the exports.
+    (default: the user's record), `threshold` the pain threshold drawn and used in the exports. A record
+    has one writer: in the main window `writer` is the monitor's, through which a session's annotations go
+    (its file is then the record read); without one the view opens its own when it first writes.
 
     API: `open_video(path)`, `open_session(session_id)`, `set_settings(AnalysisSettings)`,
     `set_threshold(value)`, `add_annotation(kind, text)`, `export_csv/png/pdf(path)`, `shutdown()`.
@@ -65,14 +67,17 @@ class ReplayView(QWidget):
     failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *, settings: AnalysisSettings | None = None,
-                 record_path: Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
+                 record_path: Path | None = None, writer: RecordWriter | None = None,
+                 threshold: float = DEFAULT_THRESHOLD) -> None:
         super().__init__(parent)
         self.settings = settings or AnalysisSettings()
-        self.record_path = record_path or default_record_path()
+        self.record_path = writer.path if writer is not None else record_path or default_record_path()
         self.threshold = threshold
         self.record: ReplayRecord | None = None
         self.analysis: VideoAnalysis | None = None
         self.session_id: int | None = None
+        self._writer = writer
+        self._owns_writer = writer is None
         self._job: AnalysisJob | None = None
         self._clock_axis: bool | None = None
 
@@ -241,7 +246,20 @@ class ReplayView(QWidget):
             self._job.cancel()
 
     def shutdown(self) -> None:
-        """Stop playing and any analysis, and release the video (call when the window closes)."""
+        """Stop playing and any analysis, release the video and close the view's own record writer, if it
+        has one (call when the window closes)."""
+        self._stop()
+        writer = self._writer
+        if self._owns_writer and writer is not None:
+            self._writer = None
+            writer.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def _stop(self) -> None:
+        """Stop playing and any analysis, and release the video."""
         self.playback.pause()
         self.playback.close()
         job, self._job = self._job, None
@@ -249,12 +267,8 @@ class ReplayView(QWidget):
             job.cancel()
             job.wait()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
-        self.shutdown()
-        super().closeEvent(event)
-
     def _reset(self, title: str) -> None:
-        self.shutdown()
+        self._stop()
         self.record = None
         self.analysis = None
         self.session_id = None
@@ -382,9 +396,9 @@ class ReplayView(QWidget):
             raise PainmonError("a note needs text")
         t = float(record.table.t[self.position])
         if self.session_id is not None:
-            with RecordWriter(self.record_path) as writer:
-                writer.add_annotation(self.session_id, t, kind, text)
-                writer.flush()  # raises RecordError if the commit fails (close alone would not)
+            writer = self._record_writer()
+            writer.add_annotation(self.session_id, t, kind, text)
+            writer.flush()  # committed before it is read back; RecordError if the commit fails
             with RecordReader(self.record_path) as reader:
                 annotations = reader.annotations(self.session_id)
         else:
@@ -394,6 +408,13 @@ class ReplayView(QWidget):
             save_video_annotations(self.analysis.video_sha256, annotations)
         self.record = dataclasses.replace(record, annotations=tuple(annotations))
         self._show_annotations()
+
+    def _record_writer(self) -> RecordWriter:
+        """The one writer of the record: the monitor's in the main window; without a monitor the view's own,
+        opened at first use and closed by `shutdown()`."""
+        if self._writer is None:
+            self._writer = RecordWriter(self.record_path)
+        return self._writer
 
     def _show_annotations(self) -> None:
         assert self.record is not None
