@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.handoff import AnalysedFrame, CapturedFrame, ModelInfo, Sample
 from app.settings import MonitorSettings
-from app.workers import AnalysedFrame, CapturedFrame, ModelInfo, Sample
 from engine.backends import create_predictor
 from engine.checkpoint import read_au_thresholds, read_card
 from engine.errors import ModelFileError
@@ -31,6 +31,10 @@ class BedAnalyser:
         self.scorer = BatchScorer(predictor)
         self.smoothing_s = smoothing_s
         self.streams: dict[str, StreamAnalyzer] = {}
+
+    def forget(self, bed_id: str) -> None:
+        """Drop a bed's face track and smoothing: its next frame starts afresh."""
+        self.streams.pop(bed_id, None)
 
     def analyse(self, frames: list[CapturedFrame]) -> list[AnalysedFrame]:
         """One frame per bed in, their results out; the faces are scored in one model call."""

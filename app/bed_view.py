@@ -20,13 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.handoff import ModelInfo
 from app.monitor import BedRuntime, Monitor
 from app.record import AnnotationKind
 from app.ward_view import bed_status_text
 from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
 from app.widgets.image import bgr_to_qimage, draw_face
-from app.workers import ModelInfo
 from engine.status import FrameStatus
 
 ONE_CLICK = (AnnotationKind.ANALGESIC, AnnotationKind.REPOSITIONED, AnnotationKind.PROCEDURE)

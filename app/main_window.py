@@ -16,14 +16,14 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QVB
 from app.alarm_log_view import AlarmLogView
 from app.bed_dialog import BedDialog
 from app.bed_view import BedView
+from app.handoff import ModelInfo
 from app.monitor import Monitor
+from app.replay.view import ReplayView
 from app.replay_analysis import AnalysisSettings
-from app.replay_view import ReplayView
 from app.settings import MonitorSettings
 from app.settings_view import SettingsView
 from app.ward_view import WardView
 from app.widgets.alarm_banner import AlarmBanner, BannerAlarm
-from app.workers import ModelInfo
 from engine.errors import PainmonError
 
 BANNER_STYLE = "background: #ff8f00; color: #000000; font-weight: bold; padding: 6px;"
@@ -48,8 +48,7 @@ class MainWindow(QMainWindow):
         self.bed_view = BedView(monitor)
         self.alarm_log = AlarmLogView(monitor)
         self.settings_view = SettingsView(monitor)
-        self.replay = ReplayView(settings=analysis_settings(monitor.settings),
-                                 record_path=monitor.record.path)
+        self.replay = ReplayView(settings=analysis_settings(monitor.settings), writer=monitor.record)
         self.tabs = QTabWidget()
         tabs = ((self.ward, "Ward"), (self.bed_view, "Bed"), (self.alarm_log, "Alarm log"),
                 (self.replay, "Replay"), (self.settings_view, "Settings"))

@@ -21,21 +21,11 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from app.alarm_sound import AlarmTone
 from app.alarms import AlarmEvent, AlarmKind, AlarmState, BedAlarms, Transition
 from app.beds import BedConfig, beds_path, load_beds, save_beds
+from app.handoff import AnalysedFrame, ModelInfo, Sample, wall_clock
 from app.record import AnnotationKind, RecordWriter
+from app.series import ScoreSeries
 from app.settings import MonitorSettings, load_settings, save_settings, settings_path
-from app.widgets.series import ScoreSeries
-from app.workers import (
-    RETRY_S,
-    AnalysedFrame,
-    CaptureWorker,
-    FrameSlots,
-    InferenceWorker,
-    ModelInfo,
-    Results,
-    Sample,
-    start_worker,
-    wall_clock,
-)
+from app.workers import RETRY_S, CaptureWorker, FrameSlots, InferenceWorker, Results, start_worker
 from engine.paths import data_dir
 from engine.status import FrameStatus
 

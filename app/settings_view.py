@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.handoff import ModelInfo
 from app.monitor import Monitor
 from app.settings import MonitorSettings
-from app.workers import ModelInfo
 from engine.backends import Backend
 
 if TYPE_CHECKING:

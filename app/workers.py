@@ -6,6 +6,7 @@ bed holding only the newest frame, so a slow model drops frames (counted) instea
 `InferenceWorker` owns the model: each round it takes the newest frame of every bed, tracks and aligns
 the faces per bed and scores them all in one batch (`engine.pipeline.BatchScorer`), then publishes the
 results to `Results`, which the GUI drains on its display timer. Nothing here blocks the GUI thread.
+The values handed between the threads are in `app.handoff`.
 """
 
 from __future__ import annotations
@@ -16,25 +17,23 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from app.beds import Source, SourceKind
+from app.handoff import AnalysedFrame, CapturedFrame, ModelInfo, Sample, wall_clock
 from app.settings import MonitorSettings
 from app.video_recording import VideoRecorder
 from engine.backends import Backend
 from engine.errors import PainmonError
 from engine.sources import VideoSource, open_source
 from engine.status import FrameStatus
-from engine.types import Face
 
 if TYPE_CHECKING:
     from app.bed_analyser import BedAnalyser
-    from engine.checkpoint import ModelCard
     from engine.tensorrt.engines import BackgroundBuild
 
 log = logging.getLogger(__name__)
@@ -43,15 +42,6 @@ RETRY_S = 5.0
 """How often a lost camera or stream is reopened."""
 RECORDING_FPS = 15.0
 """Nominal frame rate of a recording whose source does not say (the sidecar has the true times)."""
-
-_START_WALL = time.time()
-_START_MONOTONIC = time.monotonic()
-
-
-def wall_clock() -> float:
-    """Wall-clock seconds since the epoch that never go back (the monotonic clock, anchored at start-up)."""
-    return _START_WALL + (time.monotonic() - _START_MONOTONIC)
-
 
 # -- capture ------------------------------------------------------------------------------------------
 def source_spec(source: Source) -> str:
@@ -145,15 +135,6 @@ class CaptureWorker(QObject):
             self.source_state.emit(self.bed_id, delivering, message)
 
 
-class CapturedFrame(NamedTuple):
-    """A bed's frame waiting for analysis."""
-
-    bed_id: str
-    index: int
-    t: float
-    image: np.ndarray
-
-
 class FrameSlots:
     """The newest captured frame of each bed (thread-safe). A frame replaced before the inference worker
     took it is dropped and counted."""
@@ -194,27 +175,6 @@ class FrameSlots:
 
 
 # -- inference ----------------------------------------------------------------------------------------
-class Sample(NamedTuple):
-    """One analysed frame as the curve, the alarms and the record see it; score NaN unless status ok."""
-
-    t: float
-    score: float
-    status: FrameStatus
-    message: str
-
-
-@dataclass(frozen=True)
-class AnalysedFrame:
-    """A bed's newest analysed frame, for display: the image, the face found in it, its sample and, for a
-    model with AUs, the AU probabilities of the face (AU number → 0..1; None without a scored face)."""
-
-    bed_id: str
-    image: np.ndarray
-    face: Face | None
-    sample: Sample
-    aus: dict[int, float] | None = None
-
-
 class Results:
     """Analysis results waiting for the GUI (thread-safe): every sample, and the newest frame, per bed.
 
@@ -238,19 +198,6 @@ class Results:
             samples, latest = self._samples, self._latest
             self._samples, self._latest = {}, {}
         return samples, latest
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """The model the inference worker runs, or why it runs none (error); au_thresholds: each AU's presence
-    threshold (AU number → probability, the model's order), empty for a model without AUs."""
-
-    path: str
-    card: ModelCard | None = None
-    backend: str = ""
-    device: str = ""
-    au_thresholds: dict[int, float] = field(default_factory=dict)
-    error: str | None = None
 
 
 class InferenceWorker(QObject):
@@ -301,7 +248,7 @@ class InferenceWorker(QObject):
                 with self._lock:
                     forget, self._forget = self._forget, set()
                 for bed_id in forget if analyser else ():
-                    analyser.streams.pop(bed_id, None)
+                    analyser.forget(bed_id)
                 if not frames:
                     continue
                 if analyser is None:
@@ -355,7 +302,7 @@ class InferenceWorker(QObject):
             return analyser.analyse(frames)
         except Exception as exc:  # a failing model must not stop the monitor: it becomes a technical alarm
             for frame in frames:
-                analyser.streams.pop(frame.bed_id, None)
+                analyser.forget(frame.bed_id)
             return _failed(frames, f"model error: {type(exc).__name__}: {exc}")
 
 

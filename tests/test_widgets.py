@@ -15,11 +15,11 @@ from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from app.alarms import COLOURS, AlarmSignal, Priority
+from app.series import ScoreSeries, with_gaps
 from app.widgets.alarm_banner import AlarmBanner, BannerAlarm
 from app.widgets.curve import WINDOWS, PainCurve
 from app.widgets.flash import NEUTRAL_BACKGROUND, NEUTRAL_BORDER
 from app.widgets.image import bgr_to_qimage
-from app.widgets.series import ScoreSeries, with_gaps
 from app.widgets.sparkline import Sparkline
 from app.widgets.tile import THUMBNAIL_SIZE, BedTile
 from tests.conftest import show

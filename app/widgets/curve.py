@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from app.alarms import COLOURS, Priority
-from app.widgets.series import DEFAULT_MAX_GAP_S, ScoreSeries, with_gaps
+from app.series import DEFAULT_MAX_GAP_S, ScoreSeries, with_gaps
 
 WINDOWS: dict[str, float | None] = {"1 min": 60.0, "5 min": 300.0, "15 min": 900.0, "60 min": 3600.0,
                                     "Session": None}

@@ -6,8 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
+from app.series import DEFAULT_MAX_GAP_S, with_gaps
 from app.widgets.curve import CURVE_COLOUR, SCORE_RANGE
-from app.widgets.series import DEFAULT_MAX_GAP_S, with_gaps
 
 
 class Sparkline(pg.PlotWidget):

@@ -3,37 +3,29 @@ player that keeps both in step, event annotations, and the CSV / PNG / PDF expor
 
 `ReplayView.open_video(path)` analyses the video on a background thread with a progress bar (results cached
 by file hash, app.replay_analysis) and shows its first frame meanwhile (with a model with AUs, the AUs at the
-cursor are shown beside the curve); `open_session(session_id)` loads a
-session from the record. Then play / pause, step, speed and the slider move through the frames; the curve's
-cursor follows, and clicking the curve seeks to the nearest frame.
+cursor are shown beside the curve); `open_session(session_id)` loads a session from the record. Then play /
+pause, step, speed and the slider move through the frames (app.replay.playback); the curve's cursor follows,
+and clicking the curve seeks to the nearest frame.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QPixmap, QResizeEvent, QShortcut
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -45,307 +37,24 @@ from app.alarms import AlarmConfig, AlarmKind
 from app.export import DEFAULT_THRESHOLD, ReplayRecord
 from app.record import Annotation, AnnotationKind, RecordReader, RecordWriter
 from app.record import record_path as default_record_path
+from app.replay.annotations import load_video_annotations, save_video_annotations
+from app.replay.playback import SPEEDS, Playback
+from app.replay.widgets import FrameView, SessionDialog
 from app.replay_analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
 from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
-from app.widgets.image import bgr_to_qimage, draw_face
+from app.widgets.image import draw_face
 from engine.errors import PainmonError, VideoSourceError
-from engine.files import write_atomically
-from engine.paths import data_dir
 from engine.status import FrameStatus
-
-SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
-MAX_WAIT_S = 0.5
-"""Longest wall-clock wait between two frames while playing: a stretch without frames is skipped quickly."""
-SEQUENTIAL_FRAMES = 16
-"""A frame this few ahead of the last one decoded is reached by decoding forward rather than seeking."""
-
-
-class VideoFrames:
-    """Frames of a video file by index, decoded with OpenCV: sequential reads while playing, checked seeks.
-
-    OpenCV seeks by an average frame rate, which lands on the wrong frame in files with a variable rate;
-    every seek is therefore checked against the frame times measured when the video was read through
-    (`times`, seconds) and corrected by decoding forward from an earlier point.
-    """
-
-    def __init__(self, path: Path, times: np.ndarray) -> None:
-        self.path = path
-        self.times = np.asarray(times, dtype=np.float64)
-        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-        if not self._capture.isOpened():
-            raise VideoSourceError(f"{path}: cannot be opened for replay")
-        self._rate = self._capture.get(cv2.CAP_PROP_FPS) or 30.0
-        self._at = -1  # index of the frame last decoded (grabbed)
-
-    def read(self, index: int) -> np.ndarray | None:
-        """The BGR frame at `index`, or None if it cannot be decoded."""
-        if not self._at <= index < self._at + SEQUENTIAL_FRAMES and not self._seek(index):
-            return None
-        while self._at < index:
-            if not self._capture.grab():
-                return None
-            self._at += 1
-        ok, frame = self._capture.retrieve()
-        return frame if ok else None
-
-    def _seek(self, index: int) -> bool:
-        """Decode the frame `index` or one shortly before it (`_at` says which)."""
-        for margin in (0, 8, 32, 128, None):  # frames to start earlier; None: from the start
-            guess = 0 if margin is None else max(0, round(self.times[index] * self._rate) - margin)
-            self._capture.set(cv2.CAP_PROP_POS_FRAMES, guess)
-            if self._capture.grab():
-                at = nearest_index(self.times, self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
-                if at <= index:
-                    self._at = at
-                    return True
-        return False
-
-    def close(self) -> None:
-        """Release the file."""
-        self._capture.release()
-
-
-def nearest_index(times: np.ndarray, t: float) -> int:
-    """Index of the time nearest to t in sorted `times` (not empty)."""
-    right = int(np.searchsorted(times, t))
-    if right <= 0:
-        return 0
-    if right >= len(times):
-        return len(times) - 1
-    return right if times[right] - t < t - times[right - 1] else right - 1
-
-
-class Playback(QObject):
-    """Moves through a timeline of frames (a video's, or a session's samples) by hand or in time with
-    their timestamps at a chosen speed, decoding video frames when there is a video.
-
-    Signals: `position_changed(index)` after every move, `playing_changed(playing)`.
-    """
-
-    position_changed = Signal(int)
-    playing_changed = Signal(bool)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.times = np.zeros(0)
-        self.frame: np.ndarray | None = None  # the current video frame (BGR), None without video
-        self._video: VideoFrames | None = None
-        self._position = 0
-        self._speed = 1.0
-        self._playing = False
-        self._anchor = (0.0, 0.0)  # (media time, monotonic wall time) that playing counts from
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self._timer.timeout.connect(self._tick)
-
-    def load(self, times: np.ndarray, video: Path | None = None) -> None:
-        """Replace the timeline (frame times in seconds, increasing) and the video, and show frame 0."""
-        self.pause()
-        self.close()
-        self.times = np.asarray(times, dtype=np.float64)
-        self._video = VideoFrames(video, self.times) if video is not None and len(self.times) else None
-        self._position = -1
-        if len(self.times):
-            self.seek(0)
-
-    def close(self) -> None:
-        """Release the video file."""
-        if self._video is not None:
-            self._video.close()
-            self._video = None
-        self.frame = None
-
-    @property
-    def count(self) -> int:
-        """Number of frames in the timeline."""
-        return len(self.times)
-
-    @property
-    def position(self) -> int:
-        """Index of the frame shown."""
-        return self._position
-
-    @property
-    def playing(self) -> bool:
-        """True while playing."""
-        return self._playing
-
-    @property
-    def speed(self) -> float:
-        """Playing speed (1 = real time)."""
-        return self._speed
-
-    def set_speed(self, speed: float) -> None:
-        """Play at `speed` × real time, 0.25 to 4."""
-        if not SPEEDS[0] <= speed <= SPEEDS[-1]:
-            raise ValueError(f"speed must be {SPEEDS[0]:g}–{SPEEDS[-1]:g}×, got {speed:g}")
-        self._speed = float(speed)
-        self._restart_clock()
-
-    def seek(self, index: int) -> None:
-        """Show the frame `index` (clamped to the timeline)."""
-        if not self.count:
-            return
-        index = min(max(int(index), 0), self.count - 1)
-        if index != self._position:
-            self._show(index)
-        self._restart_clock()
-
-    def seek_time(self, t: float) -> None:
-        """Show the frame nearest to time t."""
-        if self.count:
-            self.seek(nearest_index(self.times, t))
-
-    def step(self, frames: int) -> None:
-        """Pause and move `frames` frames forward (negative: back)."""
-        self.pause()
-        self.seek(self._position + frames)
-
-    def play(self) -> None:
-        """Play from the current frame (from the start when at the end)."""
-        if self._playing or self.count < 2:
-            return
-        if self._position >= self.count - 1:
-            self.seek(0)
-        self._playing = True
-        self.playing_changed.emit(True)
-        self._restart_clock()
-
-    def pause(self) -> None:
-        """Stop playing."""
-        self._timer.stop()
-        if self._playing:
-            self._playing = False
-            self.playing_changed.emit(False)
-
-    def toggle(self) -> None:
-        """Play when paused, pause when playing."""
-        self.pause() if self._playing else self.play()
-
-    def _show(self, index: int) -> None:
-        self._position = index
-        if self._video is not None:
-            self.frame = self._video.read(index)
-        self.position_changed.emit(index)
-
-    def _restart_clock(self) -> None:
-        if self._playing:
-            self._anchor = (float(self.times[self._position]), time.monotonic())
-            self._schedule(float(self.times[self._position]))
-
-    def _media_time(self) -> float:
-        media, wall = self._anchor
-        return media + (time.monotonic() - wall) * self._speed
-
-    def _tick(self) -> None:
-        if not self._playing:
-            return
-        now = self._media_time()
-        index = max(self._position, int(np.searchsorted(self.times, now, side="right")) - 1)
-        if index != self._position:
-            self._show(min(index, self.count - 1))
-        if self._position >= self.count - 1:
-            self.pause()
-            return
-        self._schedule(now)
-
-    def _schedule(self, now: float) -> None:
-        """Arm the timer for the next frame; a long stretch without frames is crossed in MAX_WAIT_S."""
-        upcoming = float(self.times[min(self._position + 1, self.count - 1)])
-        wait = (upcoming - now) / self._speed
-        if wait > MAX_WAIT_S:
-            self._anchor = (upcoming, time.monotonic() + MAX_WAIT_S)
-            wait = MAX_WAIT_S
-        self._timer.start(max(1, round(wait * 1000)))
-
-
-class FrameView(QLabel):
-    """Shows a video frame scaled to fit, keeping its aspect ratio."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(160, 90)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        self.setStyleSheet("background: black; color: #bbbbbb;")
-        self._pixmap = QPixmap()
-
-    def show_frame(self, frame: np.ndarray | None, message: str = "") -> None:
-        """Show a BGR frame, or `message` on black when there is none."""
-        self._pixmap = QPixmap() if frame is None else QPixmap.fromImage(bgr_to_qimage(frame))
-        self.setText(message if frame is None else "")
-        self._rescale()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt naming)
-        super().resizeEvent(event)
-        self._rescale()
-
-    def _rescale(self) -> None:
-        if self._pixmap.isNull():
-            self.setPixmap(QPixmap())
-            return
-        self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation))
-
-
-class SessionDialog(QDialog):
-    """Pick a past session of the record: bed, patient, start and length of each."""
-
-    def __init__(self, sessions: list[tuple[int, str]], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Open a past session")
-        self.list = QListWidget()
-        for session_id, text in sessions:
-            item = QListWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, session_id)
-            self.list.addItem(item)
-        self.list.setCurrentRow(self.list.count() - 1)
-        self.list.itemDoubleClicked.connect(self.accept)
-        choice = QDialogButtonBox.StandardButton
-        buttons = QDialogButtonBox(choice.Open | choice.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.list)
-        layout.addWidget(buttons)
-        self.resize(520, 360)
-
-    def session_id(self) -> int | None:
-        """The chosen session."""
-        item = self.list.currentItem()
-        return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
-
-
-def _video_annotations_path(video_sha256: str) -> Path:
-    return data_dir("replay-annotations") / f"{video_sha256}.json"
-
-
-def load_video_annotations(video_sha256: str) -> list[Annotation]:
-    """Annotations made while replaying this video (kept by the video's hash), oldest first."""
-    path = _video_annotations_path(video_sha256)
-    if not path.exists():
-        return []
-    try:
-        rows = json.loads(path.read_text())
-        return [Annotation(i + 1, float(r["t"]), AnnotationKind(r["kind"]), str(r["text"]))
-                for i, r in enumerate(rows)]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise PainmonError(f"cannot read the annotations of this video ({path}): {error}") from error
-
-
-def save_video_annotations(video_sha256: str, annotations: list[Annotation]) -> None:
-    """Keep the annotations of a video (written atomically)."""
-    rows = [{"t": a.t, "kind": str(a.kind), "text": a.text} for a in annotations]
-    write_atomically(_video_annotations_path(video_sha256), json.dumps(rows), private=True)
 
 
 class ReplayView(QWidget):
     """Replay of a recorded video or a past session, for the main window to host.
 
     `settings` name the model that analyses videos, `record_path` the SQLite record that holds the sessions
-    (default: the user's record), `threshold` the pain threshold drawn and used in the exports.
+    (default: the user's record), `threshold` the pain threshold drawn and used in the exports. A record
+    has one writer: in the main window `writer` is the monitor's, through which a session's annotations go
+    (its file is then the record read); without one the view opens its own when it first writes.
 
     API: `open_video(path)`, `open_session(session_id)`, `set_settings(AnalysisSettings)`,
     `set_threshold(value)`, `add_annotation(kind, text)`, `export_csv/png/pdf(path)`, `shutdown()`.
@@ -358,14 +67,17 @@ class ReplayView(QWidget):
     failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *, settings: AnalysisSettings | None = None,
-                 record_path: Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
+                 record_path: Path | None = None, writer: RecordWriter | None = None,
+                 threshold: float = DEFAULT_THRESHOLD) -> None:
         super().__init__(parent)
         self.settings = settings or AnalysisSettings()
-        self.record_path = record_path or default_record_path()
+        self.record_path = writer.path if writer is not None else record_path or default_record_path()
         self.threshold = threshold
         self.record: ReplayRecord | None = None
         self.analysis: VideoAnalysis | None = None
         self.session_id: int | None = None
+        self._writer = writer
+        self._owns_writer = writer is None
         self._job: AnalysisJob | None = None
         self._clock_axis: bool | None = None
 
@@ -379,20 +91,54 @@ class ReplayView(QWidget):
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #e8000b;")
         self.message.hide()
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._toolbar_row())
+        layout.addWidget(self.title)
+        layout.addWidget(self.message)
+        layout.addLayout(self._progress_row())
+        layout.addWidget(self._frame_and_trends(), 1)
+        layout.addLayout(self._transport_row())
+        layout.addLayout(self._annotation_row())
+        self._add_shortcuts()
+        self._show_progress(False)
+        self._set_ready(False)
+
+    # -- building ---------------------------------------------------------------------------------------
+    def _toolbar_row(self) -> QHBoxLayout:
+        """Open video / open session on the left, the export buttons on the right."""
+        self.open_video_button = QPushButton("Open video…")
+        self.open_video_button.clicked.connect(self._choose_video)
+        self.open_session_button = QPushButton("Open session…")
+        self.open_session_button.clicked.connect(self._choose_session)
+        self.export_buttons = {kind: QPushButton(f"Export {kind.upper()}…") for kind in ("csv", "png", "pdf")}
+        row = QHBoxLayout()
+        row.addWidget(self.open_video_button)
+        row.addWidget(self.open_session_button)
+        row.addStretch(1)
+        for kind, button in self.export_buttons.items():
+            button.clicked.connect(lambda _=False, k=kind: self._choose_export(k))
+            row.addWidget(button)
+        return row
+
+    def _progress_row(self) -> QHBoxLayout:
+        """The analysis progress bar and its cancel button (shown while a video is analysed)."""
         self.progress = QProgressBar()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_analysis)
-        progress_row = QHBoxLayout()
-        progress_row.addWidget(self.progress, 1)
-        progress_row.addWidget(self.cancel_button)
         self._progress_widgets = (self.progress, self.cancel_button)
-        self._show_progress(False)
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        return row
 
+    def _frame_and_trends(self) -> QSplitter:
+        """The video frame above the pain curve and, for a video analysed by a model with AUs, the AUs at the
+        cursor."""
         self.frame_view = FrameView()
         self.curve = PainCurve(window="Session")
-        self.curve.set_threshold(threshold)
+        self.curve.set_threshold(self.threshold)
         self.curve.time_clicked.connect(self._curve_clicked)
-        self.au_bars = AUBars()  # the AUs at the cursor, for a video analysed by a model with AUs
+        self.au_bars = AUBars()
         trends = QWidget()
         trends_row = QHBoxLayout(trends)
         trends_row.setContentsMargins(0, 0, 0, 0)
@@ -402,7 +148,10 @@ class ReplayView(QWidget):
         self.splitter.addWidget(self.frame_view)
         self.splitter.addWidget(trends)
         self.splitter.setSizes([600, 400])
+        return self.splitter
 
+    def _transport_row(self) -> QHBoxLayout:
+        """Step back, play / pause, step forward, speed, the position slider and the time shown."""
         self.play_button = QPushButton("Play")
         self.play_button.clicked.connect(self.playback.toggle)
         self.back_button = QPushButton("◀ 1")
@@ -419,12 +168,15 @@ class ReplayView(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self._slider_moved)
         self.time_label = QLabel()
-        transport = QHBoxLayout()
+        row = QHBoxLayout()
         for widget in (self.back_button, self.play_button, self.forward_button, self.speed_box):
-            transport.addWidget(widget)
-        transport.addWidget(self.slider, 1)
-        transport.addWidget(self.time_label)
+            row.addWidget(widget)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.time_label)
+        return row
 
+    def _annotation_row(self) -> QHBoxLayout:
+        """The annotation kind, its note and the button that adds it at the cursor."""
         self.kind_box = QComboBox()
         for kind in AnnotationKind:
             self.kind_box.addItem(kind.label, kind.value)
@@ -432,40 +184,20 @@ class ReplayView(QWidget):
         self.note_edit.setPlaceholderText("note (needed for “Note”)")
         self.annotate_button = QPushButton("Add annotation at cursor")
         self.annotate_button.clicked.connect(self._annotate_clicked)
-        annotate = QHBoxLayout()
-        annotate.addWidget(self.kind_box)
-        annotate.addWidget(self.note_edit, 1)
-        annotate.addWidget(self.annotate_button)
+        row = QHBoxLayout()
+        row.addWidget(self.kind_box)
+        row.addWidget(self.note_edit, 1)
+        row.addWidget(self.annotate_button)
+        return row
 
-        self.open_video_button = QPushButton("Open video…")
-        self.open_video_button.clicked.connect(self._choose_video)
-        self.open_session_button = QPushButton("Open session…")
-        self.open_session_button.clicked.connect(self._choose_session)
-        self.export_buttons = {kind: QPushButton(f"Export {kind.upper()}…") for kind in ("csv", "png", "pdf")}
-        toolbar = QHBoxLayout()
-        toolbar.addWidget(self.open_video_button)
-        toolbar.addWidget(self.open_session_button)
-        toolbar.addStretch(1)
-        for kind, button in self.export_buttons.items():
-            button.clicked.connect(lambda _=False, k=kind: self._choose_export(k))
-            toolbar.addWidget(button)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(toolbar)
-        layout.addWidget(self.title)
-        layout.addWidget(self.message)
-        layout.addLayout(progress_row)
-        layout.addWidget(self.splitter, 1)
-        layout.addLayout(transport)
-        layout.addLayout(annotate)
-
+    def _add_shortcuts(self) -> None:
+        """Space plays / pauses, Left and Right step one frame, anywhere in the view."""
         for keys, action in ((Qt.Key.Key_Space, self.playback.toggle),
                              (Qt.Key.Key_Left, lambda: self.playback.step(-1)),
                              (Qt.Key.Key_Right, lambda: self.playback.step(1))):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(action)
-        self._set_ready(False)
 
     # -- opening --------------------------------------------------------------------------------------
     def set_settings(self, settings: AnalysisSettings) -> None:
@@ -514,7 +246,20 @@ class ReplayView(QWidget):
             self._job.cancel()
 
     def shutdown(self) -> None:
-        """Stop playing and any analysis, and release the video (call when the window closes)."""
+        """Stop playing and any analysis, release the video and close the view's own record writer, if it
+        has one (call when the window closes)."""
+        self._stop()
+        writer = self._writer
+        if self._owns_writer and writer is not None:
+            self._writer = None
+            writer.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def _stop(self) -> None:
+        """Stop playing and any analysis, and release the video."""
         self.playback.pause()
         self.playback.close()
         job, self._job = self._job, None
@@ -522,12 +267,8 @@ class ReplayView(QWidget):
             job.cancel()
             job.wait()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
-        self.shutdown()
-        super().closeEvent(event)
-
     def _reset(self, title: str) -> None:
-        self.shutdown()
+        self._stop()
         self.record = None
         self.analysis = None
         self.session_id = None
@@ -655,9 +396,9 @@ class ReplayView(QWidget):
             raise PainmonError("a note needs text")
         t = float(record.table.t[self.position])
         if self.session_id is not None:
-            with RecordWriter(self.record_path) as writer:
-                writer.add_annotation(self.session_id, t, kind, text)
-                writer.flush()  # raises RecordError if the commit fails (close alone would not)
+            writer = self._record_writer()
+            writer.add_annotation(self.session_id, t, kind, text)
+            writer.flush()  # committed before it is read back; RecordError if the commit fails
             with RecordReader(self.record_path) as reader:
                 annotations = reader.annotations(self.session_id)
         else:
@@ -667,6 +408,13 @@ class ReplayView(QWidget):
             save_video_annotations(self.analysis.video_sha256, annotations)
         self.record = dataclasses.replace(record, annotations=tuple(annotations))
         self._show_annotations()
+
+    def _record_writer(self) -> RecordWriter:
+        """The one writer of the record: the monitor's in the main window; without a monitor the view's own,
+        opened at first use and closed by `shutdown()`."""
+        if self._writer is None:
+            self._writer = RecordWriter(self.record_path)
+        return self._writer
 
     def _show_annotations(self) -> None:
         assert self.record is not None
