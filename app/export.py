@@ -25,7 +25,7 @@ from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPdfW
 
 from app.alarms import COLOURS, AlarmConfig, AlarmKind, Priority
 from app.record import AlarmRecord, Annotation, RecordReader
-from app.replay_analysis import VideoAnalysis
+from app.replay.analysis import VideoAnalysis
 from app.series import DEFAULT_MAX_GAP_S, with_gaps
 from app.widgets.curve import CURVE_COLOUR, SCORE_RANGE
 from engine.checkpoint import ModelCard, read_card

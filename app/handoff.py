@@ -24,7 +24,8 @@ def wall_clock() -> float:
     return _START_WALL + (time.monotonic() - _START_MONOTONIC)
 
 
-class CapturedFrame(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class CapturedFrame:
     """A bed's frame waiting for analysis."""
 
     bed_id: str

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QCloseEvent, QColor, QPalette
@@ -18,8 +19,8 @@ from app.bed_dialog import BedDialog
 from app.bed_view import BedView
 from app.handoff import ModelInfo
 from app.monitor import Monitor
+from app.replay.analysis import AnalysisSettings
 from app.replay.view import ReplayView
-from app.replay_analysis import AnalysisSettings
 from app.settings import MonitorSettings
 from app.settings_view import SettingsView
 from app.ward_view import WardView
@@ -174,7 +175,7 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     if not has_display():
         raise PainmonError("no display to open the monitor on (DISPLAY / WAYLAND_DISPLAY unset); "
                            "run it on a desktop, or use `painmon analyze VIDEO --out scores.csv` headless")
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
     app.setApplicationName("painmon")
     app.setStyle("Fusion")
     app.setPalette(dark_palette())

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+Samples = np.ndarray | Sequence[float] | float
+"""One value, or several in time order."""
 
 DEFAULT_MAX_GAP_S = 2.0
 """Samples further apart than this are not joined: the stretch between them had no frames at all."""
@@ -29,7 +34,7 @@ class ScoreSeries:
         """Scores, NaN where the frame had none (a read-only view)."""
         return _readonly(self._score[: self._size])
 
-    def extend(self, t: np.ndarray | float, score: np.ndarray | float) -> None:
+    def extend(self, t: Samples, score: Samples) -> None:
         """Append one sample or arrays of samples; times must not go back."""
         t = np.atleast_1d(np.asarray(t, dtype=np.float64))
         score = np.atleast_1d(np.asarray(score, dtype=np.float64))

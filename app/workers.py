@@ -247,8 +247,9 @@ class InferenceWorker(QObject):
                 frames = self.slots.take(timeout=0.1)
                 with self._lock:
                     forget, self._forget = self._forget, set()
-                for bed_id in forget if analyser else ():
-                    analyser.forget(bed_id)
+                for bed_id in forget:
+                    if analyser is not None:
+                        analyser.forget(bed_id)
                 if not frames:
                     continue
                 if analyser is None:

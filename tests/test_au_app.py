@@ -21,8 +21,8 @@ from pytestqt.qtbot import QtBot
 from app.bed_view import BedView
 from app.beds import BedConfig, Source, save_beds
 from app.monitor import Monitor
+from app.replay.analysis import AnalysisSettings
 from app.replay.view import ReplayView
-from app.replay_analysis import AnalysisSettings
 from app.settings import MonitorSettings, save_settings
 from app.widgets.au_bars import AUBars
 from engine.align import align_face

@@ -16,9 +16,9 @@ from pytestqt.qtbot import QtBot
 
 from app.alarms import AlarmKind
 from app.record import AnnotationKind, RecordReader
+from app.replay.analysis import AnalysisSettings, analyze_video, cache_key
 from app.replay.playback import Playback, VideoFrames
 from app.replay.view import ReplayView
-from app.replay_analysis import AnalysisSettings, analyze_video, cache_key
 from engine.errors import PainmonError
 from engine.frame_csv import FrameTable
 from engine.sources import open_source

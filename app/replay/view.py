@@ -2,7 +2,7 @@
 player that keeps both in step, event annotations, and the CSV / PNG / PDF exports.
 
 `ReplayView.open_video(path)` analyses the video on a background thread with a progress bar (results cached
-by file hash, app.replay_analysis) and shows its first frame meanwhile (with a model with AUs, the AUs at the
+by file hash, app.replay.analysis) and shows its first frame meanwhile (with a model with AUs, the AUs at the
 cursor are shown beside the curve); `open_session(session_id)` loads a session from the record. Then play /
 pause, step, speed and the slider move through the frames (app.replay.playback); the curve's cursor follows,
 and clicking the curve seeks to the nearest frame.
@@ -37,10 +37,10 @@ from app.alarms import AlarmConfig, AlarmKind
 from app.export import DEFAULT_THRESHOLD, ReplayRecord
 from app.record import Annotation, AnnotationKind, RecordReader, RecordWriter
 from app.record import record_path as default_record_path
+from app.replay.analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
 from app.replay.annotations import load_video_annotations, save_video_annotations
 from app.replay.playback import SPEEDS, Playback
 from app.replay.widgets import FrameView, SessionDialog
-from app.replay_analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
 from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
 from app.widgets.image import draw_face
@@ -482,8 +482,8 @@ class ReplayView(QWidget):
             described.append((s.id, f"{s.bed_name} · {s.patient or 'no patient'} · "
                                     f"{export.format_time(s.started_at, True)} · {minutes:.0f} min"))
         dialog = SessionDialog(described, self)
-        if dialog.exec() and dialog.session_id() is not None:
-            self.open_session(dialog.session_id())
+        if dialog.exec() and (chosen := dialog.session_id()) is not None:
+            self.open_session(chosen)
 
     # -- state ----------------------------------------------------------------------------------------
     def _set_ready(self, ready: bool) -> None:
