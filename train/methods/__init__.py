@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from train.config import REGISTRY
-from train.methods.base import Method, TrainingSet
+from train.methods.base import Frames, HeldOut, Method, TrainingSet
 
 
 def _build(implementation: str) -> Method:
@@ -16,4 +16,4 @@ def _build(implementation: str) -> Method:
 METHODS: dict[str, Method] = {name: _build(entry.implementation) for name, entry in REGISTRY.items()}
 """Each method's object, by its name."""
 
-__all__ = ["METHODS", "Method", "TrainingSet"]
+__all__ = ["METHODS", "Frames", "HeldOut", "Method", "TrainingSet"]
