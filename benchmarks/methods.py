@@ -47,11 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.errors import PainmonError
 from engine.paths import DEMO_MODEL
 from train.align_cache import AlignSettings, build_cache
-from train.config import METHOD_SECTIONS, ConfigError, TrainConfig, load_config
+from train.config import ConfigError, TrainConfig, load_config
 from train.evaluate import read_predictions
 from train.loop import resolve_device
 from train.loso import run_loso
-from train.methods import METHODS
 from train.metrics import METRIC_NAMES, Evaluation, evaluate
 from train.report import HEADERS
 from train.synth import write_twin
@@ -70,36 +69,34 @@ def cpu_sized(recipe: TrainConfig, demo: TrainConfig, size: tuple[int, int], ite
               seed: int) -> TrainConfig:
     """`recipe`'s method, loss and sampling on the demo model at `size` and the demo solver with `seed`; the
     method's own stage is scaled like the final stage (`iterations` instead of the recipe's
-    solver.iterations)."""
+    solver.iterations), a face net that supervises it becomes the demo model, ensemble members the demo
+    backbone."""
     config = dataclasses.replace(recipe, model=dataclasses.replace(demo.model, input_size=tuple(size)),
                                  solver=dataclasses.replace(demo.solver, seed=seed))
-    section = METHOD_SECTIONS[recipe.method]
-    if section is None:
+    settings = recipe.settings
+    if settings is None:
         return config
-    settings = getattr(recipe, section)
     changes: dict[str, object] = {}
     if hasattr(settings, "iterations"):
         changes["iterations"] = max(1, round(settings.iterations * iterations / recipe.solver.iterations))
-    if recipe.method == "fn2en":
+    if hasattr(settings, "teacher_checkpoint"):
         changes |= {"teacher_checkpoint": str(DEMO_MODEL), "teacher_layer": ""}
         config = dataclasses.replace(config, name=f"{recipe.name} [face net here: the demo model]")
-    if recipe.method == "au":
+    if hasattr(settings, "members"):
         changes["members"] = tuple(demo.model.backbone for _ in settings.members)
-    return dataclasses.replace(config, **{section: dataclasses.replace(settings, **changes)})
+    return dataclasses.replace(config, settings=dataclasses.replace(settings, **changes))
 
 
 def available(row: str) -> tuple[TrainConfig | None, str]:
-    """The row's config, or None and why it is skipped."""
+    """The row's config, or None and why it is skipped (a config whose method is not on this branch does
+    not load)."""
     path = CONFIGS / f"{row}.toml"
     if not path.exists():
         return None, f"no {path.relative_to(CONFIGS.parent.parent)} on this branch"
     try:
-        recipe = load_config(path)
+        return load_config(path), ""
     except ConfigError as error:
         return None, str(error)
-    if recipe.method not in METHODS:
-        return None, f"method {recipe.method!r} is not registered in train.methods.METHODS on this branch"
-    return recipe, ""
 
 
 def run_row(config: TrainConfig, out: Path, *, twin: Path, iterations: int, device: str | None, threads: int,

@@ -194,7 +194,7 @@ def test_au_csv_round_trips_probabilities_calls_and_unknown_labels(tmp_path: Pat
 
 def test_the_papers_config_builds_two_inception_members_at_160x160() -> None:
     config = load_config(ROOT / "train" / "configs" / "au_pspi.toml")
-    offline = replace(config, au=replace(config.au, members=("inception_resnet_v1",) * 2))  # no download
+    offline = replace(config, settings=replace(config.au, members=("inception_resnet_v1",) * 2))  # offline
     model = METHODS["au"].new_model(offline)
     assert isinstance(model, AUPainModel) and model.input_size == (160, 160) and len(model.members) == 2
     assert model.aus == config.au.aus

@@ -61,7 +61,7 @@ def _config(**fn2en: object) -> TrainConfig:
         model=ModelConfig(backbone="face_cnn_small", input_size=SIZE),
         sampling=SamplingConfig(eliminate_redundant=True, uniform_classes=True),
         solver=SolverConfig(lr=0.01, batch_size=16, iterations=20, snapshot_every=5),
-        fn2en=FN2ENConfig(**settings),
+        settings=FN2ENConfig(**settings),
     )
 
 
@@ -203,7 +203,7 @@ def test_an_inception_resnet_teacher_supervises_the_small_net_through_the_adapte
 
 def test_the_papers_setting_config_names_layers_that_exist() -> None:
     config = load_config(ROOT / "train" / "configs" / "fn2en.toml")
-    offline = dataclasses.replace(config, fn2en=dataclasses.replace(config.fn2en, teacher_pretrained=""))
+    offline = dataclasses.replace(config, settings=dataclasses.replace(config.fn2en, teacher_pretrained=""))
     model = METHODS["fn2en"].new_model(offline)  # the same InceptionResnetV1, random weights
     _, loss = stage_a_parts(model, load_teacher(offline.fn2en), offline)
     assert loss.adapt(torch.zeros(2, 128, 7, 6)).shape == (2, 1792, 3, 3)  # block8 of a 160×160 face

@@ -1,9 +1,9 @@
 """Training configs: one TOML file per recipe (a row of the papers' tables, a seed method, or the demo).
 
-A config names its `method` (how the model is trained; default `regression`, the papers' 000/001 recipe) and
-holds sections: [model], [loss], [sampling], [solver] and [align] for every method, plus the section of its
-method ([saliency], [fn2en] or [au]). Unknown sections or settings, and a method section that does not belong
-to the config's method, are errors that name the file.
+A config names its `method` (how the model is trained; default `regression`, the papers' 000/001 recipe; every
+method is a line of REGISTRY) and holds sections: [model], [loss], [sampling], [solver] and [align] for every
+method, plus the section of its method, named after it ([saliency], [fn2en] or [au]). Unknown sections or
+settings, and a method section that does not belong to the config's method, are errors that name the file.
 """
 
 from __future__ import annotations
@@ -154,8 +154,32 @@ class AUConfig:
 
 
 @dataclass(frozen=True)
+class MethodEntry:
+    """A training method a config can name (`method = "..."`): the one place that declares it."""
+
+    settings: type | None  # dataclass of its own section, named after the method; None: it has none
+    implementation: str  # "module:class" of its train.methods.base.Method (train.methods builds it)
+
+
+REGISTRY: dict[str, MethodEntry] = {
+    "regression": MethodEntry(None, "train.methods.regression:Regression"),
+    "saliency": MethodEntry(SaliencyConfig, "train.methods.saliency:Saliency"),
+    "fn2en": MethodEntry(FN2ENConfig, "train.methods.fn2en:FaceNet2ExpNet"),
+    "au": MethodEntry(AUConfig, "train.methods.au:AU"),
+}
+"""Every training method, by the name a config gives it; adding a method is its module and a line here."""
+
+METHOD_SECTIONS: dict[str, type | None] = {name: entry.settings for name, entry in REGISTRY.items()}
+"""Each training method and the dataclass of its own section ([<method>]), None for none."""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """One training recipe: a row of Tables 1–2 of paper 000, or the demo recipe."""
+    """One training recipe: a row of Tables 1–2 of paper 000, a seed method, or the demo recipe.
+
+    `settings` holds the method's own section (defaults when not given); it also reads as the section's
+    name, e.g. `config.au` for method `au`.
+    """
 
     name: str
     method: str = "regression"
@@ -164,26 +188,35 @@ class TrainConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
-    saliency: SaliencyConfig = field(default_factory=SaliencyConfig)
-    fn2en: FN2ENConfig = field(default_factory=FN2ENConfig)
-    au: AUConfig = field(default_factory=AUConfig)
+    settings: Any = None  # an instance of METHOD_SECTIONS[method]; None for a method without a section
+
+    def __post_init__(self) -> None:
+        expected = METHOD_SECTIONS.get(self.method)
+        if self.settings is None and expected is not None:
+            object.__setattr__(self, "settings", expected())
+        if not isinstance(self.settings, expected or type(None)):
+            raise TypeError(f"method {self.method!r} takes {expected.__name__ if expected else 'no'} "
+                            f"settings, not {type(self.settings).__name__}")
+
+    def __getattr__(self, name: str) -> Any:
+        """The method's own section by its name (`config.au`); another method's section does not exist."""
+        method = self.__dict__.get("method")
+        if name in METHOD_SECTIONS and name == method:
+            return self.settings
+        raise AttributeError(f"a config of method {method!r} has no {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-safe) of every setting that applies to the method, for run records and model
-        cards: another method's defaults changing does not make a run look different."""
-        return {k: v for k, v in asdict(self).items()
-                if k not in _METHOD_CONFIGS or k == METHOD_SECTIONS[self.method]}
+        """Plain dict (JSON-safe) of every setting that applies to the method (its own section under the
+        method's name), for run records and model cards: another method's defaults changing does not make a
+        run look different."""
+        values = asdict(self)
+        settings = values.pop("settings")
+        return values if settings is None else {**values, self.method: settings}
 
 
 SECTIONS = {"model": ModelConfig, "loss": LossConfig, "sampling": SamplingConfig, "solver": SolverConfig,
             "align": AlignConfig}
 """Sections every method reads."""
-
-METHOD_SECTIONS: dict[str, str | None] = {"regression": None, "saliency": "saliency", "fn2en": "fn2en",
-                                          "au": "au"}
-"""Each training method and the section of its own settings."""
-
-_METHOD_CONFIGS = {"saliency": SaliencyConfig, "fn2en": FN2ENConfig, "au": AUConfig}
 
 
 def _section(cls: type, values: Any, where: str) -> Any:
@@ -203,7 +236,8 @@ def _section(cls: type, values: Any, where: str) -> Any:
 
 def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig:
     """Build and validate a TrainConfig from parsed TOML (or a card's `config` dict)."""
-    unknown = sorted(set(data) - {"name", "method", *SECTIONS, *_METHOD_CONFIGS})
+    own = [name for name, settings in METHOD_SECTIONS.items() if settings is not None]
+    unknown = sorted(set(data) - {"name", "method", *SECTIONS, *own})
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}")
     if not isinstance(data.get("name"), str):
@@ -211,12 +245,13 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig
     method = data.get("method", "regression")
     if method not in METHOD_SECTIONS:
         raise ConfigError(f"{where}: unknown method {method!r} (choose from {', '.join(METHOD_SECTIONS)})")
-    foreign = sorted(key for key in _METHOD_CONFIGS if key in data and key != METHOD_SECTIONS[method])
+    foreign = sorted(key for key in own if key in data and key != method)
     if foreign:
         raise ConfigError(f"{where}: section(s) {', '.join(foreign)} do not apply to method {method!r}")
-    parts = {key: _section(cls, data.get(key, {}), f"{where} [{key}]")
-             for key, cls in {**SECTIONS, **_METHOD_CONFIGS}.items()}
-    config = TrainConfig(name=data["name"], method=method, **parts)
+    parts = {key: _section(cls, data.get(key, {}), f"{where} [{key}]") for key, cls in SECTIONS.items()}
+    own_class = METHOD_SECTIONS[method]
+    settings = None if own_class is None else _section(own_class, data.get(method, {}), f"{where} [{method}]")
+    config = TrainConfig(name=data["name"], method=method, **parts, settings=settings)
     solver = config.solver
     if solver.batch_size < 1 or solver.iterations < 1 or solver.lr <= 0 or solver.snapshot_every < 1:
         raise ConfigError(f"{where} [solver]: batch_size, iterations, snapshot_every and lr must be positive")

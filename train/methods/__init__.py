@@ -1,14 +1,19 @@
-"""Training methods a config selects with `method = "..."` (train.config.METHOD_SECTIONS lists them)."""
+"""Training methods a config selects with `method = "..."`: the objects of train.config.REGISTRY's lines."""
 
 from __future__ import annotations
 
-from train.methods.au import AU
-from train.methods.base import Method, TrainingSet
-from train.methods.fn2en import FaceNet2ExpNet
-from train.methods.regression import Regression
-from train.methods.saliency import Saliency
+from importlib import import_module
 
-METHODS: dict[str, Method] = {"regression": Regression(), "saliency": Saliency(), "fn2en": FaceNet2ExpNet(),
-                             "au": AU()}
+from train.config import REGISTRY
+from train.methods.base import Frames, HeldOut, Method, TrainingSet
 
-__all__ = ["METHODS", "Method", "TrainingSet"]
+
+def _build(implementation: str) -> Method:
+    module, _, name = implementation.partition(":")
+    return getattr(import_module(module), name)()
+
+
+METHODS: dict[str, Method] = {name: _build(entry.implementation) for name, entry in REGISTRY.items()}
+"""Each method's object, by its name."""
+
+__all__ = ["METHODS", "Frames", "HeldOut", "Method", "TrainingSet"]

@@ -22,9 +22,10 @@ from tqdm import tqdm
 from engine.au import AUNet, AUPainModel
 from engine.checkpoint import PainModel
 from engine.errors import PainmonError
+from train.au_predictions import AUPredictions, au_metrics_json, merge_fold_aus, write_au_predictions
 from train.config import TrainConfig
 from train.loop import ImageReader, TrainState, sgd_optimizer, sgd_step, to_input, training_batch
-from train.methods.base import TrainingSet
+from train.methods.base import HeldOut, ReportExtras, TrainingSet
 from train.multilabel import (
     au_labels,
     masked_bce,
@@ -112,7 +113,14 @@ def predict_aus(model: AUPainModel, images: ImageReader, rows: np.ndarray, *, de
 
 
 class AU:
-    """Method `au`: paper 003 (multiple transfer learning and multi-label balanced training)."""
+    """Method `au`: paper 003 (multiple transfer learning and multi-label balanced training).
+
+    Besides the pain scores, a fold writes its held-out AU outputs (folds/<subject>/aus.csv: probabilities,
+    calls at the fold model's thresholds, labels); the run merges them into aus.csv and AU metrics.
+    """
+
+    def au_numbers(self, config: TrainConfig) -> tuple[int, ...]:
+        return config.au.aus
 
     def new_model(self, config: TrainConfig) -> PainModel:
         torch.manual_seed(config.solver.seed)
@@ -139,3 +147,23 @@ class AU:
         model.eval()
         for snapshot in snapshots:
             snapshot.unlink(missing_ok=True)
+
+    def predict_held_out(self, model: PainModel, config: TrainConfig, held_out: HeldOut, folder: Path, *,
+                         device: torch.device) -> np.ndarray:
+        scores, probs = predict_aus(model, held_out.images, held_out.rows, device=device)
+        frames = held_out.frames
+        labels = au_labels(frames.aus, frames.au_numbers, config.au.presence)
+        write_au_predictions(folder / "aus.csv", AUPredictions(
+            frames.subject, frames.sequence, frames.frame, model.aus, probs.astype(np.float64),
+            probs >= model.thresholds.cpu().numpy(), labels.astype(np.float64)))
+        return scores
+
+    def merge_held_out(self, out: Path, folds: list[str]) -> ReportExtras:
+        merged = merge_fold_aus(out, folds)
+        if merged is None:
+            return ReportExtras()
+        aus, thresholds = merged
+        write_au_predictions(out / "aus.csv", aus)
+        scores = aus.scores()
+        return ReportExtras({"aus": au_metrics_json(scores, thresholds)}, scores,
+                            np.mean(list(thresholds.values()), axis=0))

@@ -31,7 +31,7 @@ from train.config import ConfigError, FN2ENConfig, TrainConfig
 from train.distill import FEATURES, FeatureRegression, feature_extractor, fit_crops, output_shape
 from train.loop import TrainState, sgd_optimizer, sgd_step, training_batch
 from train.methods.base import TrainingSet
-from train.methods.regression import fit_regression, new_regressor
+from train.methods.regression import Regression, fit_regression, new_regressor
 from train.sampling import batches, shuffled_stream
 
 STAGE_A_SNAPSHOT = "fn2en_stage_a_snapshot.safetensors"
@@ -138,7 +138,7 @@ def distill(model: PainRegressor, teacher: FaceNetTeacher, config: TrainConfig, 
     return losses
 
 
-class FaceNet2ExpNet:
+class FaceNet2ExpNet(Regression):
     """Method `fn2en`: paper 004's two stages on the [model] regressor."""
 
     def new_model(self, config: TrainConfig) -> PainModel:

@@ -30,7 +30,7 @@ from train.config import SaliencyConfig, TrainConfig
 from train.deconv import DeconvGroup, check_backbone
 from train.loop import TrainState, sgd_optimizer, sgd_step, training_batch
 from train.methods.base import TrainingSet
-from train.methods.regression import fit_regression, new_regressor
+from train.methods.regression import Regression, fit_regression, new_regressor
 from train.saliency import au_histograms, flip_landmarks, local_loss
 from train.sampling import batches, uniform_class_stream
 from train.triplets import au_sets, global_triplet_loss, mine_batch_hard
@@ -120,7 +120,7 @@ def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, de
     state.save(path, settings.iterations)
 
 
-class Saliency:
+class Saliency(Regression):
     """Method `saliency`: paper 002 (method 2; `local = false` is its method 1, global triplets only)."""
 
     def new_model(self, config: TrainConfig) -> PainModel:
