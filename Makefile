@@ -31,8 +31,11 @@ run: $(STAMP)
 analyze: $(STAMP) $(CLIPS)
 	$(VENV)/bin/painmon analyze tests/data/clips/single_face.mp4 --out out/single_face.csv
 
+# Style (ruff), the layers (import-linter contracts in pyproject.toml) and types (mypy).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: $(STAMP) $(CLIPS) lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest

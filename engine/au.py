@@ -85,7 +85,7 @@ class AUPainModel(nn.Module):
             raise ValueError(f"AU list must be non-empty without repeats, got {list(aus)}")
         self.aus = tuple(int(a) for a in aus)
         self.members = nn.ModuleList(AUNet(b, p, len(self.aus), dropout) for b, p in members)
-        first = self._member(0)
+        first = self.nets()[0]
         self.backbone_name = first.backbone_name
         self.pretrained = first.pretrained
         self.input_size: tuple[int, int] = input_size or BACKBONES[first.backbone_name].input_size
@@ -95,19 +95,20 @@ class AUPainModel(nn.Module):
     @property
     def mean(self) -> Tensor:
         """The first member's input normalisation (what the model card records)."""
-        return self._member(0).mean
+        return self.nets()[0].mean
 
     @property
     def std(self) -> Tensor:
         """The first member's input normalisation scale (what the model card records)."""
-        return self._member(0).std
+        return self.nets()[0].std
 
-    def _member(self, index: int) -> AUNet:
-        return cast(AUNet, self.members[index])
+    def nets(self) -> list[AUNet]:
+        """The members, in order."""
+        return [cast(AUNet, member) for member in self.members]
 
     def member_specs(self) -> list[tuple[str, str | None]]:
         """(backbone, pretrained) of each member, in order."""
-        return [(self._member(i).backbone_name, self._member(i).pretrained) for i in range(len(self.members))]
+        return [(member.backbone_name, member.pretrained) for member in self.nets()]
 
     def forward_with_aus(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Pain scores (N,) in [0, 5] and AU probabilities (N, K), the mean over the members."""

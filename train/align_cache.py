@@ -41,10 +41,17 @@ FORMAT = 1  # bump when the stored layout changes
 class FrameLike(Protocol):
     """What the cache needs of a data set frame (train.unbc.FrameRecord has it)."""
 
-    subject: str
-    sequence: str
-    frame: int
-    image: Path
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def sequence(self) -> str: ...
+
+    @property
+    def frame(self) -> int: ...
+
+    @property
+    def image(self) -> Path: ...
 
 
 @dataclass(frozen=True)

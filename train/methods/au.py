@@ -20,7 +20,6 @@ import torch
 from tqdm import tqdm
 
 from engine.au import AUNet, AUPainModel
-from engine.checkpoint import PainModel
 from engine.errors import PainmonError
 from train.au_predictions import AUPredictions, au_metrics_json, merge_fold_aus, write_au_predictions
 from train.config import TrainConfig
@@ -122,12 +121,12 @@ class AU:
     def au_numbers(self, config: TrainConfig) -> tuple[int, ...]:
         return config.au.aus
 
-    def new_model(self, config: TrainConfig) -> PainModel:
+    def new_model(self, config: TrainConfig) -> AUPainModel:
         torch.manual_seed(config.solver.seed)
         return AUPainModel(config.au.member_specs(), config.au.aus, config.model.input_size,
                            dropout=config.model.dropout)
 
-    def train(self, model: PainModel, config: TrainConfig, data: TrainingSet, *, device: torch.device,
+    def train(self, model: AUPainModel, config: TrainConfig, data: TrainingSet, *, device: torch.device,
               iterations: int, folder: Path, progress: str | None) -> None:
         if not isinstance(model, AUPainModel) or tuple(data.au_numbers) != model.aus:
             raise ValueError("method au trains an AUPainModel on data with the model's AU columns")
@@ -135,7 +134,7 @@ class AU:
         validation = validation_mask(data.subjects, config.au.validation_subjects, config.solver.seed)
         fit = ~validation
         snapshots = [folder / f"member{i}_snapshot.safetensors" for i in range(len(model.members))]
-        for i, (member, snapshot) in enumerate(zip(model.members, snapshots, strict=True)):
+        for i, (member, snapshot) in enumerate(zip(model.nets(), snapshots, strict=True)):
             label = None if progress is None else f"{progress} member {i + 1}/{len(model.members)}"
             fit_member(member, config, data.images, data.rows[fit], labels[fit], seed=config.solver.seed + i,
                        device=device, iterations=iterations, snapshot=snapshot, progress=label)
@@ -148,7 +147,7 @@ class AU:
         for snapshot in snapshots:
             snapshot.unlink(missing_ok=True)
 
-    def predict_held_out(self, model: PainModel, config: TrainConfig, held_out: HeldOut, folder: Path, *,
+    def predict_held_out(self, model: AUPainModel, config: TrainConfig, held_out: HeldOut, folder: Path, *,
                          device: torch.device) -> np.ndarray:
         scores, probs = predict_aus(model, held_out.images, held_out.rows, device=device)
         frames = held_out.frames

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -89,19 +89,23 @@ class ReportExtras:
     thresholds: np.ndarray | None = None  # the mean per-AU thresholds over the folds, for that section
 
 
-class Method(Protocol):
-    """A training method: how a config's model is built, trained on one fold and run on its held-out
-    subject. train.config.REGISTRY names each method's class; train.methods.METHODS holds the objects."""
+ModelT = TypeVar("ModelT", bound=PainModel)
+
+
+class Method(Protocol[ModelT]):
+    """A training method: how a config's model (a ModelT) is built, trained on one fold and run on its
+    held-out subject. train.config.REGISTRY names each method's class; train.methods.METHODS holds the
+    objects."""
 
     def au_numbers(self, config: TrainConfig) -> tuple[int, ...]:
         """The AUs whose FACS intensities its training and held-out frames carry (`Frames.of`)."""
         ...
 
-    def new_model(self, config: TrainConfig) -> PainModel:
+    def new_model(self, config: TrainConfig) -> ModelT:
         """A freshly initialised model (seeded from the config: every fold starts from the same weights)."""
         ...
 
-    def train(self, model: PainModel, config: TrainConfig, data: TrainingSet, *, device: torch.device,
+    def train(self, model: ModelT, config: TrainConfig, data: TrainingSet, *, device: torch.device,
               iterations: int, folder: Path, progress: str | None) -> None:
         """Train `model` in place; `iterations` is the final stage's (solver.iterations unless overridden).
 
@@ -110,7 +114,7 @@ class Method(Protocol):
         """
         ...
 
-    def predict_held_out(self, model: PainModel, config: TrainConfig, held_out: HeldOut, folder: Path, *,
+    def predict_held_out(self, model: ModelT, config: TrainConfig, held_out: HeldOut, folder: Path, *,
                          device: torch.device) -> np.ndarray:
         """Pain scores (n,) of the held-out frames, in order; the method's own held-out outputs, if any, go
         into the fold's `folder`."""

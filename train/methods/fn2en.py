@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from engine.backbones import BACKBONES, build_backbone
-from engine.checkpoint import PainModel, load_checkpoint
+from engine.checkpoint import load_checkpoint
 from engine.model import PainRegressor
 from train.config import ConfigError, FN2ENConfig, TrainConfig
 from train.distill import FEATURES, FeatureRegression, feature_extractor, fit_crops, output_shape
@@ -44,11 +44,14 @@ class FaceNetTeacher(nn.Module):
     Always in eval mode without gradients: stage (a) never changes it.
     """
 
+    mean: Tensor  # buffers: the face net's input normalisation
+    std: Tensor
+
     def __init__(self, backbone: nn.Module, layer: str, input_size: tuple[int, int], mean: float,
                  std: float) -> None:
         super().__init__()
         self.features = feature_extractor(backbone, layer, "teacher_layer")
-        self.input_size = tuple(input_size)
+        self.input_size = input_size
         self.register_buffer("mean", torch.tensor(float(mean)))
         self.register_buffer("std", torch.tensor(float(std)))
         self.requires_grad_(False)
@@ -141,13 +144,13 @@ def distill(model: PainRegressor, teacher: FaceNetTeacher, config: TrainConfig, 
 class FaceNet2ExpNet(Regression):
     """Method `fn2en`: paper 004's two stages on the [model] regressor."""
 
-    def new_model(self, config: TrainConfig) -> PainModel:
+    def new_model(self, config: TrainConfig) -> PainRegressor:
         model = new_regressor(config)
         # A missing teacher or a wrong layer name fails here, before any face is aligned or trained on.
         stage_a_parts(model, load_teacher(config.fn2en), config)
         return model
 
-    def train(self, model: PainModel, config: TrainConfig, data: TrainingSet, *, device: torch.device,
+    def train(self, model: PainRegressor, config: TrainConfig, data: TrainingSet, *, device: torch.device,
               iterations: int, folder: Path, progress: str | None) -> None:
         snapshot = folder / STAGE_A_SNAPSHOT
         distill(model, load_teacher(config.fn2en), config, data, device=device, snapshot=snapshot,

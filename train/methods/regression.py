@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from engine.au import DEFAULT_AUS
-from engine.checkpoint import PainModel
 from engine.model import PainRegressor
 from train.config import TrainConfig
 from train.loop import fit, predict
@@ -26,7 +25,7 @@ def new_regressor(config: TrainConfig) -> PainRegressor:
     return PainRegressor(m.backbone, m.pretrained, m.input_size, embed_dim=m.embed_dim, dropout=m.dropout)
 
 
-def fit_regression(model: PainModel, config: TrainConfig, data: TrainingSet, *, device: torch.device,
+def fit_regression(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, device: torch.device,
                    iterations: int, folder: Path, progress: str | None) -> None:
     """The regression stage every regressor method ends with, resumable from `folder`/snapshot.safetensors."""
     fit(model, config, data.images, data.rows, data.levels, device=device, iterations=iterations,
@@ -39,15 +38,15 @@ class Regression:
     def au_numbers(self, config: TrainConfig) -> tuple[int, ...]:
         return DEFAULT_AUS
 
-    def new_model(self, config: TrainConfig) -> PainModel:
+    def new_model(self, config: TrainConfig) -> PainRegressor:
         return new_regressor(config)
 
-    def train(self, model: PainModel, config: TrainConfig, data: TrainingSet, *, device: torch.device,
+    def train(self, model: PainRegressor, config: TrainConfig, data: TrainingSet, *, device: torch.device,
               iterations: int, folder: Path, progress: str | None) -> None:
         fit_regression(model, config, data, device=device, iterations=iterations, folder=folder,
                        progress=progress)
 
-    def predict_held_out(self, model: PainModel, config: TrainConfig, held_out: HeldOut, folder: Path, *,
+    def predict_held_out(self, model: PainRegressor, config: TrainConfig, held_out: HeldOut, folder: Path, *,
                          device: torch.device) -> np.ndarray:
         return predict(model, held_out.images, held_out.rows, device=device)
 

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from engine.checkpoint import PainModel
 from engine.errors import PainmonError
 from engine.model import PainRegressor
 from train.config import SaliencyConfig, TrainConfig
@@ -123,13 +122,13 @@ def pretrain(model: PainRegressor, config: TrainConfig, data: TrainingSet, *, de
 class Saliency(Regression):
     """Method `saliency`: paper 002 (method 2; `local = false` is its method 1, global triplets only)."""
 
-    def new_model(self, config: TrainConfig) -> PainModel:
+    def new_model(self, config: TrainConfig) -> PainRegressor:
         model = new_regressor(config)
         if config.saliency.local:
             check_backbone(model.backbone)
         return model
 
-    def train(self, model: PainModel, config: TrainConfig, data: TrainingSet, *, device: torch.device,
+    def train(self, model: PainRegressor, config: TrainConfig, data: TrainingSet, *, device: torch.device,
               iterations: int, folder: Path, progress: str | None) -> None:
         pretrain(model, config, data, device=device, folder=folder, progress=progress)
         fit_regression(model, config, data, device=device, iterations=iterations, folder=folder,
