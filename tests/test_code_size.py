@@ -1,11 +1,13 @@
-"""The code stays readable in pieces: no module in app/, engine/ or train/ over 600 lines, no function over 80."""
+"""The code stays readable in pieces: no module in app/, engine/ or train/ over 600 lines, no function over
+80."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 PACKAGES = ("app", "engine", "train")
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80

@@ -1,0 +1,198 @@
+"""Builders shared by tests in several folders: the `painmon` command, real frames, random-weight models,
+killed training runs, shown widgets and recorded sessions. Fixtures live in the conftest.py files."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+import onnx
+import torch
+from torchvision.ops import box_iou
+
+from engine.au import AUPainModel
+from engine.checkpoint import ModelCard, save_checkpoint
+from engine.model import PainRegressor
+
+if TYPE_CHECKING:
+    from pytestqt.qtbot import QtBot
+
+    from app.widgets.curve import PainCurve
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository root."""
+CLIPS = ROOT / "tests" / "data" / "clips"
+"""Real face clips (FACTS.md §2), fetched by `make clips`."""
+T0 = 1_750_000_000.0
+"""Start of the recorded sessions tests write (Unix time)."""
+CLIP_FRAMES = 20
+"""Frames of the short real clip replay tests analyse (tests/app/conftest.py `clip`)."""
+ANALYSIS_TIMEOUT_MS = 300_000
+"""Longest wait for replay's analysis of a 20-frame clip (5–30 s on the shared 2-core machine)."""
+
+
+# -- the command ----------------------------------------------------------------------------------------
+def painmon_command(*args: object) -> list[str]:
+    """The command line of `painmon ARGS`, running this checkout's code."""
+    return [sys.executable, "-m", "app", *map(str, args)]
+
+
+def run_painmon(*args: object, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run `painmon ARGS` in a subprocess from the repository root, as a user's shell would; text output."""
+    return subprocess.run(painmon_command(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          **kwargs)
+
+
+# -- frames and faces -----------------------------------------------------------------------------------
+def read_frames(path: Path, count: int, step: int = 1) -> list[np.ndarray]:
+    """Read `count` BGR frames from a video, taking every `step`-th frame."""
+    cap = cv2.VideoCapture(str(path))
+    frames: list[np.ndarray] = []
+    index = 0
+    while len(frames) < count:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index % step == 0:
+            frames.append(frame)
+        index += 1
+    cap.release()
+    return frames
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two x1, y1, x2, y2 boxes."""
+    return float(box_iou(torch.from_numpy(a[None]), torch.from_numpy(b[None]))[0, 0])
+
+
+# -- models ---------------------------------------------------------------------------------------------
+def save_random_checkpoint(path: Path) -> Path:
+    """Write a checkpoint of the small CPU backbone with random (seeded) weights."""
+    torch.manual_seed(0)
+    model = PainRegressor("face_cnn_small", pretrained=None).eval()
+    card = ModelCard.for_model(model, name="test-random", version="0", trained_on="random weights")
+    return save_checkpoint(path, model, card)
+
+
+def calibrate_batch_norm(model: torch.nn.Module, faces: torch.Tensor) -> None:
+    """Set every batch-norm layer's statistics from one pass over real faces (float32 N×3×h×w, 0..255), so a
+    random-weight model's outputs differ between faces (untrained statistics give every face the same)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the one calibration pass
+    with torch.no_grad():
+        model.train()(faces)
+    model.eval()
+
+
+def save_random_au_checkpoint(path: Path, faces: torch.Tensor | None = None) -> Path:
+    """Write an AU ensemble of two small CPU backbones with random (seeded) weights and AU thresholds spread
+    over 0.3–0.7; with real `faces` (float32 N×3×112×96, 0..255) its batch-norm statistics come from them."""
+    torch.manual_seed(0)
+    model = AUPainModel([("face_cnn_small", None), ("face_cnn_small", None)]).eval()
+    model.thresholds.copy_(torch.linspace(0.3, 0.7, len(model.aus)))
+    if faces is not None:
+        calibrate_batch_norm(model, faces)
+    card = ModelCard.for_model(model, name="test-random-au", version="0", trained_on="random weights")
+    return save_checkpoint(path, model, card)
+
+
+def onnx_types(model: onnx.ModelProto) -> dict[str, int]:
+    """The element type of every value and initializer of an ONNX graph, by name."""
+    graph = onnx.shape_inference.infer_shapes(model).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input, *graph.output]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    return types
+
+
+def network_reachable() -> bool:
+    """True when GitHub (where pretrained face-net weights download from) resolves."""
+    try:
+        socket.getaddrinfo("github.com", 443)
+    except OSError:
+        return False
+    return True
+
+
+# -- killed training runs -------------------------------------------------------------------------------
+class KilledError(Exception):
+    """Stands in for a kill mid-training: raised by a `killed_after` image reader."""
+
+
+Reader = Callable[[np.ndarray], np.ndarray]
+
+
+def killed_after(reader: Reader, reads: int) -> Reader:
+    """An image reader that serves `reads` calls of `reader`, then raises KilledError (a kill mid-run)."""
+    calls = 0
+
+    def read(rows: np.ndarray) -> np.ndarray:
+        nonlocal calls
+        calls += 1
+        if calls > reads:
+            raise KilledError
+        return reader(rows)
+
+    return read
+
+
+# -- widgets, documents, records ------------------------------------------------------------------------
+def show(qtbot: QtBot, widget: Any, width: int, height: int) -> Any:
+    """Show a real widget at a fixed size (offscreen), wait until it is exposed, and return it."""
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def click_at(qtbot: QtBot, curve: PainCurve, t: float, score: float = 2.5, button: Any = None) -> None:
+    """Click a pain curve at time t and score (left button unless another is given)."""
+    from PySide6.QtCore import QPointF, Qt
+
+    scene = curve.view_box.mapViewToScene(QPointF(t, score))
+    qtbot.mouseClick(curve.plot.viewport(), button or Qt.MouseButton.LeftButton,
+                     pos=curve.plot.mapFromScene(scene))
+
+
+def pdf_text(path: Path) -> tuple[int, str]:
+    """Page count and the text of all pages, read back by Qt's PDF engine."""
+    from PySide6.QtPdf import QPdfDocument
+
+    document = QPdfDocument(None)
+    assert document.load(str(path)) == QPdfDocument.Error.None_
+    text = "\n".join(document.getAllText(page).text() for page in range(document.pageCount()))
+    return document.pageCount(), " ".join(text.split())
+
+
+def write_session(path: Path) -> int:
+    """A real record: 4 minutes at 2 Hz with a no-face stretch, a pain episode and two annotations."""
+    from app.alarms import AlarmConfig, BedAlarms
+    from app.record import AnnotationKind, RecordWriter
+    from engine.status import FrameStatus
+
+    t = T0 + np.arange(0.0, 240.0, 0.5)
+    score = np.where((t - T0 > 60) & (t - T0 < 100), 4.0, 1.0)
+    score[(t - T0 > 150) & (t - T0 < 160)] = np.nan
+    alarms = BedAlarms(AlarmConfig(threshold=3.0, delay_s=10.0), bed="bed-3")
+    with RecordWriter(path) as writer:
+        session = writer.start_session("bed-3", "Bed 3", source="camera 0", started_at=T0, patient="P-0042",
+                                       model="demo-regressor 1.2")
+        for ti, si in zip(t, score, strict=True):
+            writer.add_sample(session, ti, si, FrameStatus.OK if np.isfinite(si) else FrameStatus.NO_FACE)
+            for event in alarms.update(ti, si):
+                writer.add_alarm_event(session, event)
+            if ti == T0 + 120:
+                for event in alarms.acknowledge(ti):
+                    writer.add_alarm_event(session, event)
+        writer.add_annotation(session, T0 + 90, AnnotationKind.ANALGESIC)
+        writer.add_annotation(session, T0 + 200, AnnotationKind.NOTE, "patient asleep")
+        writer.end_session(session, T0 + 240)
+    return session

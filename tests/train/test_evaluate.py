@@ -1,0 +1,160 @@
+"""Predictions CSV files and `painmon train evaluate` as a user runs it."""
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.helpers import run_painmon
+from train.evaluate import Predictions, PredictionsFileError, read_predictions, write_predictions
+
+# Three subjects as in test_metrics.py, written the way any tool might: extra column, rows out of order,
+# frame numbers with leading zeros and beyond 9, labels written as floats.
+CSV = """subject,sequence,frame,label,prediction,model
+A,s2,010,3,2.0,x
+A,s1,1,0,0.5,x
+A,s1,2,0.0,0,x
+A,s2,9,1,2,x
+B,b,1,0,0,x
+B,b,2,0,0.3,x
+B,b,3,0,0.6,x
+C,c,1,2,2,x
+C,c,2,2.000,2,x
+"""
+A_PCC = 3.5 / math.sqrt(6 * 3.1875)  # derived in test_metrics.py
+A_ICC = 2 * 3.5 / (6 + 3.1875)
+METRICS = {"mae", "mse", "pcc", "icc", "wmae", "wmse"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "predictions.csv"
+    path.write_text(text)
+    return path
+
+
+def test_reads_rows_in_file_order_ignoring_extra_columns(tmp_path):
+    table = read_predictions(write(tmp_path, CSV))
+    assert len(table) == 9
+    assert list(table.subject[:2]) == ["A", "A"]
+    assert list(table.sequence[:2]) == ["s2", "s1"]
+    assert list(table.frame[:4]) == [10, 1, 2, 9]
+    assert list(table.label) == [3, 0, 0, 1, 0, 0, 0, 2, 2]
+    assert list(table.prediction[:3]) == [2.0, 0.5, 0.0]
+
+
+def test_subject_rows_order_by_sequence_then_numeric_frame(tmp_path):
+    table = read_predictions(write(tmp_path, CSV))
+    rows = table.subject_rows("A")
+    ordered = [(table.sequence[i], int(table.frame[i])) for i in rows]
+    assert ordered == [("s1", 1), ("s1", 2), ("s2", 9), ("s2", 10)]
+
+
+def test_write_then_read_round_trips_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    original = Predictions(
+        subject=np.array(["042-ll042"] * 3 + ["043-jh043"] * 2),
+        sequence=np.array(["ll042t1aaaff"] * 3 + ["jh043t2aeaff"] * 2),
+        frame=np.array([1, 2, 3, 1, 2]),
+        label=np.array([0, 5, 4, 1, 2], dtype=float),
+        prediction=rng.uniform(0, 5, 5).astype(np.float32).astype(float),
+    )
+    path = tmp_path / "out.csv"
+    write_predictions(path, original)
+    again = read_predictions(path)
+    for name in ("subject", "sequence", "frame", "label", "prediction"):
+        assert np.array_equal(getattr(again, name), getattr(original, name)), name
+    assert again.evaluate() == original.evaluate()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+HEADER = "subject,sequence,frame,label,prediction\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (HEADER + "A,s,1,0,0\nA,s,2,1,1\nA,s,3,6,1\n", ":4: label '6' is not one of the pain levels"),
+    (HEADER + "A,s,1,2.5,0\n", ":2: label '2.5' is not one of the pain levels"),
+    (HEADER + "A,s,1,-1,0\n", ":2: label '-1' is not one of the pain levels"),
+    (HEADER + "A,s,1,0,0\nA,s,2,high,0\n", ":3: label 'high' is not a number"),
+    (HEADER + "A,s,1,0,0\nA,s,2,0,nan\n", ":3: prediction is 'nan'"),
+    (HEADER + "A,s,1,0,\n", ":2: prediction is empty"),
+    (HEADER + "A,s,1,0,0.3x\n", ":2: prediction '0.3x' is not a number"),
+    (HEADER + "A,s,one,0,0\n", ":2: frame 'one' is not a number"),
+    (HEADER + "A,s,1.5,0,0\n", ":2: frame '1.5' is not a whole number"),
+    (HEADER + "A,s,1,0\n", ":2: prediction is empty"),
+    (HEADER + ",s,1,0,0\n", ":2: subject is empty"),
+    (HEADER + "A,s,1,0,0\nA,s,1,0,0.5\n", ":3: frame 1 of A/s already appeared on line 2"),
+    ("subject,sequence,frame,label\nA,s,1,0\n", "missing column(s) prediction"),
+    ("A,s,1,0,0\n", "missing column(s) subject, sequence, frame, label, prediction"),
+    (HEADER, "no frames after the header"),
+    ("", "missing column(s)"),
+])
+def test_bad_input_is_rejected_with_its_line(tmp_path, text, message):
+    with pytest.raises(PredictionsFileError) as error:
+        read_predictions(write(tmp_path, text))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_and_binary_files_are_rejected(tmp_path):
+    with pytest.raises(PredictionsFileError, match="no such file"):
+        read_predictions(tmp_path / "absent.csv")
+    binary = tmp_path / "image.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(PredictionsFileError, match="not a UTF-8 text file"):
+        read_predictions(binary)
+
+
+def test_cli_writes_json_report_and_plots(tmp_path):
+    csv_path = write(tmp_path, CSV)
+    result = run_painmon("train", "evaluate", str(csv_path), "--json", str(tmp_path / "m.json"),
+                         "--report", str(tmp_path / "report"))
+    assert result.returncode == 0, result.stderr
+    assert "| method | MAE | MSE | PCC | ICC | wMAE | wMSE |" in result.stdout
+    assert "| ours (per-subject mean) | 0.308 |" in result.stdout
+
+    numbers = json.loads((tmp_path / "m.json").read_text())
+    assert set(numbers) == {"per_subject_mean", "pooled", "per_subject", "frames"}
+    assert set(numbers["per_subject_mean"]) == set(numbers["pooled"]) == METRICS
+    assert set(numbers["per_subject"]) == {"A", "B", "C"}
+    assert numbers["frames"] == 9
+    mean = numbers["per_subject_mean"]
+    assert mean["mae"] == pytest.approx((0.625 + 0.3 + 0) / 3)
+    assert mean["pcc"] == pytest.approx(A_PCC)  # B and C have constant labels: skipped
+    assert mean["icc"] == pytest.approx(A_ICC / 3)  # B's ICC is 0, C's undefined counts as 0
+    assert numbers["pooled"]["mae"] == pytest.approx(3.4 / 9)
+    assert numbers["per_subject"]["C"]["pcc"] is None
+    assert numbers["per_subject"]["C"]["icc"] is None
+
+    report = tmp_path / "report"
+    assert sorted(p.name for p in report.iterdir()) == [
+        "overview.png", "report.md", "subject_A.png", "subject_B.png", "subject_C.png"]
+    for png in report.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = cv2.imread(str(png))
+        assert image is not None and image.shape[0] > 100 and image.shape[1] > 200, png.name
+        assert image.std() > 10, f"{png.name} is blank"
+    markdown = (report / "report.md").read_text()
+    assert "| ours (pooled) | 0.378 | 0.300 |" in markdown
+    assert "| A | 4 | 0 1 3 | 0.625 |" in markdown
+    assert "![C](subject_C.png)" in markdown
+
+
+def test_cli_rejects_a_bad_label_with_its_line_number(tmp_path):
+    csv_path = write(tmp_path, HEADER + "A,s,1,0,0\nA,s,2,1,1.2\nA,s,3,7,1\n")
+    result = run_painmon("train", "evaluate", str(csv_path), "--json", str(tmp_path / "m.json"))
+    assert result.returncode == 2
+    message = f"{csv_path}:4: label '7' is not one of the pain levels 0, 1, 2, 3, 4, 5"
+    assert result.stderr.strip() == f"painmon: error: {message}"
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_cli_reports_unwritable_output_as_bad_input(tmp_path):
+    csv_path = write(tmp_path, CSV)
+    result = run_painmon("train", "evaluate", str(csv_path), "--json", str(tmp_path / "absent" / "m.json"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("painmon: error: cannot write output")
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,149 @@
+"""`painmon train loso` and `painmon train export` end to end on a tiny synthetic twin, killed and resumed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoint import load_checkpoint
+from engine.errors import PainmonError
+from tests.helpers import ROOT, painmon_command
+from train.config import load_config
+from train.export import export_run
+from train.loso import run_loso
+
+CPU = torch.device("cpu")
+TINY = """\
+name = "tiny test recipe"
+[model]
+backbone = "face_cnn_small"
+input_size = [56, 48]
+[loss]
+regression = "smooth_l1"
+regularizer = "center"
+[sampling]
+eliminate_redundant = true
+uniform_classes = true
+[solver]
+lr = 0.01
+batch_size = 16
+iterations = 40
+snapshot_every = 2
+"""
+
+
+@pytest.fixture
+def twin(tiny_twin: Path) -> Path:
+    return tiny_twin
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def env() -> dict[str, str]:
+    # One intra-op thread: this machine's two cores are shared with other jobs.
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def subjects_of(twin: Path) -> list[str]:
+    return sorted(p.name for p in (twin / "Images").iterdir())
+
+
+@pytest.mark.slow
+def test_loso_is_killed_mid_fold_then_resumes_and_writes_predictions_report_and_export(
+    twin: Path, config: Path, tmp_path: Path
+) -> None:
+    first, second, third = subjects_of(twin)
+    run = tmp_path / "run"
+    command = painmon_command("train", "loso", "--data", twin, "--config", config, "--out", run,
+                      "--folds", first, second, "final")
+    snapshot = run / "folds" / second / "snapshot.safetensors"
+    proc = subprocess.Popen(command, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while not snapshot.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    output = proc.communicate()[0].decode(errors="replace")
+    assert proc.returncode == -signal.SIGKILL, output
+    assert (run / "folds" / first / "predictions.csv").exists()
+    assert not (run / "folds" / second / "predictions.csv").exists()
+    first_model = (run / "folds" / first / "model.safetensors").stat().st_mtime_ns
+
+    resumed = subprocess.run(command, cwd=ROOT, env=env(), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"fold {second} (2/3): resuming from {snapshot}" in resumed.stdout
+    assert (run / "folds" / first / "model.safetensors").stat().st_mtime_ns == first_model  # not retrained
+    assert not snapshot.exists()
+
+    with (run / "predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["subject", "sequence", "frame", "label", "prediction"]
+    assert {r["subject"] for r in rows} == {first, second}
+    with (run / "no_face.csv").open() as handle:
+        no_face = {(r["subject"], r["sequence"], r["frame"]) for r in csv.DictReader(handle)}
+    scored = {(r["subject"], r["sequence"], r["frame"]) for r in rows}
+    all_frames = {(s, q.name, str(int(p.stem[-3:])))
+                  for s in (first, second) for q in (twin / "Images" / s).iterdir() for p in q.iterdir()}
+    black = {f for f in all_frames if f not in scored and f not in no_face}
+    assert scored | no_face | black == all_frames and not scored & no_face
+    assert len(black) <= 7  # the twin's black frames, which the loader drops
+    predictions = np.array([float(r["prediction"]) for r in rows])
+    assert np.all((predictions >= 0) & (predictions <= 5))
+    assert {r["label"] for r in rows} <= {"0", "1", "2", "3", "4", "5"}
+
+    report = (run / "report" / "report.md").read_text()
+    assert "tiny test recipe (2 folds)" in report and "MAE" in report
+    for subject in (first, second):
+        assert (run / "report" / f"subject_{subject}.png").stat().st_size > 1000
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["folds"] == [first, second]
+    assert set(metrics["per_subject_mean"]) == {"mae", "mse", "pcc", "icc", "wmae", "wmse"}
+    assert (run / "folds" / "final" / "model.safetensors").exists()
+    assert not (run / "folds" / third).exists()
+
+    exported = tmp_path / "deploy" / "model.safetensors"
+    result = subprocess.run(painmon_command("train", "export", run, "--out", exported), cwd=ROOT, env=env(),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    model, card = load_checkpoint(exported)
+    assert card.clinical_use is False and "NOT FOR CLINICAL USE" in card.intended_use
+    assert card.metrics["synthetic_data"] is True
+    assert card.metrics["held_out_subjects"] == [first, second]
+    assert card.metrics["per_subject_mean"]["mae"] == pytest.approx(metrics["per_subject_mean"]["mae"])
+    assert card.config["name"] == "tiny test recipe" and card.config["iterations"] == 40
+    assert "synthetic" in card.trained_on and card.input_size == (56, 48)
+    assert model(torch.zeros(2, 3, 56, 48)).shape == (2,)
+
+
+def test_resuming_with_another_config_or_an_unknown_fold_is_refused(
+    twin: Path, config: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"data": str(twin.resolve()), "config": {"name": "other"},
+                                              "iterations": 40}))
+    with pytest.raises(PainmonError, match="was started with another config"):
+        run_loso(twin, load_config(config), run, device=CPU, progress=False)
+    with pytest.raises(PainmonError, match=f"unknown fold\\(s\\) nobody: .*{subjects_of(twin)[0]}"):
+        run_loso(twin, load_config(config), tmp_path / "new", folds=["nobody"], device=CPU, progress=False)
+
+
+def test_export_needs_a_finished_run(tmp_path: Path) -> None:
+    with pytest.raises(PainmonError, match="not a LOSO run folder"):
+        export_run(tmp_path)
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(PainmonError, match="no all-subjects model"):
+        export_run(tmp_path)
