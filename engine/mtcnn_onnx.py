@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
-from engine.onnx_files import write_atomically
+from engine.onnx_files import write_model_atomically
 from engine.onnx_fp16 import bake_fp16
 from engine.paths import cache_dir
 
@@ -56,7 +56,7 @@ def export_network(name: Network, path: Path) -> Path:
                           output_names=list(OUTPUT_NAMES[name]), dynamic_shapes={"x": dims}, dynamo=True,
                           verbose=False)
 
-    return write_atomically(path, write)
+    return write_model_atomically(path, write)
 
 
 def mtcnn_onnx(name: Network, precision: Precision) -> Path:

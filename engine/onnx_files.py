@@ -24,7 +24,7 @@ def model_files(path: Path) -> list[Path]:
     return [path, *(path.parent / location for location in sorted(locations))]
 
 
-def sha256(path: Path) -> str:
+def model_sha256(path: Path) -> str:
     """SHA-256 over the ONNX graph and its external data, so a weights change changes the hash."""
     digest = hashlib.sha256()
     for file in model_files(path):
@@ -33,7 +33,7 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_atomically(dst: Path, write: Callable[[Path], None]) -> Path:
+def write_model_atomically(dst: Path, write: Callable[[Path], None]) -> Path:
     """Run `write(path)` into a scratch folder beside `dst`, then move the model's files into place.
 
     The files are synced before they move; external data is moved before the graph that references it, so

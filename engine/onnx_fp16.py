@@ -21,7 +21,7 @@ from onnx import TensorProto
 from onnxruntime.transformers.float16 import convert_float_to_float16
 from onnxscript import ir
 
-from engine.onnx_files import write_atomically
+from engine.onnx_files import write_model_atomically
 
 FP32_OPS = frozenset({"ReduceL2", "ReduceSumSquare", "LpNormalization", "Softmax", "LogSoftmax", "Sigmoid"})
 LOGIT_LAYERS = frozenset({"Gemm", "MatMul", "Conv"})  # the layer computing what an FP32 op normalises
@@ -124,4 +124,4 @@ def bake_fp16(src: Path, dst: Path) -> Path:
     def save(path: Path) -> None:
         onnx.save_model(half, path, save_as_external_data=True, location=f"{path.name}.data")
 
-    return write_atomically(dst, save)
+    return write_model_atomically(dst, save)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from engine.errors import BackendUnavailableError
-from engine.onnx_files import sha256
+from engine.onnx_files import model_sha256
 from engine.tensorrt import EngineBuildError, import_tensorrt
 from engine.tensorrt.builder import ProgressCallback, build_plan
 from engine.tensorrt.cache import PlanCache, PlanKey
@@ -41,7 +41,7 @@ Inputs = dict[str, list[torch.Tensor]]
 
 def plan_key(spec: NetworkSpec, precision: str, gpu: Gpu) -> PlanKey:
     """The cache key of `spec`'s engine at `precision` on `gpu` with the installed TensorRT."""
-    return PlanKey(spec.name, sha256(spec.onnx(precision)), import_tensorrt().__version__, gpu.name,
+    return PlanKey(spec.name, model_sha256(spec.onnx(precision)), import_tensorrt().__version__, gpu.name,
                    gpu.compute_capability, precision, spec.profile)
 
 

@@ -21,7 +21,7 @@ from onnx import TensorProto
 from engine.checkpoint import ModelCard, save_checkpoint
 from engine.model import PainRegressor
 from engine.mtcnn_onnx import NETWORKS
-from engine.onnx_files import model_files, sha256
+from engine.onnx_files import model_files, model_sha256
 from engine.onnx_fp16 import FP32_OPS, LOGIT_LAYERS, fp32_tail
 from engine.tensorrt.networks import NetworkSpec, network_inputs, regressor_network
 from engine.tensorrt.verify import TOLERANCES, measure, onnxruntime_runner
@@ -170,8 +170,8 @@ def test_onnx_hash_covers_external_weights(exported, tmp_path):
     copy = tmp_path / "rnet.fp32.onnx"
     for file in files:
         (tmp_path / file.name).write_bytes(file.read_bytes())
-    assert sha256(copy) == sha256(src)
+    assert model_sha256(copy) == model_sha256(src)
     data = bytearray((tmp_path / "rnet.fp32.onnx.data").read_bytes())
     data[100] ^= 1  # one weight bit
     (tmp_path / "rnet.fp32.onnx.data").write_bytes(bytes(data))
-    assert sha256(copy) != sha256(src)
+    assert model_sha256(copy) != model_sha256(src)
