@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import random
+import threading
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.alarms import AlarmKind
-from app.record import AnnotationKind, RecordReader
+from app.record import AnnotationKind, RecordReader, RecordWriter
 from app.replay.analysis import AnalysisSettings, analyze_video, cache_key
 from app.replay.playback import Playback, VideoFrames
 from app.replay.view import ReplayView
@@ -110,6 +111,51 @@ def test_cache_key_depends_on_video_model_and_smoothing_only() -> None:
     assert key == cache_key("a" * 64, "b" * 64, 0.0)
     assert len({key, cache_key("c" * 64, "b" * 64, 0.0), cache_key("a" * 64, "c" * 64, 0.0),
                 cache_key("a" * 64, "b" * 64, 1.5)}) == 4
+
+
+def record_writer_threads() -> int:
+    """How many record writers are open in this process (each runs one thread)."""
+    return sum(thread.name == "record-writer" for thread in threading.enumerate())
+
+
+def test_a_session_is_annotated_through_the_one_writer_of_its_record(qtbot: QtBot, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "record.sqlite"
+    session = write_session(db)
+    before = record_writer_threads()
+    monitors = RecordWriter(db)  # the main window hands the monitor's writer to replay
+    opened: list[RecordWriter] = []
+    open_writer = RecordWriter.__init__
+
+    def counted(writer: RecordWriter, *args: object, **kwargs: object) -> None:
+        opened.append(writer)
+        open_writer(writer, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RecordWriter, "__init__", counted)
+    view = shown_view(qtbot, writer=monitors)
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.open_session(session)
+    view.playback.seek(20)
+    view.add_annotation(AnnotationKind.PROCEDURE)
+    view.shutdown()
+    assert opened == []  # no second writer on the live record
+    monitors.add_annotation(session, T0 + 30, AnnotationKind.NOTE, "open")  # replay did not close it
+    monitors.close()
+
+    standalone = shown_view(qtbot, record_path=db)  # replay without a monitor owns one writer, then closes it
+    with qtbot.waitSignal(standalone.loaded, timeout=5000):
+        standalone.open_session(session)
+    standalone.playback.seek(40)
+    standalone.add_annotation(AnnotationKind.REPOSITIONED)
+    standalone.add_annotation(AnnotationKind.ANALGESIC)
+    assert len(opened) == 1 and record_writer_threads() == before + 1
+    standalone.shutdown()
+    assert record_writer_threads() == before
+    with RecordReader(db) as reader:
+        stored = [(a.t, a.kind) for a in reader.annotations(session)]
+    assert stored == [(T0 + 10.0, AnnotationKind.PROCEDURE), (T0 + 20.0, AnnotationKind.REPOSITIONED),
+                      (T0 + 20.0, AnnotationKind.ANALGESIC), (T0 + 30, AnnotationKind.NOTE),
+                      (T0 + 90, AnnotationKind.ANALGESIC), (T0 + 200, AnnotationKind.NOTE)]
 
 
 def test_replay_of_a_recorded_session_plays_steps_scrubs_and_annotates(qtbot: QtBot, tmp_path: Path) -> None:
