@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
@@ -25,6 +26,8 @@ class Summary:
     def __init__(self) -> None:
         self.frames = 0
         self.faces = 0
+        self.statuses: Counter[FrameStatus] = Counter()
+        self.reasons: Counter[str] = Counter()  # why faces were of too low quality
         self.scores: list[float] = []
         self.peak: tuple[float, float] = (math.nan, math.nan)  # score, time_s
         self.started = time.perf_counter()
@@ -33,17 +36,28 @@ class Summary:
         """Count one analysed frame."""
         self.frames += 1
         self.faces += result.status is FrameStatus.OK
+        self.statuses[result.status] += 1
+        if result.status is FrameStatus.LOW_QUALITY:
+            self.reasons[result.quality_reason] += 1
         if not math.isnan(result.score):
             self.scores.append(result.score)
             if not result.score <= self.peak[0]:
                 self.peak = (result.score, result.timestamp)
 
     def text(self, name: str) -> str:
-        """Two short lines: throughput and faces found, then mean and peak score."""
+        """Three short lines: throughput and faces scored, the frames of each status (with the reasons of low
+        quality), then mean and peak score."""
         elapsed = time.perf_counter() - self.started
         share = 100 * self.faces / self.frames if self.frames else 0.0
         lines = [f"{name}: {self.frames} frames in {elapsed:.1f} s ({self.frames / elapsed:.1f} fps), "
                  f"face found in {self.faces} ({share:.0f}%)"]
+        counts = []
+        for status in FrameStatus:
+            if self.statuses[status]:
+                reasons = ", ".join(f"{reason} {n}" for reason, n in self.reasons.most_common())
+                detail = f" ({reasons})" if status is FrameStatus.LOW_QUALITY else ""
+                counts.append(f"{status.label} {self.statuses[status]}{detail}")
+        lines.append(f"frames by status: {'; '.join(counts) or 'none'}")
         if self.scores:
             lines.append(f"pain score (0-5): mean {sum(self.scores) / len(self.scores):.2f}, "
                          f"peak {self.peak[0]:.2f} at {self.peak[1]:.2f} s")

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.align import align_face
+from engine.align import PAPER_SIZE, align_face
 from engine.backends import Backend, Predictor, create_predictor
 from engine.detector import FaceDetector
+from engine.quality import assess
 from engine.smoothing import ScoreSmoother
 from engine.sources import Frame
 from engine.status import FrameStatus
@@ -60,16 +61,25 @@ class StreamAnalyzer:
         self.seconds = {"face": 0.0, "align": 0.0}  # time spent per stage, for status displays and benchmarks
 
     def locate(self, frame: Frame) -> FrameResult:
-        """Track the face and, when it is usable (status OK), align it; the result has no score yet."""
+        """Track the face and, when it is confidently found, align it and assess its quality; only a usable
+        face (status OK) keeps its crop for the model. The result has no score yet."""
         start = time.perf_counter()
         face, status = self.tracker.update(frame.image)
         aligned_at = time.perf_counter()
-        aligned = None
+        result = FrameResult(frame.index, frame.timestamp, status, face=face)
         if status is FrameStatus.OK and face is not None:
             aligned = align_face(frame.image, face.landmarks, self.input_size)
+            paper = aligned if self.input_size == PAPER_SIZE else align_face(frame.image, face.landmarks,
+                                                                                PAPER_SIZE)
+            quality = assess(face.landmarks, paper)
+            result.quality, result.quality_reason = quality.value, quality.reason
+            if quality.usable:
+                result.aligned = aligned
+            else:
+                result.status = FrameStatus.LOW_QUALITY
         self.seconds["face"] += aligned_at - start
         self.seconds["align"] += time.perf_counter() - aligned_at
-        return FrameResult(frame.index, frame.timestamp, status, face=face, aligned=aligned)
+        return result
 
     def finish(self, result: FrameResult, score: float, aus: dict[int, float] | None = None) -> FrameResult:
         """Attach the model's raw score (NaN for frames without one), smoothed, and its AU probabilities (as

@@ -17,6 +17,8 @@ class FrameStatus(LabelledEnum):
     OK = "ok", "face"
     NO_FACE = "no_face", "no face"
     LOW_CONFIDENCE = "low_confidence", "face unclear"
+    LOW_QUALITY = "low_quality", "low quality"  # the reason is beside it (engine.quality)
+    NOT_APPLICABLE = "not_applicable", "model not applicable"  # a face unlike the model's training faces
     # known only to the monitor
     MODEL_ERROR = "model_error", "no model"
     PAUSED = "paused", "privacy pause"

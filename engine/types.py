@@ -28,7 +28,9 @@ class FrameResult:
 
     score is NaN unless status is OK. aligned is the RGB uint8 crop fed to the model (kept only on request).
     aus: the probability of each action unit (AU number → 0..1, the model's order) for a scored frame of a
-    model with an AU head; None otherwise.
+    model with an AU head; None otherwise. quality (0–1) and quality_reason (engine.quality; "" when the
+    face is usable) for a located face, NaN without one; applicability (engine.applicability: ≤ 1 inside
+    the model's training faces) for a face the model saw, NaN without one or for a model that cannot tell.
     """
 
     index: int
@@ -38,3 +40,6 @@ class FrameResult:
     face: Face | None = None
     aligned: np.ndarray | None = None
     aus: dict[int, float] | None = None
+    quality: float = float("nan")
+    quality_reason: str = ""
+    applicability: float = float("nan")

@@ -49,22 +49,25 @@ def test_csv_rows_carry_geometry_and_leave_gaps_empty():
     face = Face(np.array([10, 20, 110, 140], np.float32), np.arange(10, dtype=np.float32).reshape(5, 2) + 50,
                 0.99)
     results = [
-        FrameResult(0, 0.0, FrameStatus.OK, 2.34567, face),
+        FrameResult(0, 0.0, FrameStatus.OK, 2.34567, face, quality=0.9876, applicability=0.4321),
         FrameResult(1, 1 / 30, FrameStatus.LOW_CONFIDENCE, math.nan, face),
         FrameResult(2, 2 / 30, FrameStatus.NO_FACE),
+        FrameResult(3, 0.1, FrameStatus.LOW_QUALITY, math.nan, face, quality=0.2, quality_reason="too dark"),
     ]
     handle = io.StringIO()
     writer = ResultCsvWriter(handle)
     for result in results:
         writer.write(result)
     rows = list(csv.DictReader(io.StringIO(handle.getvalue())))
-    assert tuple(rows[0]) == CSV_COLUMNS and len(CSV_COLUMNS) == 18
+    assert tuple(rows[0]) == CSV_COLUMNS and len(CSV_COLUMNS) == 21
     assert rows[0]["score"] == "2.3457" and rows[0]["status"] == "ok"
     assert [rows[0][k] for k in ("x1", "y1", "x2", "y2")] == ["10.0", "20.0", "110.0", "140.0"]
     assert [rows[0][k] for k in ("eye_left_x", "eye_left_y", "mouth_right_y")] == ["50.0", "51.0", "59.0"]
     assert rows[1]["score"] == "" and rows[1]["status"] == "low_confidence" and rows[1]["x1"] == "10.0"
     assert rows[2]["score"] == "" and rows[2]["x1"] == "" and rows[2]["nose_x"] == ""
-    assert [r["time_s"] for r in rows] == ["0.0000", "0.0333", "0.0667"]
+    assert [r["time_s"] for r in rows] == ["0.0000", "0.0333", "0.0667", "0.1000"]
+    assert [(r["quality"], r["quality_reason"], r["applicability"]) for r in rows] == [
+        ("0.988", "", "0.432"), ("", "", ""), ("", "", ""), ("0.200", "too dark", "")]
 
 
 def test_real_clip_gives_one_row_per_frame_and_a_summary(clips_dir: Path, checkpoint: Path, tmp_path: Path):

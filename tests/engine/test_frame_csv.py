@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.frame_csv import CSV_COLUMNS, FORMAT_VERSION, FrameTable, au_column
+from engine.frame_csv import CSV_COLUMNS, FORMAT_VERSION, REQUIRED_COLUMNS, FrameTable, au_column
+from engine.status import FrameStatus
 
 
 def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> Path:
@@ -21,25 +22,37 @@ def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 
 
 def test_columns_are_found_by_name_in_any_order_and_unknown_ones_are_ignored(tmp_path: Path) -> None:
-    header = [*reversed(CSV_COLUMNS), "quality", au_column(4)]
+    header = [*reversed(CSV_COLUMNS), "a_later_column", au_column(4)]
     values = {"frame": "7", "time_s": "0.2333", "score": "2.5000", "status": "ok", "x1": "10.0",
-              "mouth_right_y": "99.5", "quality": "0.9", au_column(4): "0.7500"}
+              "mouth_right_y": "99.5", "quality": "0.9", "quality_reason": "", "applicability": "0.25",
+              au_column(4): "0.7500"}
     row = [values.get(name, "1.0") for name in header]
     table = FrameTable.read_csv(write_rows(tmp_path / "later-format.csv", header, [row]))
     assert table.frame.tolist() == [7] and table.t.tolist() == [0.2333] and table.score.tolist() == [2.5]
     assert table.status.tolist() == ["ok"] and table.box[0, 0] == 10.0 and table.landmarks[0, 4, 1] == 99.5
+    assert table.quality.tolist() == [0.9] and table.applicability.tolist() == [0.25]
     assert table.au_numbers == (4,) and table.aus is not None and table.aus.tolist() == [[0.75]]
-    assert FORMAT_VERSION == 1
+    assert FORMAT_VERSION == 2
+
+
+def test_a_format_1_file_reads_with_unknown_quality_and_applicability(tmp_path: Path) -> None:
+    header = list(REQUIRED_COLUMNS)  # format 1: no quality, quality_reason, applicability
+    rows = [["0", "0.0", "1.5", "ok", *["2.0"] * 14], ["1", "0.1", "", "no_face", *[""] * 14]]
+    table = FrameTable.read_csv(write_rows(tmp_path / "format1.csv", header, rows))
+    assert table.score[0] == 1.5 and np.isnan(table.quality).all() and np.isnan(table.applicability).all()
+    assert table.quality_reason.tolist() == ["", ""]
+    [first, _] = table.results()
+    assert first.status is FrameStatus.OK and np.isnan(first.quality)
 
 
 def test_a_missing_column_or_a_bad_cell_is_named(tmp_path: Path) -> None:
     header = [c for c in CSV_COLUMNS if c != "score"]
     with pytest.raises(ValueError, match=r"not a painmon per-frame CSV .*missing score"):
         FrameTable.read_csv(write_rows(tmp_path / "no-score.csv", header, []))
-    row = ["0", "0.0", "1.0", "sleeping", *[""] * 14]
+    row = ["0", "0.0", "1.0", "sleeping", *[""] * (len(CSV_COLUMNS) - 4)]
     with pytest.raises(ValueError, match="unknown status sleeping"):
         FrameTable.read_csv(write_rows(tmp_path / "status.csv", list(CSV_COLUMNS), [row]))
-    row = ["zero", "0.0", "1.0", "ok", *[""] * 14]
+    row = ["zero", "0.0", "1.0", "ok", *[""] * (len(CSV_COLUMNS) - 4)]
     with pytest.raises(ValueError, match=r"bad-frame.csv is not a valid painmon per-frame CSV"):
         FrameTable.read_csv(write_rows(tmp_path / "bad-frame.csv", list(CSV_COLUMNS), [row]))
 
