@@ -14,7 +14,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from engine.backbones import BACKBONES, build_backbone
+from engine.backbones import BACKBONES, build_backbone, pooled_and_described
 
 DEFAULT_AUS = (4, 6, 7, 9, 10, 12, 20, 25, 26, 43)
 """The AUs UNBC-McMaster codes with intensity, in the order of a model's AU outputs by default."""
@@ -49,6 +49,7 @@ class AUNet(nn.Module):
         self.backbone = build_backbone(backbone, pretrained)  # raises for an unknown name
         spec = BACKBONES[backbone]
         self.backbone_name = backbone
+        self.described = spec.described
         self.pretrained = pretrained
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32))
@@ -56,7 +57,13 @@ class AUNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """AU logits (N, n_aus) for float32 N×3×h×w RGB faces in 0..255."""
-        return self.head(self.backbone((x - self.mean) / self.std))
+        return self.forward_with_features(x)[0]
+
+    def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """AU logits (N, n_aus) and, from the same pass, the features that describe a face (the channel
+        means of the backbone's described stages)."""
+        pooled, described = pooled_and_described(self.backbone, self.described, (x - self.mean) / self.std)
+        return self.head(pooled), described
 
 
 class AUPainModel(nn.Module):
@@ -112,9 +119,16 @@ class AUPainModel(nn.Module):
 
     def forward_with_aus(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Pain scores (N,) in [0, 5] and AU probabilities (N, K), the mean over the members."""
-        probs = torch.stack([torch.sigmoid(m(x)) for m in self.members]).mean(0)
+        scores, probs, _ = self.forward_with_features(x)
+        return scores, probs
+
+    def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Pain scores (N,), AU probabilities (N, K) and the first member's features that describe a face
+        (engine.applicability), all from one pass."""
+        logits, features = zip(*(member.forward_with_features(x) for member in self.nets()), strict=True)
+        probs = torch.stack([torch.sigmoid(z) for z in logits]).mean(0)
         pspi = pspi_from_aus(probs * self.intensity, self.aus)
-        return level_from_pspi(pspi), probs
+        return level_from_pspi(pspi), probs, features[0]
 
     def forward(self, x: Tensor) -> Tensor:
         """Pain scores (N,) in [0, 5] for float32 N×3×h×w RGB faces in 0..255."""

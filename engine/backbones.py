@@ -32,15 +32,22 @@ class BackboneSpec:
     mean: float
     std: float
     pretrained: tuple[str, ...]
+    # The stages (children of the backbone) whose channel means, side by side, describe a face to
+    # engine.applicability: from colour and texture in the first stages to the face's make-up in the last.
+    described: tuple[str, ...]
+    described_dim: int
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
         # facenet-pytorch's InceptionResnetV1, trained on 160×160 crops with input (x − 127.5) / 128.
-        BackboneSpec("inception_resnet_v1", 1792, (160, 160), 127.5, 128.0, ("casia-webface", "vggface2")),
-        # Small residual CNN on the papers' 112×96 template and (x − 128) / 128, trained from scratch.
-        BackboneSpec("face_cnn_small", 128, (112, 96), 128.0, 128.0, ()),
+        # Described by four stages: 64 + 256 + 256 + 896 channels.
+        BackboneSpec("inception_resnet_v1", 1792, (160, 160), 127.5, 128.0, ("casia-webface", "vggface2"),
+                     ("conv2d_2b", "conv2d_4b", "repeat_1", "repeat_2"), 1472),
+        # Small residual CNN on the papers' 112×96 template and (x − 128) / 128, trained from scratch;
+        # described by every stage: 16 + 32 + 32 + 64 + 64 + 128 + 128 channels.
+        BackboneSpec("face_cnn_small", 128, (112, 96), 128.0, 128.0, (), tuple(map(str, range(7))), 464),
     )
 }
 
@@ -97,6 +104,18 @@ def _inception_resnet_v1(pretrained: str | None) -> nn.Module:
         }
         trunk.load_state_dict(state)
     return trunk
+
+
+def pooled_and_described(backbone: nn.Module, stages: tuple[str, ...], x: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backbone's output (its pooled features) for normalised input x and, from the same pass, the
+    channel means of the named stages' outputs side by side (BackboneSpec.described)."""
+    described = []
+    for name, layer in backbone.named_children():
+        x = layer(x)
+        if name in stages:
+            described.append(x.mean(dim=(2, 3)))
+    return x, torch.cat(described, dim=1)
 
 
 def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:

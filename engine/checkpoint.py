@@ -12,6 +12,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from engine.applicability import Applicability
 from engine.au import AUPainModel
 from engine.errors import ModelFileError
 from engine.files import replacing
@@ -21,6 +22,9 @@ PainModel = PainRegressor | AUPainModel
 """What a checkpoint holds: a pain regressor, or an AU ensemble whose pain output is PSPI from its AUs."""
 
 CARD_KEY = "painmon.model_card"
+_APPLICABILITY = "applicability."
+_APPLICABILITY_MEAN = _APPLICABILITY + "mean"
+_APPLICABILITY_WHITENING = _APPLICABILITY + "whitening"
 FORMAT_KEY = "painmon.format"
 FORMAT = "painmon-checkpoint/1"
 
@@ -43,6 +47,9 @@ class ModelCard:
     config: dict[str, Any] = field(default_factory=dict)
     aus: list[int] = field(default_factory=list)  # the AU outputs, in order; empty: no AU head
     members: list[dict[str, Any]] = field(default_factory=list)  # AU ensemble: backbone, pretrained of each
+    # How the description of the training faces (engine.applicability; arrays in the file) was made, with
+    # its threshold; empty: the checkpoint has none and applicability is unknown.
+    applicability: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @classmethod
@@ -86,12 +93,22 @@ def _check_card_matches(model: PainModel, card: ModelCard) -> None:
             raise ValueError(f"model card says {name}={found!r} but the model has {wanted!r}")
 
 
-def save_checkpoint(path: str | Path, model: PainModel, card: ModelCard) -> Path:
-    """Write the model's weights and its card to a safetensors file (atomically); return the path."""
+def save_checkpoint(path: str | Path, model: PainModel, card: ModelCard,
+                    applicability: Applicability | None = None) -> Path:
+    """Write the model's weights, its card and (when given) the description of its training faces to a
+    safetensors file (atomically); return the path. The card's `applicability` field records the
+    description's threshold (and must be filled in with it; empty without one)."""
     _check_card_matches(model, card)
+    if (applicability is None) != (not card.applicability):
+        raise ValueError("the card's applicability field and the description must come together")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    if applicability is not None:
+        if card.applicability.get("threshold") != applicability.threshold:
+            raise ValueError("the card's applicability threshold is not the description's")
+        tensors[_APPLICABILITY_MEAN] = torch.from_numpy(applicability.mean)
+        tensors[_APPLICABILITY_WHITENING] = torch.from_numpy(applicability.whitening)
     with replacing(path) as scratch:
         save_file(tensors, scratch, metadata={FORMAT_KEY: FORMAT, CARD_KEY: card.to_json()})
     return path
@@ -141,12 +158,32 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[PainModel, M
     """
     path = Path(path)
     card, tensors = _read(path, with_tensors=True)
+    tensors = {key: value for key, value in tensors.items() if not key.startswith(_APPLICABILITY)}
     try:
         model = _build(card, tensors)
         model.load_state_dict(tensors, strict=True)
     except (KeyError, ValueError, RuntimeError) as error:
         raise ModelFileError(f"{path} does not match its model card ({card.backbone}): {error}") from error
     return model.to(device).eval(), card
+
+
+def read_applicability(path: str | Path) -> Applicability | None:
+    """The description of a checkpoint's training faces, read without the rest of the weights; None when it
+    has none (applicability unknown). ModelFileError for a bad file."""
+    path = Path(path)
+    card = read_card(path)
+    if not card.applicability:
+        return None
+    try:
+        with safe_open(path, framework="np") as handle:
+            mean = handle.get_tensor(_APPLICABILITY_MEAN)
+            whitening = handle.get_tensor(_APPLICABILITY_WHITENING)
+        threshold = float(card.applicability["threshold"])
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"{path} has a damaged description of its training faces: {error}") from error
+    if mean.ndim != 1 or whitening.shape != (len(mean), len(mean)) or not threshold > 0:
+        raise ModelFileError(f"{path} has a malformed description of its training faces")
+    return Applicability(mean, whitening, threshold)
 
 
 def read_au_thresholds(path: str | Path) -> dict[int, float]:

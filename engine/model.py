@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from engine.backbones import BACKBONES, build_backbone
+from engine.backbones import BACKBONES, build_backbone, pooled_and_described
 
 
 class PainRegressor(nn.Module):
@@ -33,6 +33,7 @@ class PainRegressor(nn.Module):
         self.backbone = build_backbone(backbone, pretrained)  # raises for an unknown name
         spec = BACKBONES[backbone]
         self.backbone_name = backbone
+        self.described = spec.described
         self.pretrained = pretrained
         self.input_size: tuple[int, int] = input_size or spec.input_size
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32))
@@ -42,9 +43,17 @@ class PainRegressor(nn.Module):
 
     def forward_with_embedding(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Scores (N,) in [0, 5] and the (N, embed_dim) embedding for center loss."""
-        embedding = self.embed(self.backbone((x - self.mean) / self.std))
-        scores = self.max_score * torch.sigmoid(self.head(embedding).squeeze(1))
-        return scores, embedding
+        return self._head(self.backbone((x - self.mean) / self.std))
+
+    def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Scores (N,) in [0, 5] and, from the same pass, the features that describe a face to
+        engine.applicability (N, described_dim: the channel means of the backbone's described stages)."""
+        pooled, described = pooled_and_described(self.backbone, self.described, (x - self.mean) / self.std)
+        return self._head(pooled)[0], described
+
+    def _head(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        embedding = self.embed(features)
+        return self.max_score * torch.sigmoid(self.head(embedding).squeeze(1)), embedding
 
     def forward(self, x: Tensor) -> Tensor:
         """Scores (N,) in [0, 5] for float32 N×3×h×w RGB faces in 0..255."""

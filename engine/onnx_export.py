@@ -1,7 +1,7 @@
 """ONNX export of a pain model with a dynamic batch axis, as one self-contained .onnx file.
 
-Outputs (engine.outputs): "scores" (N,), and for a model with an AU head also "aus" (N, K) probabilities,
-both with the input's batch axis.
+Outputs (engine.outputs): "scores" (N,), for a model with an AU head also "aus" (N, K) probabilities, and
+"features" (N, D), all with the input's batch axis.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from engine.paths import cache_dir
 INPUT_NAME = "faces"  # float32 N×3×h×w RGB in 0..255
 OPSET = 20
 MAX_BATCH = 64
+EXPORT_VERSION = 2
+"""Bump when exports change (2: the features output); cached exports of older versions are made again."""
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +62,10 @@ def export_model(model: PainModel, path: Path, max_batch: int = MAX_BATCH) -> Pa
 def cached_export(checkpoint: str | Path) -> Path:
     """The ONNX export of a checkpoint (batch up to MAX_BATCH), made once and cached.
 
-    Cached under engine.paths.cache_dir("onnx"), named by the checkpoint's SHA-256, so a retrained file
-    at the same path gets a fresh export.
+    Cached under engine.paths.cache_dir("onnx"), named by the checkpoint's SHA-256 and EXPORT_VERSION, so a
+    retrained file at the same path, or a newer painmon, gets a fresh export.
     """
-    path = cache_dir("onnx") / f"{file_sha256(checkpoint)}.onnx"
+    path = cache_dir("onnx") / f"{file_sha256(checkpoint)}-v{EXPORT_VERSION}.onnx"
     if not path.is_file():
         log.info("exporting %s to ONNX (once per model file): %s", checkpoint, path)
         model, _ = load_checkpoint(checkpoint)

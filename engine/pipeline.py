@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from engine.align import PAPER_SIZE, align_face
+from engine.applicability import APPLICABLE
 from engine.backends import Backend, Predictor, create_predictor
 from engine.detector import FaceDetector
 from engine.quality import assess
@@ -105,7 +106,8 @@ class BatchScorer:
         self.faces_scored = 0
 
     def analyze(self, jobs: Sequence[tuple[StreamAnalyzer, Frame]]) -> list[FrameResult]:
-        """Analyse one frame per (stream, frame) pair: locate each face, score all faces at once, finish.
+        """Analyse one frame per (stream, frame) pair: locate each face, run the model on all faces at once,
+        keep the scores of faces the model applies to (engine.applicability), finish.
 
         A stream may appear several times (consecutive frames, in order) to batch a recording.
         """
@@ -116,17 +118,27 @@ class BatchScorer:
         faces = list(aligned)
         if faces:
             start = time.perf_counter()
-            scored, probs = self.predictor.predict_with_aus(np.stack(list(aligned.values())))
+            prediction = self.predictor.predict_outputs(np.stack(list(aligned.values())))
             self.seconds += time.perf_counter() - start
             self.faces_scored += len(faces)
-            scores[faces] = scored
-            if probs is not None:
-                for i, row in zip(faces, probs.tolist(), strict=True):
-                    aus[i] = dict(zip(self.predictor.aus, row, strict=True))
+            applies = self._applicability(prediction.features)
+            for row, i in enumerate(faces):
+                located[i].applicability = float(applies[row])
+                if applies[row] < APPLICABLE:
+                    located[i].status = FrameStatus.NOT_APPLICABLE
+                    continue
+                scores[i] = prediction.scores[row]
+                if prediction.aus is not None:
+                    aus[i] = dict(zip(self.predictor.aus, prediction.aus[row].tolist(), strict=True))
         return [
             stream.finish(result, float(score), au)
             for (stream, _), result, score, au in zip(jobs, located, scores, aus, strict=True)
         ]
+
+    def _applicability(self, features: np.ndarray) -> np.ndarray:
+        """Each face's applicability; NaN (unknown, so scored) for a model without a description."""
+        description = self.predictor.applicability
+        return np.full(len(features), math.nan) if description is None else description.value(features)
 
 
 class Pipeline:

@@ -1,5 +1,6 @@
-"""Inference backends behind one interface: predict(aligned faces) → pain scores, and for a model with an AU
-head predict_with_aus(aligned faces) → pain scores and AU probabilities from the same inference.
+"""Inference backends behind one interface: predict_outputs(aligned faces) → pain scores, the AU
+probabilities of a model with an AU head and the pooled features, all from one inference (predict: the
+scores alone).
 
 PyTorch (CPU or CUDA) is the reference; ONNX Runtime is the fast CPU backend, TensorRT the fast GPU one.
 Backend modules are imported only when chosen, so asking for one does not load the others' libraries, and
@@ -9,6 +10,7 @@ this module itself loads none (the GUI's settings read `Backend` without loading
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,6 +20,7 @@ from engine.errors import BackendUnavailableError
 from engine.labelled import LabelledEnum
 
 if TYPE_CHECKING:
+    from engine.applicability import Applicability
     from engine.checkpoint import ModelCard
 
 
@@ -30,27 +33,34 @@ class Backend(LabelledEnum):
     ONNX = "onnx", "ONNX Runtime"
     TENSORRT = "tensorrt", "TensorRT"
 
-Outputs = tuple[np.ndarray, np.ndarray | None]
-"""Scores (N,) and AU probabilities (N, K), or None for a model without AUs."""
+@dataclass(frozen=True)
+class Prediction:
+    """What one model gives for N faces, all float32: scores (N,) in [0, 5], AU probabilities (N, K) with
+    columns in the model's `aus` order (None for a model without AUs), and the pooled features (N, D)
+    (N × 0 when N is 0)."""
+
+    scores: np.ndarray
+    aus: np.ndarray | None
+    features: np.ndarray
 
 
 class Predictor(Protocol):
-    """Scores aligned faces with one model on one device. Backends subclass it for `predict`."""
+    """Scores aligned faces with one model on one device. Backends subclass it for `predict_outputs`."""
 
     name: Backend
     device: str
     input_size: tuple[int, int]
     card: ModelCard
     aus: tuple[int, ...]  # the model's AU numbers, in the order of its AU outputs; () without an AU head
+    applicability: Applicability | None  # its training faces (create_predictor reads them); None: unknown
 
-    def predict_with_aus(self, faces: np.ndarray) -> Outputs:
-        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5] and (N, K) float32 AU
-        probabilities, columns in `aus` order (None for a model without AUs)."""
+    def predict_outputs(self, faces: np.ndarray) -> Prediction:
+        """faces: N×h×w×3 RGB uint8 (N may be 0) → scores, AU probabilities and features."""
         ...
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) float32 scores in [0, 5]."""
-        return self.predict_with_aus(faces)[0]
+        return self.predict_outputs(faces).scores
 
 
 def check_faces(faces: np.ndarray, input_size: tuple[int, int]) -> None:
@@ -63,18 +73,16 @@ def check_faces(faces: np.ndarray, input_size: tuple[int, int]) -> None:
 
 
 def predict_in_chunks(faces: np.ndarray, size: int, n_aus: int,
-                      run: Callable[[np.ndarray], Sequence[np.ndarray]]) -> Outputs:
-    """Scores and AU probabilities (None when n_aus is 0) of `faces`, `size` at a time through `run`, which
-    maps a chunk to its model outputs: (scores,) or (scores, AU probabilities)."""
-    scores = np.empty(len(faces), np.float32)
-    probs = np.empty((len(faces), n_aus), np.float32) if n_aus else None
-    for start in range(0, len(faces), size):
-        outputs = run(faces[start : start + size])
-        stop = start + len(outputs[0])
-        scores[start:stop] = outputs[0]
-        if probs is not None:
-            probs[start:stop] = outputs[1]
-    return scores, probs
+                      run: Callable[[np.ndarray], Sequence[np.ndarray]]) -> Prediction:
+    """The prediction for `faces`, `size` at a time through `run`, which maps a chunk to the model's outputs
+    in engine.outputs order: (scores, features), or (scores, AU probabilities, features) when n_aus > 0."""
+    chunks = [[np.asarray(out, np.float32) for out in run(faces[start : start + size])]
+              for start in range(0, len(faces), size)]
+    if not chunks:
+        return Prediction(np.zeros(0, np.float32), np.zeros((0, n_aus), np.float32) if n_aus else None,
+                          np.zeros((0, 0), np.float32))
+    outputs = [np.concatenate(parts) for parts in zip(*chunks, strict=True)]
+    return Prediction(outputs[0], outputs[1] if n_aus else None, outputs[-1])
 
 
 def create_predictor(checkpoint: str | Path, backend: str = Backend.AUTO, device: str | None = None
@@ -96,17 +104,23 @@ def create_predictor(checkpoint: str | Path, backend: str = Backend.AUTO, device
     if chosen is Backend.AUTO:
         assert device is not None
         chosen = Backend.TORCH if device.startswith("cuda") else Backend.ONNX
+    predictor: Predictor
     if chosen is Backend.TENSORRT:
         from engine.backends.tensorrt_backend import TensorRTPredictor
 
-        return TensorRTPredictor.from_cache(checkpoint)
-    if chosen is Backend.TORCH:
+        predictor = TensorRTPredictor.from_cache(checkpoint)
+    elif chosen is Backend.TORCH:
         from engine.backends.torch_backend import TorchPredictor
 
-        return TorchPredictor(checkpoint, device)
-    from engine.backends.onnx_backend import OnnxPredictor
+        predictor = TorchPredictor(checkpoint, device)
+    else:
+        from engine.backends.onnx_backend import OnnxPredictor
 
-    return OnnxPredictor(checkpoint, device)
+        predictor = OnnxPredictor(checkpoint, device)
+    from engine.checkpoint import read_applicability
+
+    predictor.applicability = read_applicability(checkpoint)
+    return predictor
 
 
 def backend_named(name: str) -> Backend:

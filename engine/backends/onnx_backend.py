@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from engine.backends import Backend, Predictor, check_faces, predict_in_chunks
+from engine.applicability import Applicability
+from engine.backends import Backend, Prediction, Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import read_card
 from engine.errors import BackendUnavailableError
 from engine.onnx_export import INPUT_NAME, MAX_BATCH, cached_export
@@ -50,14 +51,15 @@ class OnnxPredictor(Predictor):
         self.device = device or "cpu"
         providers = _providers(self.device)
         self.card = read_card(checkpoint)
+        self.applicability: Applicability | None = None  # create_predictor reads it
         self.input_size = self.card.input_size
         self.aus = tuple(self.card.aus)
         self.onnx_path = cached_export(checkpoint)
         self.session = ort.InferenceSession(str(self.onnx_path), _session_options(), providers=providers)
         self._outputs = list(output_names(self.aus))
 
-    def predict_with_aus(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) scores in [0, 5], (N, K) AU probabilities or None."""
+    def predict_outputs(self, faces: np.ndarray) -> Prediction:
+        """faces: N×h×w×3 RGB uint8 (N may be 0) → scores, AU probabilities (or None) and features."""
         check_faces(faces, self.input_size)
         return predict_in_chunks(faces, MAX_BATCH, len(self.aus), self._run)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.backends import Backend, Predictor, check_faces, predict_in_chunks
+from engine.applicability import Applicability
+from engine.backends import Backend, Prediction, Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import ModelCard, read_card
 from engine.errors import BackendUnavailableError
 from engine.outputs import output_names
@@ -43,6 +44,7 @@ class TensorRTPredictor(Predictor):
     def __init__(self, net: TensorRTNet, card: ModelCard):
         self._net = net
         self.card = card
+        self.applicability: Applicability | None = None  # create_predictor reads it
         self.device = str(net.device)
         self.input_size = card.input_size
         self.aus = tuple(card.aus)
@@ -61,8 +63,8 @@ class TensorRTPredictor(Predictor):
         """The predictor for a finished (e.g. background) build of `checkpoint`."""
         return cls(engines.nets["regressor"], read_card(checkpoint))
 
-    def predict_with_aus(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) scores in [0, 5], (N, K) AU probabilities or None."""
+    def predict_outputs(self, faces: np.ndarray) -> Prediction:
+        """faces: N×h×w×3 RGB uint8 (N may be 0) → scores, AU probabilities (or None) and features."""
         check_faces(faces, self.input_size)
         return predict_in_chunks(faces, self._net.profile.max[0], len(self.aus), self._run)
 

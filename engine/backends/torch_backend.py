@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.backends import Backend, Predictor, check_faces, predict_in_chunks
+from engine.applicability import Applicability
+from engine.backends import Backend, Prediction, Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import load_checkpoint
 from engine.errors import BackendUnavailableError
 from engine.outputs import ModelOutputs
@@ -27,12 +28,13 @@ class TorchPredictor(Predictor):
         self.device = device
         self.batch_size = batch_size
         self.model, self.card = load_checkpoint(checkpoint, device)
+        self.applicability: Applicability | None = None  # create_predictor reads it
         self.input_size = self.model.input_size
         self.aus = self.model.aus
         self._outputs = ModelOutputs(self.model)
 
-    def predict_with_aus(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """faces: N×h×w×3 RGB uint8 (N may be 0) → (N,) scores in [0, 5], (N, K) AU probabilities or None."""
+    def predict_outputs(self, faces: np.ndarray) -> Prediction:
+        """faces: N×h×w×3 RGB uint8 (N may be 0) → scores, AU probabilities (or None) and features."""
         check_faces(faces, self.input_size)
         return predict_in_chunks(faces, self.batch_size, len(self.aus), self._run)
 

@@ -39,7 +39,7 @@ class NetworkSpec:
     module: torch.nn.Module
     output_names: tuple[str, ...]
     profile: Profile
-    scales: tuple[float, ...]  # the range of each output, in output_names order
+    scales: tuple[float | None, ...]  # each output's range (None: its largest magnitude), output_names order
     onnx: Callable[[str], Path]
 
     def reference(self, x: torch.Tensor) -> dict[str, np.ndarray]:
@@ -61,7 +61,8 @@ def mtcnn_networks() -> list[NetworkSpec]:
 
 
 def regressor_network(checkpoint: Path) -> NetworkSpec:
-    """The pain model of a painmon checkpoint: scores 0–5, and AU probabilities 0–1 when it has an AU head."""
+    """The pain model of a painmon checkpoint: scores 0–5, AU probabilities 0–1 when it has an AU head, and
+    the pooled features (compared relative to their largest magnitude)."""
     from engine.checkpoint import load_checkpoint
     from engine.onnx_export import cached_export
     from engine.onnx_fp16 import bake_fp16
@@ -77,7 +78,7 @@ def regressor_network(checkpoint: Path) -> NetworkSpec:
         return fp16 if fp16.exists() else bake_fp16(fp32, fp16)
 
     names = output_names(model.aus)
-    scales = (model.max_score, 1.0)[: len(names)]
+    scales = (model.max_score, 1.0, None) if model.aus else (model.max_score, None)
     return NetworkSpec("regressor", ModelOutputs(model).eval(), names, regressor_profile(card.input_size),
                        scales, onnx_path)
 

@@ -82,25 +82,25 @@ def test_au_model_exports_scores_and_aus_with_one_dynamic_batch(au_model: Path, 
     assert faces.name == INPUT_NAME and batch
     shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
               for v in graph.output}
-    assert list(shapes) == ["scores", "aus"]
-    assert shapes == {"scores": [batch], "aus": [batch, len(card.aus)]}
+    assert list(shapes) == ["scores", "aus", "features"]
+    assert shapes == {"scores": [batch], "aus": [batch, len(card.aus)], "features": [batch, 464]}
     # PSPI → level is clamps and adds: no data-dependent indexing or rounding for TensorRT to trip on
     assert not {n.op_type for n in graph.node} & {"Floor", "GatherND", "GatherElements"}
     model, _ = load_checkpoint(regressor)
     graph = onnx.load(export_model(model, tmp_path / "regressor.onnx", max_batch=8)).graph
-    assert [v.name for v in graph.output] == ["scores"]
+    assert [v.name for v in graph.output] == ["scores", "features"]
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_au_onnx_matches_pytorch_on_real_faces(au_spec: NetworkSpec, faces: torch.Tensor, precision: str):
-    assert au_spec.output_names == ("scores", "aus") and au_spec.scales == (5.0, 1.0)
+    assert au_spec.output_names == ("scores", "aus", "features") and au_spec.scales == (5.0, 1.0, None)
     reference = [au_spec.reference(faces)]
     scores, aus = reference[0]["scores"], reference[0]["aus"]
     assert scores.shape == (8,) and aus.shape == (8, len(DEFAULT_AUS))
     assert np.ptp(scores) > 1e-3 and np.ptp(aus, axis=0).min() > 1e-3  # they vary between real faces
     parities = measure(au_spec, onnxruntime_runner(au_spec.onnx(precision)), [faces], reference,
                        backend="onnxruntime", precision=precision)
-    assert [p.output for p in parities] == ["scores", "aus"]
+    assert [p.output for p in parities] == ["scores", "aus", "features"]
     for parity in parities:
         assert parity.ok, parity.line()
         if precision == "fp32":
@@ -127,9 +127,12 @@ def test_predictors_give_aus_for_the_au_model_and_none_for_a_regressor(au_model:
     reference = create_predictor(au_model, "torch", "cpu")
     fast = create_predictor(au_model, "onnx")
     assert reference.aus == fast.aus == DEFAULT_AUS
-    want_scores, want_aus = reference.predict_with_aus(uint8)
-    scores, aus = fast.predict_with_aus(uint8)
+    want, got = reference.predict_outputs(uint8), fast.predict_outputs(uint8)
+    want_scores, want_aus, scores, aus = want.scores, want.aus, got.scores, got.aus
+    assert aus is not None and want_aus is not None
     assert aus.dtype == np.float32 and aus.shape == (8, len(DEFAULT_AUS))
+    assert got.features.shape == want.features.shape == (8, 464)  # the first member's described stages
+    np.testing.assert_allclose(got.features, want.features, atol=1e-4 * np.abs(want.features).max())
     assert ((aus > 0) & (aus < 1)).all()
     np.testing.assert_allclose(scores, want_scores, atol=1e-4)
     np.testing.assert_allclose(aus, want_aus, atol=1e-5)
@@ -137,13 +140,15 @@ def test_predictors_give_aus_for_the_au_model_and_none_for_a_regressor(au_model:
         _, direct = reference.model.forward_with_aus(torch.from_numpy(uint8).permute(0, 3, 1, 2).float())
     np.testing.assert_allclose(want_aus, direct.numpy(), atol=1e-6)
     for predictor in (reference, fast):
-        np.testing.assert_array_equal(predictor.predict(uint8), predictor.predict_with_aus(uint8)[0])
-        empty_scores, empty_aus = predictor.predict_with_aus(uint8[:0])
-        assert empty_scores.shape == (0,) and empty_aus.shape == (0, len(DEFAULT_AUS))
+        np.testing.assert_array_equal(predictor.predict(uint8), predictor.predict_outputs(uint8).scores)
+        empty = predictor.predict_outputs(uint8[:0])
+        assert empty.scores.shape == (0,)
+        assert empty.aus is not None and empty.aus.shape == (0, len(DEFAULT_AUS))
     for backend in ("torch", "onnx"):
         plain = create_predictor(regressor, backend, "cpu")
-        scores, aus = plain.predict_with_aus(uint8)
-        assert plain.aus == () and aus is None and scores.shape == (8,)
+        prediction = plain.predict_outputs(uint8)
+        assert plain.aus == () and prediction.aus is None and prediction.scores.shape == (8,)
+        assert prediction.features.shape == (8, 464)
 
 
 def test_au_thresholds_are_read_from_the_checkpoint(au_model: Path, regressor: Path):
@@ -225,20 +230,21 @@ def test_tensorrt_engine_of_an_au_model_has_both_outputs_verified(plans, au_mode
     from engine.backends.tensorrt_backend import TensorRTPredictor
 
     engines = ensure_engines([au_spec], "fp16", GPU, frames=frames, device=CPU, cache=plans)
-    assert [(p.output, p.ok) for p in engines.parities] == [("scores", True), ("aus", True)]
-    assert engines.nets["regressor"].output_names == ["scores", "aus"]
+    assert [(p.output, p.ok) for p in engines.parities] == [("scores", True), ("aus", True),
+                                                            ("features", True)]
+    assert engines.nets["regressor"].output_names == ["scores", "aus", "features"]
     (entry,) = plans.entries()
-    assert [p["output"] for p in entry["parity"]] == ["scores", "aus"]
+    assert [p["output"] for p in entry["parity"]] == ["scores", "aus", "features"]
 
     predictor = TensorRTPredictor.from_engines(engines, au_model)
     assert predictor.aus == DEFAULT_AUS
     uint8 = faces.permute(0, 2, 3, 1).to(torch.uint8).numpy()
-    scores, aus = predictor.predict_with_aus(uint8)
+    prediction = predictor.predict_outputs(uint8)
     want = au_spec.reference(torch.from_numpy(uint8).permute(0, 3, 1, 2).float())
-    np.testing.assert_allclose(scores, want["scores"], atol=0.05)  # FP16 tolerance on the 0–5 scale
-    np.testing.assert_allclose(aus, want["aus"], atol=0.01)  # and on probabilities
-    empty_scores, empty_aus = predictor.predict_with_aus(uint8[:0])
-    assert empty_scores.shape == (0,) and empty_aus.shape == (0, len(DEFAULT_AUS))
+    np.testing.assert_allclose(prediction.scores, want["scores"], atol=0.05)  # FP16 tolerance, 0–5 scale
+    np.testing.assert_allclose(prediction.aus, want["aus"], atol=0.01)  # and on probabilities
+    empty = predictor.predict_outputs(uint8[:0])
+    assert empty.scores.shape == (0,) and empty.aus is not None and empty.aus.shape == (0, len(DEFAULT_AUS))
 
 
 def test_tensorrt_engine_with_wrong_aus_is_refused(plans, au_spec: NetworkSpec, frames):

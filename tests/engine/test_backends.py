@@ -17,7 +17,7 @@ from engine.detector import FaceDetector
 from engine.errors import BackendUnavailableError, ModelFileError
 from engine.files import file_sha256
 from engine.model import PainRegressor
-from engine.onnx_export import INPUT_NAME, MAX_BATCH, OPSET, export_model
+from engine.onnx_export import EXPORT_VERSION, INPUT_NAME, MAX_BATCH, OPSET, export_model
 from engine.paths import cache_dir
 
 PARITY_ATOL = 1e-4
@@ -126,7 +126,7 @@ def test_onnx_export_is_cached_by_checkpoint_hash(
 ) -> None:
     monkeypatch.setenv("PAINMON_CACHE_DIR", str(tmp_path / "fresh-cache"))
     first = create_predictor(small_checkpoint, "onnx")
-    assert first.onnx_path == cache_dir("onnx") / f"{file_sha256(small_checkpoint)}.onnx"
+    assert first.onnx_path == cache_dir("onnx") / f"{file_sha256(small_checkpoint)}-v{EXPORT_VERSION}.onnx"
     stamp = first.onnx_path.stat().st_mtime_ns
     assert create_predictor(small_checkpoint, "onnx").onnx_path.stat().st_mtime_ns == stamp
 

@@ -63,11 +63,13 @@ def test_regressor_onnx_matches_pytorch_on_real_faces(regressor, real_inputs, pr
     reference = [regressor.reference(x) for x in faces]
     scores = reference[0]["scores"]
     assert len(scores) >= 4 and scores.max() - scores.min() > 0.1  # real faces, varied scores
-    [parity] = measure(regressor, onnxruntime_runner(regressor.onnx(precision)), faces, reference,
-                       backend="onnxruntime", precision=precision)
-    assert parity.ok, parity.line()
+    parity, features = measure(regressor, onnxruntime_runner(regressor.onnx(precision)), faces, reference,
+                               backend="onnxruntime", precision=precision)
+    assert (parity.output, features.output) == ("scores", "features")
+    assert parity.ok and features.ok, (parity.line(), features.line())
     if precision == "fp32":
-        assert parity.max_abs * regressor.scales[0] <= 1e-4  # on the 0–5 score itself
+        assert parity.max_abs * 5.0 <= 1e-4  # on the 0–5 score itself
+        assert features.max_abs <= 1e-4  # the features applicability reads, relative to their magnitude
     else:
         assert parity.max_abs > 1e-6
 

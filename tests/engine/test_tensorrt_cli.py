@@ -62,5 +62,5 @@ def test_verify_prints_the_parity_of_every_backend_here(checkpoint):
     assert {(row[0], row[2], row[3]) for row in rows} == {
         (network, "onnxruntime", precision)
         for network in ("regressor", "pnet", "rnet", "onet") for precision in ("fp32", "fp16")}
-    assert len(rows) == 16 and all(row[-1] == "ok" for row in rows)
-    assert lines[-1] == "16 of 16 within tolerance"
+    assert len(rows) == 18 and all(row[-1] == "ok" for row in rows)  # the regressor's scores and features
+    assert lines[-1] == "18 of 18 within tolerance"

@@ -90,10 +90,10 @@ def test_an_au_model_engine_verifies_and_predicts_both_outputs(gpu, face_frames,
     checkpoint = save_random_au_checkpoint(tmp_path / "au.safetensors", faces)
     spec = regressor_network(checkpoint)
     engines = ensure_engines([spec], precision, gpu, frames=lambda: face_frames[::3])
-    assert [p.output for p in engines.parities] == ["scores", "aus"]
+    assert [p.output for p in engines.parities] == ["scores", "aus", "features"]
     assert all(p.ok for p in engines.parities), "\n".join(p.line() for p in engines.parities)
     predictor = TensorRTPredictor.from_engines(engines, checkpoint)
-    scores, aus = predictor.predict_with_aus(faces.permute(0, 2, 3, 1).to(torch.uint8).numpy())
+    prediction = predictor.predict_outputs(faces.permute(0, 2, 3, 1).to(torch.uint8).numpy())
     want = spec.reference(faces)
-    np.testing.assert_allclose(scores, want["scores"], atol=0.05)
-    np.testing.assert_allclose(aus, want["aus"], atol=0.01)
+    np.testing.assert_allclose(prediction.scores, want["scores"], atol=0.05)
+    np.testing.assert_allclose(prediction.aus, want["aus"], atol=0.01)
