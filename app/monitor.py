@@ -22,7 +22,8 @@ from app.alarm_sound import AlarmTone
 from app.alarms import AlarmEvent, AlarmKind, AlarmState, BedAlarms, Transition
 from app.beds import BedConfig, beds_path, load_beds, save_beds
 from app.handoff import AnalysedFrame, ModelInfo, Sample, wall_clock
-from app.record import AnnotationKind, RecordWriter
+from app.record import AnnotationKind
+from app.record_writer import RecordWriter
 from app.series import ScoreSeries
 from app.settings import MonitorSettings, load_settings, save_settings, settings_path
 from app.workers import RETRY_S, CaptureWorker, FrameSlots, InferenceWorker, Results, start_worker

@@ -175,7 +175,8 @@ def pdf_text(path: Path) -> tuple[int, str]:
 def write_session(path: Path) -> int:
     """A real record: 4 minutes at 2 Hz with a no-face stretch, a pain episode and two annotations."""
     from app.alarms import AlarmConfig, BedAlarms
-    from app.record import AnnotationKind, RecordWriter
+    from app.record import AnnotationKind
+    from app.record_writer import RecordWriter
     from engine.status import FrameStatus
 
     t = T0 + np.arange(0.0, 240.0, 0.5)

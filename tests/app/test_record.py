@@ -20,14 +20,8 @@ import numpy as np
 import pytest
 
 from app.alarms import AlarmConfig, AlarmEvent, AlarmKind, BedAlarms, Priority, Transition
-from app.record import (
-    MAX_TEXT_LENGTH,
-    AnnotationKind,
-    RecordError,
-    RecordReader,
-    RecordWriter,
-    record_path,
-)
+from app.record import AnnotationKind, RecordError, RecordReader, record_path
+from app.record_writer import MAX_TEXT_LENGTH, RecordWriter
 from engine.paths import data_dir
 from engine.status import FrameStatus
 from tests.helpers import ROOT
@@ -269,7 +263,7 @@ def test_record_writer_survives_every_kind_of_bad_row_and_keeps_every_good_one()
 RECORDER = """
 import math, sys, time
 from pathlib import Path
-from app.record import RecordWriter
+from app.record_writer import RecordWriter
 
 writer = RecordWriter(Path(sys.argv[1]))
 session = writer.start_session("b1", "Bed 1", source="simulated", started_at=time.time())
