@@ -1,16 +1,20 @@
-"""Bed configuration: first start, JSON round trip, atomic saves, validation messages, camera probing."""
+"""Bed configuration: first start, JSON round trip, atomic saves, validation messages, text normalised where
+it enters, ids that never name a path, damaged files set aside at start-up, camera probing, and property tests
+(Hypothesis): any bytes or JSON value loads as a valid ward or fails with one BedConfigError."""
 
 from __future__ import annotations
 
 import errno
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from app.alarms import AlarmConfig
 from app.beds import (
+    BED_ID,
     BedConfig,
     BedConfigError,
     Source,
@@ -18,6 +22,7 @@ from app.beds import (
     beds_path,
     list_cameras,
     load_beds,
+    recover_beds,
     save_beds,
 )
 from engine.paths import data_dir
@@ -84,8 +89,8 @@ def test_duplicate_names_are_refused_on_save() -> None:
 
 
 def bed_json(**changes: object) -> dict[str, object]:
-    bed: dict[str, object] = {"id": "abc", "name": "Bed 9", "source": {"kind": "camera", "location": "1"},
-                              "alarms": {"threshold": 3}}
+    bed: dict[str, object] = {"id": "0123456789ab", "name": "Bed 9",
+                              "source": {"kind": "camera", "location": "1"}, "alarms": {"threshold": 3}}
     bed.update(changes)
     return bed
 
@@ -103,14 +108,69 @@ def bed_json(**changes: object) -> dict[str, object]:
     ({"version": 1, "beds": [bed_json(source={"kind": "camera", "location": "-1"})]}, "camera index must be"),
     ({"version": 1, "beds": [bed_json(source={"kind": "url", "location": "ftp://x"})]},
      "stream URL must start with rtsp://"),
-    ({"version": 1, "beds": [bed_json(), bed_json(name="Bed 10")]}, "two beds have the same id: 'abc'"),
+    ({"version": 1, "beds": [bed_json(), bed_json(name="Bed 10")]},
+     "two beds have the same id: '0123456789ab'"),
+    ({"version": 1, "beds": [bed_json(id="../../../tmp/x")]}, "bed id must be 12 lowercase hex digits"),
+    ({"version": 1, "beds": [bed_json(id="/etc/passwd")]}, "bed id must be 12 lowercase hex digits"),
+    ({"version": 1, "beds": [bed_json(patient="P" * 65)]}, "patient label is longer than 64 characters"),
+    ({"version": 1, "beds": [bed_json(source={"kind": "file", "location": "a\x00b.mp4"})]},
+     "source location must be text without control characters"),
+    ({"version": 1, "beds": [bed_json(source={"kind": "simulated", "seed": -1})]}, "seed must be 0–"),
+    ("[" * 100_000, r"not valid JSON \(nested too deeply\)"),
+    ('{"version": ' + "9" * 5000 + "}", r"not valid JSON \(Exceeds the limit"),
+    (b"\x00\xff\xfe binary", r"not UTF-8 text \(byte 1\)"),
 ])
 def test_invalid_files_give_one_clear_message(content: object, message: str) -> None:
-    text = content if isinstance(content, str) else json.dumps(content)
-    beds_path().write_text(text, encoding="utf-8")
+    if isinstance(content, bytes):
+        beds_path().write_bytes(content)
+    else:
+        beds_path().write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
     with pytest.raises(BedConfigError, match=message) as info:
         load_beds()
     assert str(beds_path()) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_names_and_labels_are_normalised_where_they_enter() -> None:
+    """A lone surrogate (valid JSON, not text: it cannot be saved or recorded) and control characters in a
+    patient label or a bed name become one line of text; a BedConfig never holds them."""
+    beds_path().write_text(json.dumps({"version": 1, "beds": [
+        bed_json(name="Bed\t 9\x00\n", patient="\ud800 P-1\r\n")]}), encoding="utf-8")
+    [bed] = load_beds()
+    assert (bed.name, bed.patient) == ("Bed 9", "\ufffd P-1")
+    save_beds([bed])
+    assert load_beds() == [bed]
+    for name, patient in (("Bed 1", "\ud800"), ("Bed\x001", ""), ("Bed\n1", ""), ("Bed 1", "a\x07")):
+        with pytest.raises(ValueError, match="must be one line of text without control characters"):
+            BedConfig(name, Source.camera(0), patient=patient)
+
+
+@pytest.mark.parametrize("bed_id", ["../../../tmp/x", "/etc/cron.d/x", "ABCDEF012345", "0123456789a", "",
+                                    "0123456789ab/..", "0123456789ab\x00"])
+def test_bed_ids_are_twelve_hex_digits_never_a_path(bed_id: str) -> None:
+    with pytest.raises(ValueError, match="bed id must be 12 lowercase hex digits"):
+        BedConfig("Bed 1", Source.camera(0), bed_id=bed_id)
+    assert BED_ID.fullmatch(BedConfig("Bed 1", Source.camera(0)).bed_id)
+
+
+def test_a_damaged_file_is_set_aside_and_the_readable_beds_kept() -> None:
+    good = [bed_json(id="0123456789ab", name="Bed 1"), bed_json(id="0123456789ac", name="Bed 3")]
+    text = json.dumps({"version": 1, "beds": [good[0], bed_json(id="../x", name="Bed 2"), good[1],
+                                              bed_json(id="0123456789ad", name="Bed 1"), "junk"]})
+    beds_path().write_text(text, encoding="utf-8")
+    beds, notice = recover_beds()
+    assert [b.name for b in beds] == ["Bed 1", "Bed 3"] and load_beds() == beds  # a clean file saved
+    [aside] = beds_path().parent.glob("beds.json.damaged-*")
+    assert re.fullmatch(r"beds\.json\.damaged-\d{8}-\d{6}", aside.name) and aside.read_text() == text
+    assert notice is not None and "\n" not in notice
+    assert "bed id must be 12 lowercase hex digits" in notice and aside.name in notice
+    assert "started with the 2 bed(s) that could be read" in notice
+
+    beds_path().write_bytes(bytes(range(256)))  # binary: nothing to read
+    beds, notice = recover_beds()
+    assert beds == load_beds() and [b.source.kind for b in beds] == [SourceKind.SIMULATED]
+    assert notice is not None and "not UTF-8 text" in notice and "the default ward" in notice
+    assert len(list(beds_path().parent.glob("beds.json.damaged-*"))) == 2  # the first one is kept too
+    assert recover_beds() == (beds, None)  # a good file is left alone
 
 
 def test_an_empty_ward_is_kept_empty() -> None:

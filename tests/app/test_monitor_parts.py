@@ -1,12 +1,8 @@
 """The live monitor's parts on their own: the newest-frame mailbox, video recording, settings, the alarm
-burst, the face overlay, the bed dialog's checks, the inference worker without a usable model, and the
-`painmon` command opening the monitor."""
+burst, the face overlay, the bed dialog's checks, the inference worker without a usable model."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import wave
 from pathlib import Path
@@ -18,7 +14,7 @@ import pytest
 from app.alarm_sound import PULSE, SAMPLE_RATE, write_burst
 from app.alarms import AlarmConfig
 from app.bed_dialog import BedDialog
-from app.beds import BedConfig, Source, SourceKind, beds_path
+from app.beds import BedConfig, Source, SourceKind
 from app.settings import MonitorSettings, SettingsError, load_settings, save_settings, settings_path
 from app.video_recording import QUEUE_FRAMES, VideoRecorder
 from app.widgets.image import SCORED_COLOUR, draw_face
@@ -136,10 +132,19 @@ def test_bed_dialog_explains_invalid_input(qtbot, clips_dir: Path):
     assert "bed name is empty" in dialog.error_label.text()
     dialog.name_edit.setText("Bed 2")
     dialog.set_source_kind(SourceKind.FILE)
+    dialog.file_edit.setText(str(clips_dir / "single_face.mp4") + "\x00")
+    dialog.accept()
+    assert "source location must be text without control characters" in dialog.error_label.text()
     dialog.file_edit.setText(str(clips_dir / "single_face.mp4"))
+    dialog.name_edit.setText(" bed\t1 ")  # another bed's name, but for spacing
+    dialog.accept()
+    assert "another bed is already called 'bed 1'" in dialog.error_label.text()
+    dialog.name_edit.setText("Bed\t 2\x00")
+    dialog.patient_edit.setText("P-7\x07\t  b")  # a control character and a tab, pasted
     dialog.accept()
     assert not dialog.isVisible()
     assert dialog.config.source == Source.file(clips_dir / "single_face.mp4")
+    assert (dialog.config.name, dialog.config.patient) == ("Bed 2", "P-7 b")
     assert not dialog.config.record_video
 
 
@@ -176,16 +181,6 @@ def test_inference_worker_without_a_usable_model_reports_why_and_keeps_frames_fl
     worker.stop()
     thread.join(10)
     assert not thread.is_alive()
-
-
-def test_bare_painmon_opens_the_monitor_and_reports_a_broken_ward_file(tmp_path: Path):
-    beds_path().write_text("{ not json")
-    result = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        f"painmon: error: {beds_path()}: not valid JSON (line 1: Expecting property name enclosed in double "
-        "quotes)"]
 
 
 def test_inference_worker_builds_tensorrt_engines_in_the_background_and_switches_when_ready(
