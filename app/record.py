@@ -174,6 +174,22 @@ def connect(path: Path, create: bool, lock_timeout_s: float = 10.0) -> sqlite3.C
     return connection
 
 
+def check_record(path: Path) -> str | None:
+    """Why the record at `path` is damaged (its pages fail SQLite's quick check), or None when it is not (or
+    there is none yet). Reads only: a damaged file is never written to, not even by a checkpoint."""
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return f"{path} is damaged ({exc})"
+    return None if problems == ["ok"] else f"{path} is damaged ({'; '.join(problems)})"
+
+
 # -- reading ------------------------------------------------------------------------------------------
 class RecordReader:
     """Read access to a record for replay and export; use from one thread (open one per thread)."""

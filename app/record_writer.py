@@ -18,14 +18,15 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.alarms import AlarmEvent, AlarmKind, Transition
-from app.record import AnnotationKind, RecordError, connect, record_path
+from app.data_folder import set_aside
+from app.record import AnnotationKind, RecordError, check_record, connect, record_path
 from engine.status import FrameStatus
 
 MAX_TEXT_LENGTH = 10_000
@@ -140,6 +141,14 @@ class RecordWriter:
         self._put_sql("session end", session_id, "UPDATE sessions SET ended_at=? WHERE id=?",
                       lambda: (_time(ended_at), _id(session_id)))
 
+    def delete_sessions_before(self, cutoff: float, keep: Collection[int] = ()) -> None:
+        """Queue the deletion of the sessions whose last moment (their end, else their last sample, else their
+        start) is before `cutoff` (Unix time), except those in `keep`: with their samples, alarms and
+        annotations, and the patients no session names any more. What is deleted is overwritten in the file,
+        not left in free pages."""
+        kept = set(keep)
+        self._put(_Item("deletion", lambda db: _delete_sessions_before(db, _time(cutoff), kept)))
+
     def flush(self, timeout: float | None = 10.0) -> None:
         """Wait until everything queued so far is committed."""
         self._submit(_Item("flush", None, wait=True), timeout)
@@ -226,7 +235,7 @@ class RecordWriter:
         self._error = None
         pending.clear()
         for item, why in refused:
-            failure = RowFailure(self._bed_of(item), f"a {item.what} was not recorded: {_one_line(why)}")
+            failure = RowFailure(self._bed_of(item), f"{item.what} not recorded: {_one_line(why)}")
             self._failures.put(failure)
             if item.future is not None:
                 item.future.set_exception(RecordError(failure.message))
@@ -240,6 +249,25 @@ class RecordWriter:
         if isinstance(item.bed_id, str):
             return item.bed_id
         return self._session_beds.get(item.session) if isinstance(item.session, int) else None
+
+
+def open_record(path: Path | None = None) -> tuple[RecordWriter, str | None]:
+    """The monitor's record writer, never writing into a damaged file: a record that fails its check at
+    start, or cannot be opened as a painmon record, is set aside and a new one started. The second value
+    says so, for a banner (None when the record was fine). RecordError if even a new one cannot be opened."""
+    path = path or record_path()
+    problem = check_record(path)
+    if problem is None:
+        try:
+            return RecordWriter(path), None
+        except RecordError as exc:
+            problem = str(exc)
+    try:
+        aside = set_aside(path)
+    except OSError as exc:
+        raise RecordError(f"{problem}; it cannot be set aside: {exc}") from exc
+    return RecordWriter(path), (f"The record could not be used — {problem}. It was kept as {aside.name}; "
+                                "a new record was started.")
 
 
 def _transaction(db: sqlite3.Connection, items: list[_Item], *, isolate: bool
@@ -289,6 +317,17 @@ def _insert_session(db: sqlite3.Connection, *, bed_id: str, bed_name: str, patie
         "INSERT INTO sessions(bed_id, patient_id, source, model, started_at) VALUES (?, ?, ?, ?, ?)",
         (bed_id, patient_id, source, model, started_at))
     return int(cursor.lastrowid or 0)
+
+
+def _delete_sessions_before(db: sqlite3.Connection, cutoff: float, keep: set[int]) -> None:
+    rows = db.execute("SELECT id FROM sessions WHERE coalesce(ended_at, (SELECT max(t) FROM samples "
+                      "WHERE session_id = sessions.id), started_at) < ?", (cutoff,)).fetchall()
+    old = [(session,) for (session,) in rows if session not in keep]
+    for table in ("samples", "alarm_events", "alarms", "annotations"):  # alarm_events refer to alarms
+        db.executemany(f"DELETE FROM {table} WHERE session_id = ?", old)
+    db.executemany("DELETE FROM sessions WHERE id = ?", old)
+    db.execute("DELETE FROM patients WHERE id NOT IN (SELECT patient_id FROM sessions "
+               "WHERE patient_id IS NOT NULL)")
 
 
 def _apply_alarm_event(db: sqlite3.Connection, session_id: int, event: AlarmEvent) -> None:
