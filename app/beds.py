@@ -10,6 +10,7 @@ read from it, or the default ward.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -23,7 +24,7 @@ from typing import Any
 import cv2
 
 from app.alarms import AlarmConfig
-from app.data_folder import read_json, set_aside
+from app.data_folder import read_json, set_aside, shown
 from engine.errors import PainmonError
 from engine.files import write_atomically
 from engine.paths import data_dir
@@ -65,15 +66,15 @@ class Source:
         kind, location = SourceKind(self.kind), self.location
         object.__setattr__(self, "kind", kind)
         if not is_plain_text(location):
-            raise ValueError(f"source location must be text without control characters, got {location!r}")
+            raise ValueError(f"source location must be text without control characters: {shown(location)}")
         if not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"the simulated patient's seed must be 0–{MAX_SEED}, got {self.seed}")
         if kind is SourceKind.CAMERA and not re.fullmatch("[0-9]{1,4}", location):
-            raise ValueError(f"camera index must be a whole number ≥ 0, got {location!r}")
+            raise ValueError(f"camera index must be a whole number ≥ 0, got {shown(location)}")
         if kind is SourceKind.FILE and not location.strip():
             raise ValueError("video file path is empty")
         if kind is SourceKind.URL and not location.lower().startswith(URL_SCHEMES):
-            raise ValueError(f"stream URL must start with {', '.join(URL_SCHEMES)}; got {location!r}")
+            raise ValueError(f"stream URL must start with {', '.join(URL_SCHEMES)}; got {shown(location)}")
         if kind is SourceKind.SIMULATED and location:
             raise ValueError("the simulated patient takes a seed, not a location")
 
@@ -143,11 +144,11 @@ class BedConfig:
         for what, text, limit in (("bed name", self.name, MAX_NAME_LENGTH),
                                   ("patient label", self.patient, MAX_PATIENT_LENGTH)):
             if normalise_text(text) != text:
-                raise ValueError(f"{what} must be one line of text without control characters: {text!r}")
+                raise ValueError(f"{what} must be one line of text without control characters: {shown(text)}")
             if len(text) > limit:
-                raise ValueError(f"{what} is longer than {limit} characters: {text!r}")
+                raise ValueError(f"{what} is longer than {limit} characters: {shown(text)}")
         if not BED_ID.fullmatch(self.bed_id):
-            raise ValueError(f"bed id must be 12 lowercase hex digits, got {self.bed_id!r}")
+            raise ValueError(f"bed id must be 12 lowercase hex digits, got {shown(self.bed_id)}")
 
 
 def beds_path() -> Path:
@@ -172,7 +173,8 @@ def load_beds(path: Path | None = None) -> list[BedConfig]:
     try:
         _check_keys(data, {"version", "beds"}, {"version", "beds"}, "the file")
         if data["version"] != FILE_VERSION:
-            raise ValueError(f"unsupported version {data['version']!r} (this painmon reads {FILE_VERSION})")
+            raise ValueError(f"unsupported version {shown(data['version'])} (this painmon reads "
+                             f"{FILE_VERSION})")
         if not isinstance(data["beds"], list):
             raise ValueError("'beds' must be a list")
         beds = [_bed_from_dict(item, f"bed {i + 1}") for i, item in enumerate(data["beds"])]
@@ -276,28 +278,35 @@ def _bed_to_dict(bed: BedConfig) -> dict[str, Any]:
 def _bed_from_dict(data: Any, where: str) -> BedConfig:
     """Build a bed from its JSON object; ValueError messages say which bed and which field."""
     if isinstance(data, dict) and isinstance(data.get("name"), str):
-        where = f"{where} ({data['name']!r})"
+        where = f"{where} ({shown(data['name'])})"
     _check_keys(data, _BED_KEYS, {"name", "source"}, where)
     try:
         source = data["source"]
         _check_keys(source, _SOURCE_KEYS, {"kind"}, "source")
         kinds = [str(k) for k in SourceKind]
         if source["kind"] not in kinds:
-            raise ValueError(f"source kind must be one of {', '.join(kinds)}; got {source['kind']!r}")
+            raise ValueError(f"source kind must be one of {', '.join(kinds)}; got {shown(source['kind'])}")
         alarms = data.get("alarms", {})
         _check_keys(alarms, _ALARM_KEYS, set(), "alarms")
+        name = normalise_text(_typed(data["name"], str, "name"))
         return BedConfig(
-            name=normalise_text(_typed(data["name"], str, "name")),
+            name=name,
             source=Source(SourceKind(source["kind"]),
                           _typed(source.get("location", ""), str, "source location"),
                           _typed(source.get("seed", 0), int, "source seed")),
             alarms=AlarmConfig(**{key: _typed(value, float, key) for key, value in alarms.items()}),
             record_video=_typed(data.get("record_video", False), bool, "record_video"),
             patient=normalise_text(_typed(data.get("patient", ""), str, "patient")),
-            bed_id=_typed(data.get("id") or _new_bed_id(), str, "id"),
+            bed_id=_typed(data.get("id") or _id_for(name), str, "id"),
         )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from exc
+
+
+def _id_for(name: str) -> str:
+    """The id of a bed written without one (by hand), from its name: the same at every start, so that its
+    history and recordings stay together."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
 
 
 def _typed(value: Any, kind: type, name: str) -> Any:
@@ -306,7 +315,7 @@ def _typed(value: Any, kind: type, name: str) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         ok, value = True, float(value)
     if not ok:
-        raise ValueError(f"{name} must be {kind.__name__}, got {value!r}")
+        raise ValueError(f"{name} must be {kind.__name__}, got {shown(value)}")
     return value
 
 
@@ -314,7 +323,7 @@ def _check_keys(data: Any, allowed: set[str], required: set[str], where: str) ->
     if not isinstance(data, dict):
         raise ValueError(f"{where} must be a JSON object")
     if unknown := sorted(set(data) - allowed):
-        raise ValueError(f"{where} has unknown field(s) {', '.join(unknown)}")
+        raise ValueError(f"{where} has unknown field(s) {', '.join(map(shown, unknown))}")
     if missing := sorted(required - set(data)):
         raise ValueError(f"{where} lacks field(s) {', '.join(missing)}")
 
@@ -323,5 +332,5 @@ def _check_unique(beds: list[BedConfig]) -> None:
     for attribute, what in (("name", "name"), ("bed_id", "id")):
         values = [getattr(bed, attribute) for bed in beds]
         if duplicates := sorted({v for v in values if values.count(v) > 1}):
-            raise ValueError(f"two beds have the same {what}: {', '.join(map(repr, duplicates))}")
+            raise ValueError(f"two beds have the same {what}: {', '.join(map(shown, duplicates))}")
 

@@ -1,6 +1,6 @@
-"""Care of painmon's data folder (engine.paths.data_dir): its JSON files read without surprises, damaged files
-set aside instead of refusing to start, permissions that keep patient data private, and old recordings
-deleted when the data-retention setting asks for it. No Qt.
+"""Care of painmon's data folder (engine.paths.data_dir): its JSON files read without surprises (their values
+shown in one-line messages), damaged files set aside instead of refusing to start, permissions that keep
+patient data private, and old recordings deleted when the data-retention setting asks for it. No Qt.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import reprlib
 import stat
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,8 @@ from engine.files import PRIVATE_MODE, fsync
 
 log = logging.getLogger(__name__)
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 60
 PRIVATE_FOLDER_MODE = 0o700
 """Permissions of the data folder and the folders in it: its owner only."""
 SQLITE_COMPANIONS = ("-wal", "-shm")
@@ -42,6 +45,12 @@ def read_json(path: Path) -> Any:
         raise ValueError("not valid JSON (nested too deeply)") from exc
     except ValueError as exc:  # e.g. an integer over Python's 4300-digit limit
         raise ValueError(f"not valid JSON ({' '.join(str(exc).split())})") from exc
+
+
+def shown(value: object) -> str:
+    """A value read from a file as an error message shows it: its repr (one line, whatever the value holds),
+    shortened to about 60 characters."""
+    return _SHOWN.repr(value)
 
 
 def set_aside(path: Path) -> Path:

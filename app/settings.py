@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from app.data_folder import read_json, set_aside
+from app.data_folder import read_json, set_aside, shown
 from engine.backends import Backend
 from engine.errors import PainmonError
 from engine.files import write_atomically
@@ -39,7 +39,7 @@ class MonitorSettings:
 
     def __post_init__(self) -> None:
         if self.backend not in list(Backend):
-            raise ValueError(f"backend must be one of {', '.join(Backend)}; got {self.backend!r}")
+            raise ValueError(f"backend must be one of {', '.join(Backend)}; got {shown(self.backend)}")
         if not 0 <= self.retention_days <= MAX_RETENTION_DAYS:
             raise ValueError(f"retention_days must be 0 (keep everything) to {MAX_RETENTION_DAYS}, "
                              f"got {self.retention_days}")
@@ -72,7 +72,7 @@ def load_settings(path: Path | None = None) -> MonitorSettings:
         raise SettingsError(f"{path}: expected an object with fields {', '.join(defaults)}")
     for name, value in data.items():
         if type(value) is not type(defaults[name]):
-            raise SettingsError(f"{path}: {name} must be {type(defaults[name]).__name__}, got {value!r}")
+            raise SettingsError(f"{path}: {name} must be {type(defaults[name]).__name__}, got {shown(value)}")
     try:
         return MonitorSettings(**data)
     except ValueError as exc:

@@ -9,8 +9,11 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from app.alarms import AlarmConfig
 from app.beds import (
@@ -99,7 +102,7 @@ def bed_json(**changes: object) -> dict[str, object]:
     ("{not json", r"not valid JSON \(line 1"),
     ({"version": 2, "beds": []}, "unsupported version 2"),
     ({"version": 1}, "the file lacks field.s. beds"),
-    ({"version": 1, "beds": [bed_json(colour="red")]}, r"bed 1 \('Bed 9'\) has unknown field.s. colour"),
+    ({"version": 1, "beds": [bed_json(colour="red")]}, r"bed 1 \('Bed 9'\) has unknown field.s. 'colour'"),
     ({"version": 1, "beds": [bed_json(name="")]}, "bed name is empty"),
     ({"version": 1, "beds": [bed_json(alarms={"threshold": 7})]}, r"bed 1 \('Bed 9'\): threshold must be in"),
     ({"version": 1, "beds": [bed_json(alarms={"delay_s": "10"})]}, "delay_s must be float, got '10'"),
@@ -173,6 +176,13 @@ def test_a_damaged_file_is_set_aside_and_the_readable_beds_kept() -> None:
     assert recover_beds() == (beds, None)  # a good file is left alone
 
 
+def test_a_bed_written_without_an_id_keeps_the_same_id_at_every_start() -> None:
+    beds_path().write_text(json.dumps({"version": 1, "beds": [
+        {"name": "Bed 1", "source": {"kind": "camera", "location": "0"}}]}))
+    first = load_beds()
+    assert load_beds() == first and BED_ID.fullmatch(first[0].bed_id)
+
+
 def test_an_empty_ward_is_kept_empty() -> None:
     save_beds([])
     assert load_beds() == []
@@ -190,3 +200,77 @@ def test_list_cameras_finds_every_camera_this_machine_has() -> None:
     assert all(isinstance(i, int) for i in cameras)
     if not list(Path("/dev").glob("video*")):
         assert cameras == []  # this machine has no camera
+
+
+# -- property tests: outside data never ends in another exception --------------------------------------------
+TEXT = st.text(st.characters(exclude_categories=()), max_size=12)  # surrogates and control characters too
+JSON: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(TEXT, children, max_size=3),
+    max_leaves=8)
+SOURCES = [{"kind": "camera", "location": "0"}, {"kind": "simulated", "seed": 3},
+           {"kind": "file", "location": "/v.mp4"}, {"kind": "url", "location": "rtsp://cam/s"}]
+ALARMS = st.fixed_dictionaries({}, optional={"threshold": st.floats(0.5, 5.0), "delay_s": st.integers(0, 99)})
+VALID_BED = st.fixed_dictionaries(
+    {"name": st.sampled_from(["Bed 1", "Bed 2", "Bed 3"]) | TEXT, "source": st.sampled_from(SOURCES)},
+    optional={"id": st.from_regex(r"[0-9a-f]{12}", fullmatch=True), "patient": TEXT,
+              "record_video": st.booleans(), "alarms": ALARMS})
+BED_FIELDS = ["id", "name", "patient", "source", "alarms", "record_video", "colour"]
+ONE_BAD_FIELD = st.builds(lambda bed, key, value: {**bed, key: value}, VALID_BED, st.sampled_from(BED_FIELDS),
+                          JSON | st.fixed_dictionaries({"kind": st.sampled_from(["camera", "file", "url"]),
+                                                        "location": TEXT, "seed": st.integers()}))
+
+
+def ward_of(beds: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({"version": st.just(1), "beds": beds})
+
+
+WARD = ward_of(st.lists(VALID_BED, max_size=3, unique_by=lambda bed: bed["name"]))
+ANY_WARD = JSON | WARD | ward_of(st.lists(VALID_BED | ONE_BAD_FIELD, min_size=1, max_size=3)) | st.builds(
+    lambda ward, key, value: {**ward, key: value}, WARD, st.sampled_from(["version", "beds", "colour"]), JSON)
+PROPERTY = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def loads_or_fails_cleanly(path: Path) -> None:
+    """load_beds gives a valid ward that survives a round trip, or one BedConfigError naming the file."""
+    try:
+        beds = load_beds(path)
+    except BedConfigError as exc:
+        assert str(path) in str(exc) and "\n" not in str(exc)
+        event("refused")
+        return
+    event(f"loaded, {len(beds)} bed(s)")
+    assert all(isinstance(bed, BedConfig) for bed in beds)
+    copy = path.with_name("copy.json")
+    save_beds(beds, copy)
+    assert load_beds(copy) == beds
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("beds")
+
+
+@PROPERTY
+@given(content=st.binary(max_size=300))
+def test_any_bytes_load_as_a_ward_or_one_bed_config_error(folder: Path, content: bytes) -> None:
+    path = folder / "beds.json"
+    path.write_bytes(content)
+    loads_or_fails_cleanly(path)
+
+
+@PROPERTY
+@given(value=ANY_WARD)
+def test_any_json_value_loads_as_a_ward_or_one_bed_config_error(folder: Path, value: Any) -> None:
+    path = folder / "beds.json"
+    path.write_text(json.dumps(value), encoding="utf-8")  # a lone surrogate written as \\udXXX: valid JSON
+    loads_or_fails_cleanly(path)
+
+
+@settings(PROPERTY, max_examples=200)
+@given(value=st.binary(max_size=100) | ANY_WARD)
+def test_start_up_recovery_never_fails(folder: Path, value: bytes | dict[str, Any]) -> None:
+    path = folder / "recovered.json"
+    path.write_bytes(value if isinstance(value, bytes) else json.dumps(value).encode())
+    beds, _ = recover_beds(path)
+    assert load_beds(path) == beds
