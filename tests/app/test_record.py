@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 
 from app.alarms import AlarmConfig, AlarmEvent, AlarmKind, BedAlarms, Priority, Transition
-from app.record import AnnotationKind, RecordError, RecordReader, record_path
-from app.record_writer import MAX_TEXT_LENGTH, RecordWriter
+from app.record import AnnotationKind, RecordError, RecordReader, check_record, record_path
+from app.record_writer import MAX_TEXT_LENGTH, RecordWriter, open_record
 from engine.paths import data_dir
 from engine.status import FrameStatus
-from tests.helpers import ROOT
+from tests.helpers import ROOT, write_session
 
 T0 = 1_750_000_000.0  # a wall-clock time in 2025
 
@@ -183,6 +183,63 @@ def test_misuse_is_refused_in_the_callers_thread() -> None:
     with pytest.raises(RecordError, match="is closed"):
         writer.add_sample(session, T0, 1.0, "ok")
     assert writer.error is None
+
+
+def test_deleting_old_sessions_leaves_nothing_of_them_in_the_file() -> None:
+    """Data retention: old sessions go with their samples, alarms, notes and patients, and their bytes are
+    overwritten, not left in free pages; recent, open and kept sessions stay."""
+    day = 86_400.0
+    alarms = BedAlarms(AlarmConfig(threshold=3.0, delay_s=1.0), bed="b1")
+    with RecordWriter() as writer:
+        old = writer.start_session("b1", "Bed 1", source="camera 0", started_at=T0, patient="OLD-PATIENT-7")
+        for i in range(50):
+            writer.add_sample(old, T0 + i, 4.0, FrameStatus.OK)
+            for event in alarms.update(T0 + i, 4.0):
+                writer.add_alarm_event(old, event)
+        writer.add_annotation(old, T0 + 3, AnnotationKind.NOTE, "OLD-NOTE-TEXT")
+        writer.end_session(old, T0 + 60)
+        crashed = writer.start_session("b2", "Bed 2", source="camera 1", started_at=T0)  # never ended
+        writer.add_sample(crashed, T0 + 40 * day, 1.0, FrameStatus.OK)  # but active until recently
+        still_open = writer.start_session("b3", "Bed 3", source="camera 2", started_at=T0)
+        recent = writer.start_session("b1", "Bed 1", source="camera 0", started_at=T0 + 45 * day,
+                                      patient="NEW-PATIENT-8")
+        writer.delete_sessions_before(T0 + 30 * day, keep={still_open})
+        writer.flush()
+        assert writer.take_failures() == []
+    with RecordReader() as reader:
+        assert [s.id for s in reader.sessions()] == [crashed, still_open, recent]
+        assert len(reader.samples(old)) == 0 and reader.alarms(old) == [] and reader.annotations(old) == []
+    data = record_path().read_bytes()
+    assert not record_path().with_name("record.sqlite-wal").exists()
+    assert b"OLD-PATIENT-7" not in data and b"OLD-NOTE-TEXT" not in data and b"NEW-PATIENT-8" in data
+
+
+def test_a_damaged_record_is_set_aside_and_a_new_one_opened() -> None:
+    path = record_path()
+    write_session(path)
+    assert check_record(path) is None
+    data = bytearray(path.read_bytes())
+    data[2 * 4096:3 * 4096] = b"\xff" * 4096  # the second page: the beds table
+    path.write_bytes(bytes(data))
+    assert "is damaged" in (check_record(path) or "")
+    writer, notice = open_record()
+    with writer:
+        session = writer.start_session("b1", "Bed 1", source="camera 0", started_at=T0)
+    [aside] = path.parent.glob("record.sqlite.damaged-*[0-9]")
+    assert aside.read_bytes() == data and notice is not None and aside.name in notice
+    with RecordReader() as reader:
+        assert [s.id for s in reader.sessions()] == [session]
+    path.unlink()
+    with sqlite3.connect(path) as db:  # a sound database, but not a record: set aside too
+        db.execute("CREATE TABLE t (x)")
+    db.close()
+    writer, notice = open_record()
+    writer.close()
+    assert notice is not None and "an SQLite database but not a painmon record" in notice
+    assert len(list(path.parent.glob("record.sqlite.damaged-*[0-9]"))) == 2
+    writer, notice = open_record()  # a good record is left alone
+    writer.close()
+    assert notice is None
 
 
 BEDS = ("bed-a", "bed-b", "bed-c", "bed-d")
