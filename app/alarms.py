@@ -15,8 +15,9 @@ the condition has been seen for `delay_s` (time between its first and latest sco
   condition ends; re-alarms (back to ACTIVE) if it is still present `realarm_after_s` after acknowledgement.
 
 Acknowledging LATCHED ends the alarm (events ACKNOWLEDGED then CLEARED). Technical alarms (no face for
-`no_face_delay_s`, camera lost, model error) are low priority, steady cyan, silent, not latching: they clear
-themselves when the condition ends. Audio pause silences the audible signal for `AUDIO_PAUSE_S`; visual
+`no_face_delay_s`, camera lost, model error, record error) are low priority, steady cyan, silent, not
+latching: they clear themselves when the condition ends (for camera lost and record error the monitor
+decides when that is). Audio pause silences the audible signal for `AUDIO_PAUSE_S`; visual
 signals continue. Every transition returns an `AlarmEvent` for the alarm log and the record.
 """
 
@@ -61,11 +62,17 @@ class AlarmKind(LabelledEnum):
     NO_FACE = "no_face", "no face"
     CAMERA_LOST = "camera_lost", "camera lost"
     MODEL_ERROR = "model_error", "model error"
+    RECORD_ERROR = "record_error", "record error"
 
     @property
     def priority(self) -> Priority:
         """Clinical alarms are medium priority, technical ones low."""
         return Priority.MEDIUM if self is AlarmKind.PAIN else Priority.LOW
+
+
+_REPORTED = {AlarmKind.CAMERA_LOST: "Camera lost", AlarmKind.MODEL_ERROR: "Model error",
+             AlarmKind.RECORD_ERROR: "Record error"}
+"""Technical alarms reported by the monitor (`set_technical`), with their default messages."""
 
 
 class AlarmState(StrEnum):
@@ -210,11 +217,11 @@ class BedAlarms:
         return events + self._step_pain(t)
 
     def set_technical(self, t: float, kind: AlarmKind, present: bool, message: str = "") -> list[AlarmEvent]:
-        """Report that the camera is lost / the model fails (present=True) or works again (False)."""
-        if kind not in (AlarmKind.CAMERA_LOST, AlarmKind.MODEL_ERROR):
+        """Report that the camera is lost / the model fails / the record refused a write (present=True) or
+        that it works again (False)."""
+        if kind not in _REPORTED:
             raise ValueError(f"{kind} is not a reported technical alarm")
-        default = "Camera lost" if kind is AlarmKind.CAMERA_LOST else "Model error"
-        return self._advance(t) + self._set(t, kind, present, message or default) + self._step_pain(t)
+        return self._advance(t) + self._set(t, kind, present, message or _REPORTED[kind]) + self._step_pain(t)
 
     def suspend(self, t: float) -> list[AlarmEvent]:
         """Monitoring paused on purpose (privacy pause): the no-face and camera-lost conditions end and the
@@ -251,6 +258,10 @@ class BedAlarms:
                                     f"Audio paused for {AUDIO_PAUSE_S:g} s")]
 
     # -- outputs --------------------------------------------------------------------------------------
+    def has(self, kind: AlarmKind) -> bool:
+        """True while an alarm of `kind` is on (in any state but IDLE)."""
+        return kind in self._episodes
+
     @property
     def alarms(self) -> list[Alarm]:
         """Alarms that are not IDLE, highest priority first, then oldest first."""

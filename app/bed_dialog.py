@@ -1,5 +1,5 @@
 """The dialog in which a bed is added, edited or removed: name, patient, video source, alarm settings and
-the video-recording opt-in."""
+the video-recording opt-in. Names and labels are normalised to one line of text as they enter."""
 
 from __future__ import annotations
 
@@ -24,7 +24,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.alarms import REALARM_RANGE_S, AlarmConfig
-from app.beds import MAX_NAME_LENGTH, BedConfig, Source, SourceKind, list_cameras
+from app.beds import (
+    MAX_NAME_LENGTH,
+    MAX_PATIENT_LENGTH,
+    BedConfig,
+    Source,
+    SourceKind,
+    list_cameras,
+    normalise_text,
+)
 
 SOURCE_LABELS = {SourceKind.SIMULATED: "Simulated patient", SourceKind.CAMERA: "Camera",
                  SourceKind.FILE: "Video file", SourceKind.URL: "Network stream (RTSP/HTTP)"}
@@ -41,7 +49,7 @@ class BedDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Edit bed" if config else "Add bed")
         self.original = config
-        self.other_names = {name.strip().casefold() for name in other_names}
+        self.other_names = {normalise_text(name).casefold() for name in other_names}
         self.config: BedConfig | None = None
         self.remove = False
         alarms = config.alarms if config else AlarmConfig()
@@ -49,6 +57,7 @@ class BedDialog(QDialog):
         self.name_edit = QLineEdit(config.name if config else "")
         self.name_edit.setMaxLength(MAX_NAME_LENGTH)
         self.patient_edit = QLineEdit(config.patient if config else "")
+        self.patient_edit.setMaxLength(MAX_PATIENT_LENGTH)
         self.patient_edit.setPlaceholderText("optional label, e.g. initials or a study code")
 
         self.kind_combo = QComboBox()
@@ -170,7 +179,7 @@ class BedDialog(QDialog):
     # -- result ---------------------------------------------------------------------------------------
     def build_config(self) -> BedConfig:
         """The bed as entered; ValueError with a readable reason when something is invalid."""
-        name = self.name_edit.text().strip()
+        name = normalise_text(self.name_edit.text())
         if name.casefold() in self.other_names:
             raise ValueError(f"another bed is already called {name!r}")
         alarms = AlarmConfig(threshold=self.threshold_spin.value(), delay_s=self.delay_spin.value(),
@@ -178,7 +187,7 @@ class BedDialog(QDialog):
                              realarm_after_s=self.realarm_spin.value())
         details = {"bed_id": self.original.bed_id} if self.original else {}
         return BedConfig(name, self._source(), alarms, record_video=self.record_check.isChecked(),
-                         patient=self.patient_edit.text().strip(), **details)
+                         patient=normalise_text(self.patient_edit.text()), **details)
 
     def accept(self) -> None:
         """Close with the validated bed, or stay open and show what is wrong."""

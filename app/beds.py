@@ -2,13 +2,18 @@
 
 The file (`beds.json`) is written atomically (engine.files) and readable by its owner only (it names
 patients): a crash while saving leaves the previous configuration. Loading validates everything and says
-exactly what is wrong. With no file yet, the ward has one simulated-patient bed, so the app works out of the
-box on any machine.
+exactly what is wrong; names and labels are normalised to one line of text where they enter (file, dialog).
+With no file yet, the ward has one simulated-patient bed, so the app works out of the box on any machine. At
+start-up `recover_beds` never refuses: a damaged file is set aside and the ward starts with what could be
+read from it, or the default ward.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ from typing import Any
 import cv2
 
 from app.alarms import AlarmConfig
+from app.data_folder import read_json, set_aside, shown
 from engine.errors import PainmonError
 from engine.files import write_atomically
 from engine.paths import data_dir
@@ -26,6 +32,11 @@ from engine.paths import data_dir
 FILE_VERSION = 1
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 MAX_NAME_LENGTH = 40
+MAX_PATIENT_LENGTH = 64
+MAX_SEED = 2**32 - 1
+BED_ID = re.compile(r"[0-9a-f]{12}")
+"""A bed id: 12 lowercase hex digits (`_new_bed_id`). It names recording files, so it never holds a path."""
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class BedConfigError(PainmonError):
@@ -54,12 +65,16 @@ class Source:
     def __post_init__(self) -> None:
         kind, location = SourceKind(self.kind), self.location
         object.__setattr__(self, "kind", kind)
-        if kind is SourceKind.CAMERA and not location.isdigit():
-            raise ValueError(f"camera index must be a whole number ≥ 0, got {location!r}")
+        if not is_plain_text(location):
+            raise ValueError(f"source location must be text without control characters: {shown(location)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"the simulated patient's seed must be 0–{MAX_SEED}, got {self.seed}")
+        if kind is SourceKind.CAMERA and not re.fullmatch("[0-9]{1,4}", location):
+            raise ValueError(f"camera index must be a whole number ≥ 0, got {shown(location)}")
         if kind is SourceKind.FILE and not location.strip():
             raise ValueError("video file path is empty")
         if kind is SourceKind.URL and not location.lower().startswith(URL_SCHEMES):
-            raise ValueError(f"stream URL must start with {', '.join(URL_SCHEMES)}; got {location!r}")
+            raise ValueError(f"stream URL must start with {', '.join(URL_SCHEMES)}; got {shown(location)}")
         if kind is SourceKind.SIMULATED and location:
             raise ValueError("the simulated patient takes a seed, not a location")
 
@@ -98,10 +113,23 @@ def _new_bed_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def normalise_text(text: str) -> str:
+    """A name or label as painmon keeps it: one line, runs of white space as one space, no control
+    characters, and U+FFFD for a lone surrogate (which is not text and cannot be saved)."""
+    text = _SURROGATES.sub("\ufffd", text)
+    text = "".join(c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
+    return " ".join(text.split())
+
+
+def is_plain_text(text: str) -> bool:
+    """True for text without control characters or lone surrogates."""
+    return not _SURROGATES.search(text) and not any(unicodedata.category(c) == "Cc" for c in text)
+
+
 @dataclass(frozen=True)
 class BedConfig:
     """One bed. `bed_id` is stable across renames (the record keys history by it). Video recording is off
-    unless the bed opts in (privacy). Raises ValueError for an invalid name."""
+    unless the bed opts in (privacy). Raises ValueError for an invalid name, patient label or id."""
 
     name: str
     source: Source
@@ -113,10 +141,14 @@ class BedConfig:
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("bed name is empty")
-        if len(self.name) > MAX_NAME_LENGTH:
-            raise ValueError(f"bed name is longer than {MAX_NAME_LENGTH} characters: {self.name!r}")
-        if not self.bed_id:
-            raise ValueError("bed id is empty")
+        for what, text, limit in (("bed name", self.name, MAX_NAME_LENGTH),
+                                  ("patient label", self.patient, MAX_PATIENT_LENGTH)):
+            if normalise_text(text) != text:
+                raise ValueError(f"{what} must be one line of text without control characters: {shown(text)}")
+            if len(text) > limit:
+                raise ValueError(f"{what} is longer than {limit} characters: {shown(text)}")
+        if not BED_ID.fullmatch(self.bed_id):
+            raise ValueError(f"bed id must be 12 lowercase hex digits, got {shown(self.bed_id)}")
 
 
 def beds_path() -> Path:
@@ -133,25 +165,65 @@ def load_beds(path: Path | None = None) -> list[BedConfig]:
     """Read and validate the bed configuration; `default_beds()` when there is none yet."""
     path = path or beds_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_json(path)
     except FileNotFoundError:
         return default_beds()
-    except OSError as exc:
-        raise BedConfigError(f"cannot read bed configuration {path}: {exc.strerror}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BedConfigError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    except ValueError as exc:
+        raise BedConfigError(f"{path}: {exc}") from exc
     try:
         _check_keys(data, {"version", "beds"}, {"version", "beds"}, "the file")
         if data["version"] != FILE_VERSION:
-            raise ValueError(f"unsupported version {data['version']!r} (this painmon reads {FILE_VERSION})")
+            raise ValueError(f"unsupported version {shown(data['version'])} (this painmon reads "
+                             f"{FILE_VERSION})")
         if not isinstance(data["beds"], list):
             raise ValueError("'beds' must be a list")
         beds = [_bed_from_dict(item, f"bed {i + 1}") for i, item in enumerate(data["beds"])]
         _check_unique(beds)
     except ValueError as exc:
         raise BedConfigError(f"{path}: {exc}") from exc
+    return beds
+
+
+def recover_beds(path: Path | None = None) -> tuple[list[BedConfig], str | None]:
+    """The ward to start with, never refusing: `load_beds`, or for a damaged file the beds that can still be
+    read from it (else the default ward), with the file set aside and a clean one saved. The second value
+    says what happened, for a banner (None when the file was fine)."""
+    path = path or beds_path()
+    try:
+        return load_beds(path), None
+    except BedConfigError as exc:
+        problem = str(exc)
+    beds = _readable_beds(path)
+    started = (f"the {len(beds)} bed(s) that could be read from it" if beds is not None
+               else "the default ward (one simulated patient)")
+    beds = default_beds() if beds is None else beds
+    try:
+        kept = f"It was kept as {set_aside(path).name}"
+        save_beds(beds, path)
+    except (OSError, BedConfigError) as exc:
+        kept = f"It could not be set aside or replaced ({exc})"
+    return beds, (f"The bed configuration could not be used — {problem}. {kept}; the ward started with "
+                  f"{started}.")
+
+
+def _readable_beds(path: Path) -> list[BedConfig] | None:
+    """The valid beds of a damaged file (skipping invalid ones and clashes), or None when it holds no list
+    of beds at all."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8", errors="replace"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    items = data.get("beds") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return None
+    beds: list[BedConfig] = []
+    for i, item in enumerate(items):
+        try:
+            bed = _bed_from_dict(item, f"bed {i + 1}")
+            _check_unique([*beds, bed])
+        except ValueError:
+            continue
+        beds.append(bed)
     return beds
 
 
@@ -206,28 +278,35 @@ def _bed_to_dict(bed: BedConfig) -> dict[str, Any]:
 def _bed_from_dict(data: Any, where: str) -> BedConfig:
     """Build a bed from its JSON object; ValueError messages say which bed and which field."""
     if isinstance(data, dict) and isinstance(data.get("name"), str):
-        where = f"{where} ({data['name']!r})"
+        where = f"{where} ({shown(data['name'])})"
     _check_keys(data, _BED_KEYS, {"name", "source"}, where)
     try:
         source = data["source"]
         _check_keys(source, _SOURCE_KEYS, {"kind"}, "source")
         kinds = [str(k) for k in SourceKind]
         if source["kind"] not in kinds:
-            raise ValueError(f"source kind must be one of {', '.join(kinds)}; got {source['kind']!r}")
+            raise ValueError(f"source kind must be one of {', '.join(kinds)}; got {shown(source['kind'])}")
         alarms = data.get("alarms", {})
         _check_keys(alarms, _ALARM_KEYS, set(), "alarms")
+        name = normalise_text(_typed(data["name"], str, "name"))
         return BedConfig(
-            name=_typed(data["name"], str, "name"),
+            name=name,
             source=Source(SourceKind(source["kind"]),
                           _typed(source.get("location", ""), str, "source location"),
                           _typed(source.get("seed", 0), int, "source seed")),
             alarms=AlarmConfig(**{key: _typed(value, float, key) for key, value in alarms.items()}),
             record_video=_typed(data.get("record_video", False), bool, "record_video"),
-            patient=_typed(data.get("patient", ""), str, "patient"),
-            bed_id=_typed(data.get("id") or _new_bed_id(), str, "id"),
+            patient=normalise_text(_typed(data.get("patient", ""), str, "patient")),
+            bed_id=_typed(data.get("id") or _id_for(name), str, "id"),
         )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from exc
+
+
+def _id_for(name: str) -> str:
+    """The id of a bed written without one (by hand), from its name: the same at every start, so that its
+    history and recordings stay together."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
 
 
 def _typed(value: Any, kind: type, name: str) -> Any:
@@ -236,7 +315,7 @@ def _typed(value: Any, kind: type, name: str) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         ok, value = True, float(value)
     if not ok:
-        raise ValueError(f"{name} must be {kind.__name__}, got {value!r}")
+        raise ValueError(f"{name} must be {kind.__name__}, got {shown(value)}")
     return value
 
 
@@ -244,7 +323,7 @@ def _check_keys(data: Any, allowed: set[str], required: set[str], where: str) ->
     if not isinstance(data, dict):
         raise ValueError(f"{where} must be a JSON object")
     if unknown := sorted(set(data) - allowed):
-        raise ValueError(f"{where} has unknown field(s) {', '.join(unknown)}")
+        raise ValueError(f"{where} has unknown field(s) {', '.join(map(shown, unknown))}")
     if missing := sorted(required - set(data)):
         raise ValueError(f"{where} lacks field(s) {', '.join(missing)}")
 
@@ -253,5 +332,5 @@ def _check_unique(beds: list[BedConfig]) -> None:
     for attribute, what in (("name", "name"), ("bed_id", "id")):
         values = [getattr(bed, attribute) for bed in beds]
         if duplicates := sorted({v for v in values if values.count(v) > 1}):
-            raise ValueError(f"two beds have the same {what}: {', '.join(map(repr, duplicates))}")
+            raise ValueError(f"two beds have the same {what}: {', '.join(map(shown, duplicates))}")
 

@@ -1,5 +1,6 @@
-"""The painmon main window: the model banner, the ward's alarm banner, and tabs for the ward, one bed,
-the alarm log, replay and settings. `run_gui` starts the app (`painmon` with no subcommand)."""
+"""The painmon main window: the start-up notices (damaged files set aside), the model banner, the ward's alarm
+banner, and tabs for the ward, one bed, the alarm log, replay and settings. `run_gui` starts the app
+(`painmon` with no subcommand) and closes it cleanly on SIGINT, SIGTERM and SIGHUP."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ from typing import cast
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QCloseEvent, QColor, QPalette
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.alarm_log_view import AlarmLogView
 from app.bed_dialog import BedDialog
@@ -29,6 +39,9 @@ from engine.errors import PainmonError
 
 BANNER_STYLE = "background: #ff8f00; color: #000000; font-weight: bold; padding: 6px;"
 ERROR_STYLE = "background: #b71c1c; color: #ffffff; font-weight: bold; padding: 6px;"
+NOTICE_STYLE = "background: #4a3b00; color: #ffe082; padding: 6px;"
+CLOSING_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+"""Ctrl+C, logout / shutdown / `systemctl stop`, a closed terminal: each closes the app cleanly."""
 
 
 class MainWindow(QMainWindow):
@@ -57,6 +70,7 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(widget, title)
         central = QWidget()
         layout = QVBoxLayout(central)
+        layout.addWidget(self._notice_banner(monitor.notices))
         layout.addWidget(self.model_banner)
         layout.addWidget(self.alarm_banner)
         layout.addWidget(self.tabs, 1)
@@ -72,6 +86,21 @@ class MainWindow(QMainWindow):
         if monitor.model is not None:
             self.show_model(monitor.model)
         self.resize(1280, 860)
+
+    def _notice_banner(self, notices: list[str]) -> QWidget:
+        """What start-up found wrong (damaged files set aside), until dismissed; hidden when all was well."""
+        self.notice_label = QLabel("\n".join(notices))
+        self.notice_label.setWordWrap(True)
+        self.notice_dismiss = QPushButton("Dismiss")
+        banner = QWidget()
+        banner.setStyleSheet(NOTICE_STYLE)
+        row = QHBoxLayout(banner)
+        row.addWidget(self.notice_label, 1)
+        row.addWidget(self.notice_dismiss)
+        self.notice_dismiss.clicked.connect(banner.hide)
+        banner.setVisible(bool(notices))
+        self.notice_banner = banner
+        return banner
 
     def open_bed(self, bed_id: str) -> None:
         """Show a bed in the Bed tab."""
@@ -182,9 +211,11 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     monitor = Monitor()
     window = MainWindow(monitor)
     window.show()
-    # Ctrl+C in the terminal closes the app cleanly: from the event loop, not from inside whatever slot the
-    # Python signal handler happens to interrupt
-    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, app.quit))
+    # Each closes the app cleanly (sessions ended, record flushed): from the event loop, not from inside
+    # whatever slot the Python signal handler happens to interrupt (the monitor's tick lets it run)
+    for name in CLOSING_SIGNALS:
+        if hasattr(signal, name):  # SIGHUP is POSIX only
+            signal.signal(getattr(signal, name), lambda *_: QTimer.singleShot(0, app.quit))
     code = app.exec()
     window.close()  # stops replay and the monitor also when the event loop ended another way
     return code

@@ -1,37 +1,57 @@
 """The live monitor's controller: beds, their capture workers, the inference worker, alarms and the record.
 
 `Monitor` lives in the GUI thread. Every display tick (~33 ms) it drains the inference results, feeds each
-bed's samples to its history, its `BedAlarms` and the record, lets time pass for the alarms, and emits
-`updated`; the views repaint from the state it keeps. Bed configuration and settings persist in the user's
-data directory; every bed run is a record session.
+bed's samples to its history, its `BedAlarms` and the record, watches the age of each bed's newest frame,
+turns writes the record refused into technical alarms, lets time pass for the alarms, and emits `updated`;
+the views repaint from the state it keeps. Bed configuration and settings persist in the user's data
+directory; every bed run is a record session.
+
+It starts whatever it finds: damaged files are set aside and said in `notices`, never a refusal that would
+leave the ward unmonitored. The data folder is made private at start, and with data retention on, old
+sessions and recordings are deleted at start and every hour.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from app.alarm_sound import AlarmTone
 from app.alarms import AlarmEvent, AlarmKind, AlarmState, BedAlarms, Transition
-from app.beds import BedConfig, beds_path, load_beds, save_beds
+from app.beds import BedConfig, beds_path, recover_beds, save_beds
+from app.data_folder import delete_files_before, make_private
 from app.handoff import AnalysedFrame, ModelInfo, Sample, wall_clock
-from app.record import AnnotationKind, RecordWriter
+from app.record import AnnotationKind, RecordError
+from app.record_writer import open_record
 from app.series import ScoreSeries
-from app.settings import MonitorSettings, load_settings, save_settings, settings_path
+from app.settings import MonitorSettings, recover_settings, save_settings, settings_path
+from app.video_recording import recording_stem
 from app.workers import RETRY_S, CaptureWorker, FrameSlots, InferenceWorker, Results, start_worker
 from engine.paths import data_dir
 from engine.status import FrameStatus
 
+log = logging.getLogger(__name__)
+
 ALARM_LOG_LENGTH = 1000
 RATE_WINDOW_S = 5.0
 STOP_WAIT_S = 5.0
+STALE_AFTER_S = 2.0
+"""A bed whose source has sent no frame for this long is lost: a gap, a camera-lost alarm, no frozen face."""
+RECOVERED_AFTER_S = 3.0
+"""A camera-lost alarm clears once frames have flowed again for this long (no flapping at each reconnect)."""
+RECORD_ALARM_S = 60.0
+"""A record-error alarm stays this long after the last write the record refused for the bed."""
+SESSION_RETRY_S = 5.0
+"""How often a bed whose record session could not be opened tries again."""
+RETENTION_INTERVAL_MS = 3_600_000
+"""How often data retention deletes what has grown too old (and once at start)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,7 @@ class BedRuntime:
     latest: AnalysedFrame | None = None
     version: int = 0  # bumped whenever samples or the latest frame change
     session_model: str = ""
+    session_retry_at: float = -math.inf
     paused: bool = False
     source_ok: bool = False
     source_message: str = "connecting…"
@@ -62,6 +83,10 @@ class BedRuntime:
     dropped: int = 0
     capture: CaptureWorker | None = None
     thread: threading.Thread | None = None
+    watched_from: float = -math.inf  # the capture (re)started then: a first frame is due STALE_AFTER_S later
+    frames_seen: float = -math.inf  # capture time of the newest frame the watchdog has seen
+    flowing_since: float | None = None  # frames have come without a stall since then
+    record_refused_at: float | None = None  # the record last refused a write of this bed then
     _times: deque[float] = field(default_factory=deque)
 
     @property
@@ -109,7 +134,8 @@ class Monitor(QObject):
 
     Signals: `beds_changed()` when beds are added, edited or removed; `updated()` after each display tick;
     `alarm_logged(LogEntry)` for every alarm transition; `model_changed(ModelInfo)` when a model is loaded
-    or fails to load.
+    or fails to load. `notices` says what start-up found wrong (damaged files set aside, permissions it
+    could not fix), one line each, for a banner.
     """
 
     beds_changed = Signal()
@@ -121,13 +147,15 @@ class Monitor(QObject):
                  record_file: Path | None = None, settings_file: Path | None = None,
                  retry_s: float = RETRY_S, display_interval_ms: int = 33, smoothing_s: float = 0.5) -> None:
         super().__init__(parent)
+        self.notices = make_private(data_dir())  # patient data: the folder 0700, its files 0600
         self.beds_file = beds_file or beds_path()
-        configs = load_beds(self.beds_file)  # a broken file stops here, before any thread starts
+        configs, beds_notice = recover_beds(self.beds_file)
         self.settings_file = settings_file or settings_path()
-        self.settings = load_settings(self.settings_file)
+        self.settings, settings_notice = recover_settings(self.settings_file)
+        self.record, record_notice = open_record(record_file)
+        self.notices += [notice for notice in (beds_notice, settings_notice, record_notice) if notice]
         self.retry_s = retry_s
         self.smoothing_s = smoothing_s
-        self.record = RecordWriter(record_file)
         self.slots = FrameSlots()
         self.results = Results()
         self.model: ModelInfo | None = None
@@ -146,6 +174,11 @@ class Monitor(QObject):
         self.timer.setInterval(display_interval_ms)
         self.timer.timeout.connect(self.tick)
         self.timer.start()
+        self.retention_timer = QTimer(self)
+        self.retention_timer.setInterval(RETENTION_INTERVAL_MS)
+        self.retention_timer.timeout.connect(self.apply_retention)
+        self.retention_timer.start()
+        self.apply_retention()
 
     # -- beds -----------------------------------------------------------------------------------------
     @property
@@ -226,12 +259,16 @@ class Monitor(QObject):
         self.updated.emit()
 
     def annotate(self, bed_id: str, kind: AnnotationKind, text: str = "") -> float:
-        """Put an event marker on a bed's curve and in the record now; returns its time."""
+        """Put an event marker on a bed's curve and in the record now; returns its time (ValueError for an
+        empty note). When the bed has no record session now, the marker says it was not recorded."""
         runtime = self._beds[bed_id]
         kind = AnnotationKind(kind)
         t = wall_clock()
-        self.record.add_annotation(self._session(runtime), t, kind, text)  # ValueError for an empty note
         label = f"{kind.label}: {text}" if text else kind.label
+        if (session := self._session(runtime)) is not None:
+            self.record.add_annotation(session, t, kind, text)
+        else:
+            label += " (not recorded)"
         runtime.annotations.append((t, label))
         runtime.version += 1
         self.updated.emit()
@@ -243,6 +280,8 @@ class Monitor(QObject):
         save_settings(settings, self.settings_file)
         old, self.settings = self.settings, settings
         self._update_tone()
+        if old.retention_days != settings.retention_days:
+            self.apply_retention()
         if old.engine == settings.engine:
             return
         if self._inference is None:
@@ -250,6 +289,18 @@ class Monitor(QObject):
         else:
             self._pending_settings = settings
             self._inference[0].stop()
+
+    def apply_retention(self) -> None:
+        """Data retention: delete the record's sessions and the recordings older than the setting's days
+        (nothing when it is 0, the default); open sessions are kept."""
+        if not self.settings.retention_days:
+            return
+        cutoff = time.time() - self.settings.retention_days * 86_400
+        open_sessions = {r.session_id for r in self._beds.values() if r.session_id is not None}
+        self.record.delete_sessions_before(cutoff, keep=open_sessions)
+        deleted = delete_files_before(data_dir("video"), cutoff)
+        log.info("data retention: sessions before %s and %d recording file(s) deleted", time.ctime(cutoff),
+                 len(deleted))
 
     # -- the display tick -----------------------------------------------------------------------------
     def tick(self) -> None:
@@ -267,7 +318,10 @@ class Monitor(QObject):
             runtime = self._beds.get(bed_id)
             if runtime is not None and not runtime.paused:
                 runtime.latest = frame
+        self._take_record_failures(now)
         for runtime in self._beds.values():
+            if runtime.capture is not None:
+                self._watch_frames(runtime, now)
             self._log(runtime, runtime.alarms.tick(now))
             runtime.captured, runtime.dropped = self.slots.counts(runtime.bed_id)
         self._retiring = {thread for thread in self._retiring if thread.is_alive()}
@@ -279,8 +333,10 @@ class Monitor(QObject):
         fresh = [s for s in samples if s.t >= newest]  # older ones were captured before a gap marker
         if not fresh:
             return
+        session = self._session(runtime)
         for sample in fresh:
-            self.record.add_sample(self._session(runtime), sample.t, sample.score, sample.status)
+            if session is not None:
+                self.record.add_sample(session, sample.t, sample.score, sample.status)
             runtime.count(sample.t)
             failed = sample.status is FrameStatus.MODEL_ERROR
             events = runtime.alarms.set_technical(now, AlarmKind.MODEL_ERROR, failed, sample.message)
@@ -290,6 +346,39 @@ class Monitor(QObject):
         runtime.history.extend([s.t for s in fresh], [s.score for s in fresh])
         runtime.version += 1
 
+    def _take_record_failures(self, now: float) -> None:
+        """A write the record refused raises a technical alarm on its bed (the bed goes on being monitored
+        and recorded); it clears `RECORD_ALARM_S` after the last one."""
+        for failure in self.record.take_failures():
+            runtime = self._beds.get(failure.bed_id or "")
+            if runtime is None:
+                log.warning("record: %s", failure.message)
+                continue
+            runtime.record_refused_at = now
+            self._log(runtime, runtime.alarms.set_technical(now, AlarmKind.RECORD_ERROR, True,
+                                                            f"Record: {failure.message}"))
+        for runtime in self._beds.values():
+            if runtime.record_refused_at is not None and now - runtime.record_refused_at >= RECORD_ALARM_S:
+                runtime.record_refused_at = None
+                self._log(runtime, runtime.alarms.set_technical(now, AlarmKind.RECORD_ERROR, False))
+
+    def _watch_frames(self, runtime: BedRuntime, now: float) -> None:
+        """The frame-age watchdog: a source that sends no frame for `STALE_AFTER_S` (a stalled stream, a
+        source that never starts) is lost at once; its camera-lost alarm clears only once frames have
+        flowed again for `RECOVERED_AFTER_S`."""
+        newest = self.slots.newest(runtime.bed_id)
+        if newest > max(runtime.frames_seen, runtime.watched_from):
+            runtime.flowing_since = newest if runtime.flowing_since is None else runtime.flowing_since
+            runtime.frames_seen = newest
+            runtime.source_ok, runtime.source_message = True, ""
+        lost = runtime.alarms.has(AlarmKind.CAMERA_LOST)
+        if now - max(runtime.frames_seen, runtime.watched_from) > STALE_AFTER_S:
+            if runtime.source_ok or not lost:
+                self._lose(runtime, f"No frames for {STALE_AFTER_S:g} s", now)
+        elif lost and runtime.flowing_since is not None and now - runtime.flowing_since >= RECOVERED_AFTER_S:
+            self._log(runtime, runtime.alarms.set_technical(now, AlarmKind.CAMERA_LOST, False))
+            runtime.version += 1
+
     # -- shutting down --------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop every worker, end the sessions and close the record (waits up to a few seconds). Closing
@@ -298,6 +387,7 @@ class Monitor(QObject):
             return
         self._closed = True
         self.timer.stop()
+        self.retention_timer.stop()
         self.tone.set_active(False)
         for runtime in self._beds.values():
             self._stop_capture(runtime)
@@ -320,13 +410,19 @@ class Monitor(QObject):
         """The checkpoint running ("" while none is): sessions name it, so replay and export find its card."""
         return self.model.path if self.model is not None and self.model.card is not None else ""
 
-    def _session(self, runtime: BedRuntime) -> int:
-        """The bed's open record session, opened now if it has none."""
-        if runtime.session_id is None:
+    def _session(self, runtime: BedRuntime) -> int | None:
+        """The bed's open record session, opened now if it has none; None (tried again after
+        `SESSION_RETRY_S`) when it cannot be opened: the bed is monitored all the same."""
+        if runtime.session_id is None and wall_clock() >= runtime.session_retry_at:
             config = runtime.config
-            runtime.session_id = self.record.start_session(
-                config.bed_id, config.name, source=config.source.describe(), started_at=wall_clock(),
-                patient=config.patient, model=self.model_path)
+            try:
+                runtime.session_id = self.record.start_session(
+                    config.bed_id, config.name, source=config.source.describe(), started_at=wall_clock(),
+                    patient=config.patient, model=self.model_path)
+            except RecordError as exc:  # a refused session is also reported by the writer: an alarm
+                log.warning("no record session for %s: %s", config.name, exc)
+                runtime.session_retry_at = wall_clock() + SESSION_RETRY_S
+                return None
             runtime.session_model = self.model_path
         return runtime.session_id
 
@@ -344,12 +440,12 @@ class Monitor(QObject):
         config = runtime.config
         stem = None
         if config.record_video:  # opt-in, off by default (privacy)
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-            stem = data_dir("video") / f"{config.bed_id}_{stamp}"
+            stem = recording_stem(data_dir("video"), config.bed_id)
         worker = CaptureWorker(config.bed_id, config.source, retry_s=self.retry_s, record_stem=stem)
         worker.frame_captured.connect(self.slots.put, Qt.ConnectionType.DirectConnection)
         worker.source_state.connect(self._source_state)
         runtime.source_ok, runtime.source_message = False, "connecting…"
+        runtime.watched_from, runtime.flowing_since = wall_clock(), None
         runtime.capture, runtime.thread = worker, start_worker(worker)
 
     def _stop_capture(self, runtime: BedRuntime) -> None:
@@ -366,26 +462,36 @@ class Monitor(QObject):
             self._inference[0].forget(runtime.bed_id)
 
     def _source_state(self, bed_id: str, delivering: bool, message: str) -> None:
+        """A capture worker reports its source lost (delivering again is seen by the watchdog)."""
         runtime = self._beds.get(bed_id)
-        if runtime is None or runtime.paused or self._closed:
+        if runtime is None or runtime.paused or self._closed or delivering:
             return
-        runtime.source_ok, runtime.source_message = delivering, message
-        if not delivering:
+        runtime.frames_seen = max(runtime.frames_seen, self.slots.newest(bed_id))  # older frames are no flow
+        self._lose(runtime, message, wall_clock())
+
+    def _lose(self, runtime: BedRuntime, message: str, now: float) -> None:
+        """The bed's source is lost: a gap in the curve and the record (once), no frozen face or score, and
+        the camera-lost alarm (kept until frames flow again for `RECOVERED_AFTER_S`)."""
+        if runtime.source_ok or not runtime.alarms.has(AlarmKind.CAMERA_LOST):
             self._mark_gap(runtime, FrameStatus.CAMERA_LOST)
-        self._log(runtime, runtime.alarms.set_technical(wall_clock(), AlarmKind.CAMERA_LOST, not delivering,
-                                                        message))
+        runtime.source_ok, runtime.source_message = False, message
+        runtime.flowing_since = None
+        runtime.latest = None
+        self._log(runtime, runtime.alarms.set_technical(now, AlarmKind.CAMERA_LOST, True, message))
         runtime.version += 1
 
     def _mark_gap(self, runtime: BedRuntime, status: FrameStatus) -> None:
         """Write a scoreless sample saying why the following stretch has no frames."""
         t = max(wall_clock(), float(runtime.history.t[-1]) if len(runtime.history) else -math.inf)
-        self.record.add_sample(self._session(runtime), t, math.nan, status)
+        if (session := self._session(runtime)) is not None:
+            self.record.add_sample(session, t, math.nan, status)
         runtime.history.extend(t, math.nan)
         runtime.version += 1
 
     def _log(self, runtime: BedRuntime, events: list[AlarmEvent]) -> None:
         for event in events:
-            self.record.add_alarm_event(self._session(runtime), event)
+            if (session := self._session(runtime)) is not None:
+                self.record.add_alarm_event(session, event)
             entry = LogEntry(runtime.config.name, event)
             self.alarm_log.append(entry)
             self.alarm_logged.emit(entry)

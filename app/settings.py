@@ -1,16 +1,23 @@
-"""The monitor's own settings (which model, backend, device; audible alarms), kept as JSON in the user's data
-directory next to the bed configuration."""
+"""The monitor's own settings (which model, backend, device; audible alarms; how long records are kept), kept
+as JSON in the user's data directory next to the bed configuration. At start-up `recover_settings` never
+refuses: a damaged file is set aside and the monitor starts with what could be read from it, or the
+defaults."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from app.data_folder import read_json, set_aside, shown
 from engine.backends import Backend
 from engine.errors import PainmonError
 from engine.files import write_atomically
 from engine.paths import DEMO_MODEL, data_dir
+
+MAX_RETENTION_DAYS = 36_500
 
 
 class SettingsError(PainmonError):
@@ -19,18 +26,26 @@ class SettingsError(PainmonError):
 
 @dataclass(frozen=True)
 class MonitorSettings:
-    """Model file (by default the bundled demo model), inference backend (a Backend name),
-    device ("" lets the backend choose) and whether alarms sound. Raises ValueError for an unknown
-    backend."""
+    """Model file (by default the bundled demo model), inference backend (a Backend name), device ("" lets
+    the backend choose), whether alarms sound, and data retention: records' sessions and recordings older
+    than `retention_days` are deleted (0, the default: kept until deleted by hand). Raises ValueError for an
+    unknown backend, a retention out of range, or a path or device with a NUL character."""
 
     model_path: str = str(DEMO_MODEL)
     backend: str = str(Backend.AUTO)  # plain str: the JSON file holds the value
     device: str = ""
     audible: bool = True
+    retention_days: int = 0
 
     def __post_init__(self) -> None:
         if self.backend not in list(Backend):
-            raise ValueError(f"backend must be one of {', '.join(Backend)}; got {self.backend!r}")
+            raise ValueError(f"backend must be one of {', '.join(Backend)}; got {shown(self.backend)}")
+        if not 0 <= self.retention_days <= MAX_RETENTION_DAYS:
+            raise ValueError(f"retention_days must be 0 (keep everything) to {MAX_RETENTION_DAYS}, "
+                             f"got {self.retention_days}")
+        for name in ("model_path", "device"):
+            if "\x00" in getattr(self, name):
+                raise ValueError(f"{name} contains a NUL character")
 
     @property
     def engine(self) -> tuple[str, str, str]:
@@ -44,28 +59,64 @@ def settings_path() -> Path:
 
 
 def load_settings(path: Path | None = None) -> MonitorSettings:
-    """Read the settings; defaults when there is no file yet."""
+    """Read the settings; defaults when there is no file yet; SettingsError (one line) for a damaged one."""
     path = path or settings_path()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except FileNotFoundError:
         return MonitorSettings()
-    except (OSError, json.JSONDecodeError) as exc:
+    except ValueError as exc:
         raise SettingsError(f"cannot read settings {path}: {exc}") from exc
     defaults = asdict(MonitorSettings())
     if not isinstance(data, dict) or set(data) - set(defaults):
         raise SettingsError(f"{path}: expected an object with fields {', '.join(defaults)}")
     for name, value in data.items():
         if type(value) is not type(defaults[name]):
-            raise SettingsError(f"{path}: {name} must be {type(defaults[name]).__name__}, got {value!r}")
+            raise SettingsError(f"{path}: {name} must be {type(defaults[name]).__name__}, got {shown(value)}")
     try:
         return MonitorSettings(**data)
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
         raise SettingsError(f"{path}: {exc}") from exc
 
 
+def recover_settings(path: Path | None = None) -> tuple[MonitorSettings, str | None]:
+    """The settings to start with, never refusing: `load_settings`, or for a damaged file each setting that
+    can still be read from it (the others at their defaults), with the file set aside and a clean one saved.
+    The second value says what happened, for a banner (None when the file was fine)."""
+    path = path or settings_path()
+    try:
+        return load_settings(path), None
+    except SettingsError as exc:
+        problem = str(exc)
+    settings = _readable_settings(path)
+    try:
+        kept = f"It was kept as {set_aside(path).name}"
+        save_settings(settings, path)
+    except OSError as exc:
+        kept = f"It could not be set aside or replaced ({exc})"
+    return settings, (f"The settings could not be used — {problem}. {kept}; the monitor started with the "
+                      f"settings that could be read from it and the defaults for the rest.")
+
+
+def _readable_settings(path: Path) -> MonitorSettings:
+    """The defaults, with every setting of a damaged file that is valid on its own."""
+    settings = MonitorSettings()
+    try:
+        data: Any = read_json(path)
+    except (OSError, ValueError):
+        return settings
+    defaults = asdict(settings)
+    for name, value in data.items() if isinstance(data, dict) else ():
+        if name in defaults and type(value) is type(defaults[name]):
+            try:
+                settings = dataclasses.replace(settings, **{name: value})
+            except ValueError:
+                continue
+    return settings
+
+
 def save_settings(settings: MonitorSettings, path: Path | None = None) -> None:
-    """Write the settings atomically (engine.files)."""
+    """Write the settings atomically (engine.files), readable by their owner only."""
     path = path or settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, json.dumps(asdict(settings), indent=2) + "\n")
+    write_atomically(path, json.dumps(asdict(settings), indent=2) + "\n", private=True)

@@ -1,4 +1,5 @@
-"""Settings: which model runs (with its model card), on which backend and device, and audible alarms."""
+"""Settings: which model runs (with its model card), on which backend and device, audible alarms, and data
+retention."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from app.handoff import ModelInfo
 from app.monitor import Monitor
-from app.settings import MonitorSettings
+from app.settings import MAX_RETENTION_DAYS, MonitorSettings
 from engine.backends import Backend
 
 if TYPE_CHECKING:
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
 AUTOMATIC_DEVICE = "automatic"
 DEVICES = (AUTOMATIC_DEVICE, "cpu", "cuda")
 MODEL_FILTER = "painmon models (*.safetensors);;All files (*)"
+RETENTION_NOTE = (
+    "Off by default: painmon keeps every record until you delete it. When on, sessions that ended more "
+    "than this many days ago (their scores, alarms and notes) and video recordings older than that are "
+    "deleted for good, at start and every hour. Sessions still open are kept.")
 
 
 def card_html(card: ModelCard) -> str:
@@ -49,7 +55,7 @@ def card_html(card: ModelCard) -> str:
 
 class SettingsView(QWidget):
     """Model file, backend and device (applied with Apply, which reloads the model in the background),
-    audible alarms, and the card of the model running."""
+    audible alarms, data retention, and the card of the model running."""
 
     def __init__(self, monitor: Monitor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,6 +77,13 @@ class SettingsView(QWidget):
         self.device_combo.setCurrentText(settings.device or AUTOMATIC_DEVICE)
         self.audible_check = QCheckBox("Sound the alarm tone for pain alarms")
         self.audible_check.setChecked(settings.audible)
+        self.retention_spin = QSpinBox()
+        self.retention_spin.setRange(0, MAX_RETENTION_DAYS)
+        self.retention_spin.setSpecialValueText("off (keep everything)")
+        self.retention_spin.setSuffix(" days")
+        self.retention_spin.setValue(settings.retention_days)
+        retention_note = QLabel(RETENTION_NOTE)
+        retention_note.setWordWrap(True)
         self.apply_button = QPushButton("Apply")
         self.apply_button.clicked.connect(self.apply)
         self.status_label = QLabel("loading model…")
@@ -82,6 +95,8 @@ class SettingsView(QWidget):
         form.addRow("Backend", self.backend_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("", self.audible_check)
+        form.addRow("Delete records older than", self.retention_spin)
+        form.addRow("", retention_note)
         form.addRow("", self.apply_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -99,7 +114,8 @@ class SettingsView(QWidget):
         return MonitorSettings(model_path=self.model_edit.text().strip(),
                                backend=self.backend_combo.currentData(),
                                device="" if device == AUTOMATIC_DEVICE else device,
-                               audible=self.audible_check.isChecked())
+                               audible=self.audible_check.isChecked(),
+                               retention_days=self.retention_spin.value())
 
     def apply(self) -> None:
         """Save the settings; a new model, backend or device is loaded in the background."""

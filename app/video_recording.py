@@ -1,4 +1,5 @@
-"""Opt-in video recording of one bed: an MP4 file plus a CSV sidecar with each frame's wall-clock time.
+"""Opt-in video recording of one bed: an MP4 file plus a CSV sidecar with each frame's wall-clock time, both
+readable by their owner only (they show a patient).
 
 Frames are handed over through a bounded queue to a writer thread, so a slow disk never slows capture:
 when the queue is full the frame is dropped and counted (the sidecar lists only frames written, so video
@@ -8,15 +9,33 @@ and times stay in step).
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from app.beds import BED_ID
+from engine.files import PRIVATE_MODE
+
 QUEUE_FRAMES = 30
 FOURCC = "mp4v"
+
+
+def recording_stem(folder: Path, bed_id: str) -> Path:
+    """Where a new recording of a bed goes: `<folder>/<bed id>_<date>-<time>-<microseconds>`. The id must be
+    a bed id (12 hex digits; ValueError otherwise), so the path never leaves `folder`."""
+    if not BED_ID.fullmatch(bed_id):
+        raise ValueError(f"not a bed id: {bed_id!r}")
+    return folder / f"{bed_id}_{datetime.now():%Y%m%d-%H%M%S-%f}"
+
+
+def _create_private(path: Path) -> int:
+    """Create (or empty) a file readable by its owner only and return its descriptor."""
+    return os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, PRIVATE_MODE)
 
 
 class VideoRecorder:
@@ -53,7 +72,7 @@ class VideoRecorder:
 
     def _run(self) -> None:
         writer: cv2.VideoWriter | None = None
-        with self.times_path.open("w", encoding="utf-8") as times:
+        with os.fdopen(_create_private(self.times_path), "w", encoding="utf-8") as times:
             times.write("frame,t\n")
             while (item := self._queue.get()) is not None:
                 image, t = item
@@ -71,6 +90,7 @@ class VideoRecorder:
 
     def _open(self, image: np.ndarray) -> cv2.VideoWriter | None:
         height, width = image.shape[:2]
+        os.close(_create_private(self.video_path))  # the encoder writes into it and keeps its mode
         writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter.fourcc(*FOURCC), self.fps,
                                  (width, height))
         if writer.isOpened():

@@ -92,8 +92,9 @@ class CaptureWorker(QObject):
         while not self._stop.is_set():
             try:
                 source = open_source(source_spec(self.source))
-            except PainmonError as exc:
-                self._report(False, f"{exc}; retrying every {self.retry_s:g} s")
+            except Exception as exc:  # a source that cannot be opened is a lost source, not a dead worker
+                reason = str(exc) if isinstance(exc, PainmonError) else f"{name}: {type(exc).__name__}: {exc}"
+                self._report(False, f"{reason}; retrying every {self.retry_s:g} s")
                 self._stop.wait(self.retry_s)
                 continue
             try:
@@ -144,6 +145,7 @@ class FrameSlots:
         self._latest: dict[str, CapturedFrame] = {}
         self._captured: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
+        self._newest: dict[str, float] = {}
 
     def put(self, bed_id: str, image: np.ndarray, t: float) -> None:
         """Offer a bed's newest frame (called from its capture thread)."""
@@ -152,6 +154,7 @@ class FrameSlots:
                 self._dropped[bed_id] += 1
             self._latest[bed_id] = CapturedFrame(bed_id, self._captured[bed_id], t, image)
             self._captured[bed_id] += 1
+            self._newest[bed_id] = t
             self._ready.notify()
 
     def take(self, timeout: float) -> list[CapturedFrame]:
@@ -167,6 +170,11 @@ class FrameSlots:
         """Forget a bed's waiting frame (its capture stopped)."""
         with self._ready:
             self._latest.pop(bed_id, None)
+
+    def newest(self, bed_id: str) -> float:
+        """Capture time of a bed's newest frame so far (-inf before its first)."""
+        with self._ready:
+            return self._newest.get(bed_id, -math.inf)
 
     def counts(self, bed_id: str) -> tuple[int, int]:
         """Frames captured and frames dropped unanalysed for a bed so far."""

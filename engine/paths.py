@@ -23,8 +23,10 @@ def cache_dir(*parts: str) -> Path:
 
 
 def data_dir(*parts: str) -> Path:
-    """Return (and create) a folder under painmon's user data directory."""
-    root = os.environ.get("PAINMON_DATA_DIR") or platformdirs.user_data_dir("painmon")
-    path = Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
+    """Return (and create) a folder under painmon's user data directory. The data names patients: the
+    folders created here are readable by their owner only (0700)."""
+    root = Path(os.environ.get("PAINMON_DATA_DIR") or platformdirs.user_data_dir("painmon"))
+    path = root.joinpath(*parts)
+    for folder in (root, path):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path

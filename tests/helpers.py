@@ -35,6 +35,8 @@ CLIP_FRAMES = 20
 """Frames of the short real clip replay tests analyse (tests/app/conftest.py `clip`)."""
 ANALYSIS_TIMEOUT_MS = 300_000
 """Longest wait for replay's analysis of a 20-frame clip (5–30 s on the shared 2-core machine)."""
+LIVE_TIMEOUT_MS = 60_000
+"""Longest wait for the live monitor (generous: the test machine's two cores are shared)."""
 
 
 # -- the command ----------------------------------------------------------------------------------------
@@ -175,7 +177,8 @@ def pdf_text(path: Path) -> tuple[int, str]:
 def write_session(path: Path) -> int:
     """A real record: 4 minutes at 2 Hz with a no-face stretch, a pain episode and two annotations."""
     from app.alarms import AlarmConfig, BedAlarms
-    from app.record import AnnotationKind, RecordWriter
+    from app.record import AnnotationKind
+    from app.record_writer import RecordWriter
     from engine.status import FrameStatus
 
     t = T0 + np.arange(0.0, 240.0, 0.5)
@@ -196,3 +199,14 @@ def write_session(path: Path) -> int:
         writer.add_annotation(session, T0 + 200, AnnotationKind.NOTE, "patient asleep")
         writer.end_session(session, T0 + 240)
     return session
+
+
+def recorded_samples() -> int:
+    """Samples in the data folder's record so far, over all sessions (0 before it exists)."""
+    from app.record import RecordError, RecordReader, record_path
+
+    try:
+        with RecordReader(record_path()) as reader:
+            return sum(len(reader.samples(s.id)) for s in reader.sessions())
+    except RecordError:  # not created yet
+        return 0

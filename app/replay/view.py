@@ -35,8 +35,9 @@ from PySide6.QtWidgets import (
 from app import export
 from app.alarms import AlarmConfig, AlarmKind
 from app.export import DEFAULT_THRESHOLD, ReplayRecord
-from app.record import Annotation, AnnotationKind, RecordReader, RecordWriter
+from app.record import Annotation, AnnotationKind, RecordReader
 from app.record import record_path as default_record_path
+from app.record_writer import RecordWriter
 from app.replay.analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
 from app.replay.annotations import load_video_annotations, save_video_annotations
 from app.replay.playback import SPEEDS, Playback

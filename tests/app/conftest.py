@@ -1,12 +1,17 @@
-"""Fixtures of the app tests: a short real clip for replay's analysis."""
+"""Fixtures of the app tests: a short real clip for replay's analysis, and the main window over a live
+monitor."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
 import pytest
 
+from app.beds import BedConfig, save_beds
+from app.main_window import MainWindow
+from app.monitor import Monitor
 from tests.helpers import CLIP_FRAMES, read_frames
 
 
@@ -19,3 +24,22 @@ def clip(tmp_path_factory: pytest.TempPathFactory, clips_dir: Path) -> Path:
         writer.write(frame)
     writer.release()
     return path
+
+
+@pytest.fixture
+def open_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
+    """Opens the main window over a fresh monitor (with `beds` as the saved ward, or what the data folder
+    holds); closes it (stopping the monitor's threads) after the test."""
+    opened: list[MainWindow] = []
+
+    def open_(beds: list[BedConfig] | None = None) -> MainWindow:
+        if beds is not None:
+            save_beds(beds)
+        window = MainWindow(Monitor(retry_s=0.5))
+        window.show()
+        opened.append(window)
+        return window
+
+    yield open_
+    for window in opened:
+        window.close()

@@ -23,7 +23,8 @@ from app.export import (
     write_pdf,
     write_png,
 )
-from app.record import AnnotationKind, RecordReader, RecordWriter
+from app.record import AnnotationKind, RecordReader
+from app.record_writer import RecordWriter
 from app.widgets.curve import CURVE_COLOUR
 from engine.checkpoint import ModelCard
 from engine.frame_csv import CSV_COLUMNS, FrameTable

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -24,17 +23,15 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.alarms import AlarmKind, AlarmState, Priority, Transition
-from app.beds import BedConfig, Source, SourceKind, beds_path, load_beds, save_beds
+from app.beds import BedConfig, Source, SourceKind, beds_path, load_beds
 from app.main_window import MainWindow
-from app.monitor import Monitor
-from app.record import AnnotationKind, RecordError, RecordReader, record_path
+from app.record import AnnotationKind, RecordReader, record_path
 from app.settings import MonitorSettings, save_settings, settings_path
 from engine.checkpoint import read_card
 from engine.onnx_export import cached_export
 from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
-
-WAIT_MS = 60_000  # generous: the test machine's two cores are shared
+from tests.helpers import LIVE_TIMEOUT_MS, recorded_samples
 
 
 @pytest.fixture(scope="module")
@@ -53,25 +50,6 @@ def model_file(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAINMON_CACHE_DIR", str(demo_cache))
     save_settings(MonitorSettings(model_path=str(DEMO_MODEL), backend="onnx", device="cpu", audible=True))
     return DEMO_MODEL
-
-
-@pytest.fixture
-def open_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
-    """Opens the main window over a fresh monitor (with `beds` as the saved ward, or a first start);
-    closes it (stopping the monitor's threads) after the test."""
-    opened: list[MainWindow] = []
-
-    def open_(beds: list[BedConfig] | None = None) -> MainWindow:
-        if beds is not None:
-            save_beds(beds)
-        window = MainWindow(Monitor(retry_s=0.5))
-        window.show()
-        opened.append(window)
-        return window
-
-    yield open_
-    for window in opened:
-        window.close()
 
 
 def fill_dialog(qtbot, window: MainWindow, name: str, source: Source, *, threshold: float = 3.0,
@@ -111,13 +89,14 @@ def test_first_start_shows_one_simulated_bed_and_says_the_model_is_missing(
     assert [r.config.source.kind for r in window.monitor.beds] == [SourceKind.SIMULATED]
     tile = window.ward.tiles[window.monitor.beds[0].bed_id]
     # the bundled demo model is not in this checkout: the banner says so, the bed still shows video
-    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=LIVE_TIMEOUT_MS)
     assert "model file not found" in window.model_banner.text()
     assert window.model_banner.isVisible()
     qtbot.waitUntil(lambda: tile.thumbnail.pixmap() is not None and not tile.thumbnail.pixmap().isNull(),
-                    timeout=WAIT_MS)
+                    timeout=LIVE_TIMEOUT_MS)
     bed = window.monitor.beds[0]
-    qtbot.waitUntil(lambda: any(a.kind is AlarmKind.MODEL_ERROR for a in bed.alarms.alarms), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: any(a.kind is AlarmKind.MODEL_ERROR for a in bed.alarms.alarms),
+                    timeout=LIVE_TIMEOUT_MS)
     assert tile.score_label.text() == "—"  # no model: a gap, never 0
     assert tile.alarm_signal.priority is Priority.LOW and not tile.alarm_signal.flashing
 
@@ -131,7 +110,7 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
     tile = window.ward.tiles[bed.bed_id]
 
     # the model card: banner (not for clinical use) and the settings view
-    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=LIVE_TIMEOUT_MS)
     assert window.monitor.model.error is None
     assert window.model_banner.isVisible() and "NOT FOR CLINICAL USE" in window.model_banner.text()
     assert read_card(DEMO_MODEL).name in window.settings_view.card_label.text()
@@ -139,9 +118,9 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
     # scores arrive on the tile and the curve grows in the bed view
     qtbot.mouseClick(tile, Qt.MouseButton.LeftButton)
     assert window.tabs.currentWidget() is window.bed_view and window.bed_view.bed_id == bed.bed_id
-    qtbot.waitUntil(lambda: curve_points(window) >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: curve_points(window) >= 3, timeout=LIVE_TIMEOUT_MS)
     first = curve_points(window)
-    qtbot.waitUntil(lambda: curve_points(window) >= first + 5, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: curve_points(window) >= first + 5, timeout=LIVE_TIMEOUT_MS)
     assert float(tile.score_label.text()) == pytest.approx(bed.score, abs=0.05)
     assert 0.0 <= bed.score <= 5.0
     assert "face" in tile.status_label.text() and "fps" in tile.status_label.text()
@@ -160,7 +139,7 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
 
     # privacy pause: capture and analysis stop, the gap is marked; no score shown
     qtbot.mouseClick(window.bed_view.pause_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "privacy pause" in tile.status_label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "privacy pause" in tile.status_label.text(), timeout=LIVE_TIMEOUT_MS)
     assert tile.score_label.text() == "—"
     paused_at = len(bed.history)
     qtbot.wait(1000)
@@ -178,7 +157,7 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
             (AnnotationKind.ANALGESIC, ""), (AnnotationKind.NOTE, "family visiting")]
 
     # the session replays in the Replay tab, with the live model's card for the exports
-    with qtbot.waitSignal(window.replay.loaded, timeout=WAIT_MS) as replayed:
+    with qtbot.waitSignal(window.replay.loaded, timeout=LIVE_TIMEOUT_MS) as replayed:
         window.replay.open_session(session.id)
     replayed_record = replayed.args[0]
     assert replayed_record.card.name == read_card(DEMO_MODEL).name
@@ -188,9 +167,9 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
     window.monitor.set_paused(bed.bed_id, False)
     window.settings_view.model_edit.setText(str(model_file.with_name("gone.safetensors")))
     qtbot.mouseClick(window.settings_view.apply_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "model file not found" in window.model_banner.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "model file not found" in window.model_banner.text(), timeout=LIVE_TIMEOUT_MS)
     assert "No model running" in window.settings_view.status_label.text()
-    qtbot.waitUntil(lambda: tile.status_label.text().startswith("no model"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: tile.status_label.text().startswith("no model"), timeout=LIVE_TIMEOUT_MS)
     assert json.loads(settings_path().read_text())["model_path"].endswith("gone.safetensors")
 
     # the opted-in video: an MP4 per capture run (before the pause, after it) and a sidecar with one
@@ -211,13 +190,14 @@ def test_pain_alarm_fires_after_the_delay_and_stays_latched_until_acknowledged(
         qtbot, open_window, model_file: Path):
     threshold, delay = 2.5, 1.0
     window = open_window(beds=[])
-    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=WAIT_MS)  # ready before the patient
+    # the model is ready before the patient's pain episode
+    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=LIVE_TIMEOUT_MS)
     fill_dialog(qtbot, window, "Bed 3", Source.simulated(seed=3), threshold=threshold, delay_s=delay)
     bed = bed_named(window, "Bed 3")
     tile = window.ward.tiles[bed.bed_id]
     banner = window.alarm_banner
 
-    qtbot.waitUntil(lambda: any(a.kind is AlarmKind.PAIN for a in bed.alarms.alarms), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: any(a.kind is AlarmKind.PAIN for a in bed.alarms.alarms), timeout=LIVE_TIMEOUT_MS)
     raised = next(e.event for e in window.monitor.alarm_log if e.event.transition is Transition.RAISED
                   and e.event.kind is AlarmKind.PAIN)
     t, score = bed.history.t, bed.history.score
@@ -233,7 +213,7 @@ def test_pain_alarm_fires_after_the_delay_and_stays_latched_until_acknowledged(
     # the episode passes and the scores fall: the alarm latches and keeps flashing until acknowledged
     window.open_bed(bed.bed_id)
     qtbot.waitUntil(lambda: bed.alarms.alarms and bed.alarms.alarms[0].state is AlarmState.LATCHED,
-                    timeout=WAIT_MS)
+                    timeout=LIVE_TIMEOUT_MS)
     assert bed.score < threshold
     qtbot.wait(300)
     assert tile.alarm_signal.flashing and banner.isVisible() and bed.alarms.audible
@@ -267,7 +247,7 @@ def test_technical_alarm_when_the_source_fails_is_retried_and_when_the_video_end
     def camera_lost() -> str | None:
         return next((a.message for a in bed.alarms.alarms if a.kind is AlarmKind.CAMERA_LOST), None)
 
-    qtbot.waitUntil(lambda: camera_lost() is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: camera_lost() is not None, timeout=LIVE_TIMEOUT_MS)
     assert "no such file" in camera_lost() and "retrying" in camera_lost()
     assert tile.alarm_signal.priority is Priority.LOW and not tile.alarm_signal.flashing  # steady cyan
     assert "no such file" in tile.status_label.text()
@@ -275,16 +255,16 @@ def test_technical_alarm_when_the_source_fails_is_retried_and_when_the_video_end
     # the file appears: the retry opens it, the technical alarm clears itself and frames are analysed
     source = cv2.VideoCapture(str(clips_dir / "single_face.mp4"))
     writer = cv2.VideoWriter(str(tmp_path / "part.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (320, 180))
-    for _ in range(30):  # three seconds
+    for _ in range(60):  # six seconds: the alarm clears once frames have flowed for three
         writer.write(cv2.resize(source.read()[1], (320, 180)))
     writer.release()
     source.release()
     shutil.move(tmp_path / "part.mp4", clip)
-    qtbot.waitUntil(lambda: camera_lost() is None and bed.source_ok, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: np.isfinite(bed.history.score).any(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: camera_lost() is None and bed.source_ok, timeout=LIVE_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: np.isfinite(bed.history.score).any(), timeout=LIVE_TIMEOUT_MS)
 
     # and when the video ends, that is reported as a technical alarm too
-    qtbot.waitUntil(lambda: camera_lost() is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: camera_lost() is not None, timeout=LIVE_TIMEOUT_MS)
     assert camera_lost() == "Video late.mp4 ended"
     qtbot.waitUntil(lambda: tile.alarm_signal.priority is Priority.LOW, timeout=5000)
     assert tile.thumbnail.text() == "no video"
@@ -309,7 +289,7 @@ def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
     saved = json.loads(beds_path().read_text())["beds"]
     assert [(b["name"], b["alarms"]["threshold"]) for b in saved] == [("Window bed", 4.0)]
 
-    qtbot.waitUntil(lambda: len(bed.history) >= 2, timeout=WAIT_MS)  # gaps: no model here
+    qtbot.waitUntil(lambda: len(bed.history) >= 2, timeout=LIVE_TIMEOUT_MS)  # gaps: no model here
     dialog = window.edit_bed(bed.bed_id)
     dialog.patient_edit.setText("CD")
     dialog.accept()
@@ -331,7 +311,7 @@ def test_killing_the_app_keeps_every_sample_older_than_a_second(tmp_path: Path):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and _sample_count() < 15:  # the first-start bed, 15 fps
+        while time.monotonic() < deadline and recorded_samples() < 15:  # the first-start bed, 15 fps
             time.sleep(0.2)
         time.sleep(1.0)
         killed_at = time.time()
@@ -344,11 +324,3 @@ def test_killing_the_app_keeps_every_sample_older_than_a_second(tmp_path: Path):
     assert session.ended_at is None  # it never ended: the process died
     assert len(samples) >= 15 and samples.t[-1] >= killed_at - 1.0
     assert np.all(np.diff(samples.t) < 0.5)  # and no stretch is missing before that
-
-
-def _sample_count() -> int:
-    try:
-        with RecordReader(record_path()) as reader:
-            return sum(len(reader.samples(s.id)) for s in reader.sessions())
-    except RecordError:  # not created yet
-        return 0

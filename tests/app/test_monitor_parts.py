@@ -1,12 +1,9 @@
-"""The live monitor's parts on their own: the newest-frame mailbox, video recording, settings, the alarm
-burst, the face overlay, the bed dialog's checks, the inference worker without a usable model, and the
-`painmon` command opening the monitor."""
+"""The live monitor's parts on their own: the newest-frame mailbox, video recording, the alarm burst, the face
+overlay, the bed dialog's checks, the inference worker without a usable model."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import stat
 import threading
 import wave
 from pathlib import Path
@@ -18,9 +15,9 @@ import pytest
 from app.alarm_sound import PULSE, SAMPLE_RATE, write_burst
 from app.alarms import AlarmConfig
 from app.bed_dialog import BedDialog
-from app.beds import BedConfig, Source, SourceKind, beds_path
-from app.settings import MonitorSettings, SettingsError, load_settings, save_settings, settings_path
-from app.video_recording import QUEUE_FRAMES, VideoRecorder
+from app.beds import BedConfig, Source, SourceKind
+from app.settings import MonitorSettings
+from app.video_recording import QUEUE_FRAMES, VideoRecorder, recording_stem
 from app.widgets.image import SCORED_COLOUR, draw_face
 from app.workers import FrameSlots, InferenceWorker, Results, start_worker
 from engine.status import FrameStatus
@@ -69,6 +66,23 @@ def test_video_recording_writes_every_frame_it_keeps_with_its_time(face_frames, 
     assert decoded == recorder.written
 
 
+@pytest.mark.parametrize("bed_id", ["../../x", "/etc/cron.d/x", "0123456789ab/../../x", ""])
+def test_a_recording_path_never_leaves_its_folder(tmp_path: Path, bed_id: str):
+    with pytest.raises(ValueError, match="not a bed id"):
+        recording_stem(tmp_path, bed_id)
+
+
+def test_recordings_are_readable_by_their_owner_only(face_frames, tmp_path: Path):
+    stem = recording_stem(tmp_path, "0123456789ab")
+    assert stem.parent == tmp_path and stem.name.startswith("0123456789ab_")
+    recorder = VideoRecorder(stem, fps=10.0)
+    for i, frame in enumerate(face_frames[:3]):
+        recorder.add(frame, 1000.0 + i / 10)
+    recorder.close()
+    assert recorder.written == 3
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (recorder.video_path, recorder.times_path)] == [0o600] * 2
+
+
 def test_video_recording_drops_frames_when_the_writer_falls_behind(tmp_path: Path):
     recorder = VideoRecorder(tmp_path / "bed", fps=10.0)
     frame = np.zeros((720, 1280, 3), np.uint8)
@@ -77,20 +91,6 @@ def test_video_recording_drops_frames_when_the_writer_falls_behind(tmp_path: Pat
     recorder.close()
     assert recorder.dropped > 0 and recorder.written + recorder.dropped == QUEUE_FRAMES * 4
     assert len(recorder.times_path.read_text().splitlines()) == recorder.written + 1
-
-
-def test_settings_round_trip_and_clear_errors(tmp_path: Path):
-    assert load_settings() == MonitorSettings()  # nothing saved yet
-    settings = MonitorSettings(model_path=str(tmp_path / "m.safetensors"), backend="onnx", device="cpu",
-                               audible=False)
-    save_settings(settings)
-    assert load_settings() == settings
-    settings_path().write_text('{"backend": "quantum"}')
-    with pytest.raises(SettingsError, match="backend must be one of auto, torch, onnx, tensorrt"):
-        load_settings()
-    settings_path().write_text('{"audible": "yes"}')
-    with pytest.raises(SettingsError, match="audible must be bool"):
-        load_settings()
 
 
 def test_alarm_burst_is_three_pulses(tmp_path: Path):
@@ -136,10 +136,19 @@ def test_bed_dialog_explains_invalid_input(qtbot, clips_dir: Path):
     assert "bed name is empty" in dialog.error_label.text()
     dialog.name_edit.setText("Bed 2")
     dialog.set_source_kind(SourceKind.FILE)
+    dialog.file_edit.setText(str(clips_dir / "single_face.mp4") + "\x00")
+    dialog.accept()
+    assert "source location must be text without control characters" in dialog.error_label.text()
     dialog.file_edit.setText(str(clips_dir / "single_face.mp4"))
+    dialog.name_edit.setText(" bed\t1 ")  # another bed's name, but for spacing
+    dialog.accept()
+    assert "another bed is already called 'bed 1'" in dialog.error_label.text()
+    dialog.name_edit.setText("Bed\t 2\x00")
+    dialog.patient_edit.setText("P-7\x07\t  b")  # a control character and a tab, pasted
     dialog.accept()
     assert not dialog.isVisible()
     assert dialog.config.source == Source.file(clips_dir / "single_face.mp4")
+    assert (dialog.config.name, dialog.config.patient) == ("Bed 2", "P-7 b")
     assert not dialog.config.record_video
 
 
@@ -176,16 +185,6 @@ def test_inference_worker_without_a_usable_model_reports_why_and_keeps_frames_fl
     worker.stop()
     thread.join(10)
     assert not thread.is_alive()
-
-
-def test_bare_painmon_opens_the_monitor_and_reports_a_broken_ward_file(tmp_path: Path):
-    beds_path().write_text("{ not json")
-    result = subprocess.run([sys.executable, "-m", "app"], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        f"painmon: error: {beds_path()}: not valid JSON (line 1: Expecting property name enclosed in double "
-        "quotes)"]
 
 
 def test_inference_worker_builds_tensorrt_engines_in_the_background_and_switches_when_ready(

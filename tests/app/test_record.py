@@ -10,21 +10,21 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from app.alarms import AlarmConfig, AlarmEvent, AlarmKind, BedAlarms, Transition
-from app.record import (
-    AnnotationKind,
-    RecordError,
-    RecordReader,
-    RecordWriter,
-    record_path,
-)
+from app.alarms import AlarmConfig, AlarmEvent, AlarmKind, BedAlarms, Priority, Transition
+from app.record import AnnotationKind, RecordError, RecordReader, check_record, record_path
+from app.record_writer import MAX_TEXT_LENGTH, RecordWriter, open_record
 from engine.paths import data_dir
-from tests.helpers import ROOT
+from engine.status import FrameStatus
+from tests.helpers import ROOT, write_session
 
 T0 = 1_750_000_000.0  # a wall-clock time in 2025
 
@@ -172,13 +172,11 @@ def test_open_errors_are_one_line_record_errors(tmp_path: Path) -> None:
         RecordReader(newer)
 
 
-def test_bad_writes_are_refused_in_the_callers_thread() -> None:
+def test_misuse_is_refused_in_the_callers_thread() -> None:
     writer = RecordWriter()
     session = writer.start_session("b1", "Bed 1", source="simulated", started_at=T0)
     with pytest.raises(ValueError, match="a note needs text"):
         writer.add_annotation(session, T0, AnnotationKind.NOTE, "  ")
-    with pytest.raises(ValueError, match="time must be finite"):
-        writer.add_sample(session, math.nan, 1.0, "ok")
     with pytest.raises(ValueError, match="flush interval"):
         RecordWriter(flush_interval_s=2.0)
     writer.close()
@@ -187,11 +185,142 @@ def test_bad_writes_are_refused_in_the_callers_thread() -> None:
     assert writer.error is None
 
 
+def test_deleting_old_sessions_leaves_nothing_of_them_in_the_file() -> None:
+    """Data retention: old sessions go with their samples, alarms, notes and patients, and their bytes are
+    overwritten, not left in free pages; recent, open and kept sessions stay."""
+    day = 86_400.0
+    alarms = BedAlarms(AlarmConfig(threshold=3.0, delay_s=1.0), bed="b1")
+    with RecordWriter() as writer:
+        old = writer.start_session("b1", "Bed 1", source="camera 0", started_at=T0, patient="OLD-PATIENT-7")
+        for i in range(50):
+            writer.add_sample(old, T0 + i, 4.0, FrameStatus.OK)
+            for event in alarms.update(T0 + i, 4.0):
+                writer.add_alarm_event(old, event)
+        writer.add_annotation(old, T0 + 3, AnnotationKind.NOTE, "OLD-NOTE-TEXT")
+        writer.end_session(old, T0 + 60)
+        crashed = writer.start_session("b2", "Bed 2", source="camera 1", started_at=T0)  # never ended
+        writer.add_sample(crashed, T0 + 40 * day, 1.0, FrameStatus.OK)  # but active until recently
+        still_open = writer.start_session("b3", "Bed 3", source="camera 2", started_at=T0)
+        recent = writer.start_session("b1", "Bed 1", source="camera 0", started_at=T0 + 45 * day,
+                                      patient="NEW-PATIENT-8")
+        writer.delete_sessions_before(T0 + 30 * day, keep={still_open})
+        writer.flush()
+        assert writer.take_failures() == []
+    with RecordReader() as reader:
+        assert [s.id for s in reader.sessions()] == [crashed, still_open, recent]
+        assert len(reader.samples(old)) == 0 and reader.alarms(old) == [] and reader.annotations(old) == []
+    data = record_path().read_bytes()
+    assert not record_path().with_name("record.sqlite-wal").exists()
+    assert b"OLD-PATIENT-7" not in data and b"OLD-NOTE-TEXT" not in data and b"NEW-PATIENT-8" in data
+
+
+def test_a_damaged_record_is_set_aside_and_a_new_one_opened() -> None:
+    path = record_path()
+    write_session(path)
+    assert check_record(path) is None
+    data = bytearray(path.read_bytes())
+    data[2 * 4096:3 * 4096] = b"\xff" * 4096  # the second page: the beds table
+    path.write_bytes(bytes(data))
+    assert "is damaged" in (check_record(path) or "")
+    writer, notice = open_record()
+    with writer:
+        session = writer.start_session("b1", "Bed 1", source="camera 0", started_at=T0)
+    [aside] = path.parent.glob("record.sqlite.damaged-*[0-9]")
+    assert aside.read_bytes() == data and notice is not None and aside.name in notice
+    with RecordReader() as reader:
+        assert [s.id for s in reader.sessions()] == [session]
+    path.unlink()
+    with sqlite3.connect(path) as db:  # a sound database, but not a record: set aside too
+        db.execute("CREATE TABLE t (x)")
+    db.close()
+    writer, notice = open_record()
+    writer.close()
+    assert notice is not None and "an SQLite database but not a painmon record" in notice
+    assert len(list(path.parent.glob("record.sqlite.damaged-*[0-9]"))) == 2
+    writer, notice = open_record()  # a good record is left alone
+    writer.close()
+    assert notice is None
+
+
+BEDS = ("bed-a", "bed-b", "bed-c", "bed-d")
+HUGE = "x" * (MAX_TEXT_LENGTH + 1)
+BAD_TEXT: list[Any] = ["\ud800", "a\x00b", "\udcff tail", HUGE, 42, None, b"bytes", ["a list"], 1.5]
+BAD_NUMBERS: list[Any] = [math.nan, math.inf, -math.inf, "12.5", None, b"1", [1.0], True, object()]
+UNSTORABLE = ("\ud800", "a\x00b", "\udcff tail")  # stored with U+FFFD in place of the odd character
+
+
+def bad_rows(writer: RecordWriter, session: int, t: float) -> list[tuple[Callable[[], None], bool]]:
+    """Every kind of bad row for one session: (queue it, whether it must be refused rather than stored
+    normalised)."""
+    rows: list[tuple[Callable[[], None], bool]] = []
+
+    def event(**changes: Any) -> AlarmEvent:
+        fields = {"t": t, "bed": "", "transition": Transition.RAISED, "kind": AlarmKind.CAMERA_LOST,
+                  "priority": Priority.LOW, "uid": f"{session}-{len(rows)}", "message": "lost"}
+        return AlarmEvent(**{**fields, **changes})
+
+    for number in BAD_NUMBERS:
+        a_gap = isinstance(number, float) and not math.isfinite(number)  # a NaN or infinite score: no score
+        rows += [(partial(writer.add_sample, session, number, 1.0, FrameStatus.OK), True),
+                 (partial(writer.add_sample, session, t, number, FrameStatus.OK), not a_gap),
+                 (partial(writer.add_alarm_event, session, event(t=number)), True),
+                 (partial(writer.end_session, session, number), True)]
+    for text in BAD_TEXT:
+        refused = text not in UNSTORABLE
+        rows += [(partial(writer.add_sample, session, t, 1.0, text), True),  # not a frame status
+                 (partial(writer.add_annotation, session, t, AnnotationKind.NOTE, text), refused),
+                 (partial(writer.add_alarm_event, session, event(message=text)), refused)]
+    rows.append((partial(writer.add_alarm_event, session, "not an event"), True))
+    return rows
+
+
+def test_record_writer_survives_every_kind_of_bad_row_and_keeps_every_good_one() -> None:
+    """Stress: bad text and bad numbers interleaved with good samples from four beds. Each bad row is refused
+    on its own and reported naming its bed, or stored normalised; every good row is kept; the writer lives."""
+    with RecordWriter(flush_interval_s=0.05) as writer:
+        sessions = {bed: writer.start_session(bed, f"Bed {i}", source="simulated", started_at=T0)
+                    for i, bed in enumerate(BEDS)}
+        good: dict[str, list[float]] = {bed: [] for bed in BEDS}
+        bad = {bed: bad_rows(writer, sessions[bed], T0) for bed in BEDS}
+        refused = Counter({bed: sum(must_refuse for _, must_refuse in rows) for bed, rows in bad.items()})
+        for i in range(1600):
+            bed, t = BEDS[i % 4], T0 + 1 + i * 0.01
+            writer.add_sample(sessions[bed], t, (i % 50) / 10, FrameStatus.OK)
+            good[bed].append(t)
+            if i // 4 < len(bad[bed]):
+                bad[bed][i // 4][0]()
+        assert all(len(rows) < 400 for rows in bad.values())  # every bad row was queued
+        writer.add_sample("no session", T0, 1.0, FrameStatus.OK)  # type: ignore[arg-type]
+        writer.add_sample(10**30, T0, 1.0, FrameStatus.OK)
+        writer.add_sample(max(sessions.values()) + 1, T0, 1.0, FrameStatus.OK)  # a session never opened
+        with pytest.raises(RecordError, match="bed name must be text"):
+            writer.start_session("bed-e", 42, source="simulated", started_at=T0)  # type: ignore[arg-type]
+        writer.flush()
+        failures = writer.take_failures()
+        assert writer.error is None and writer.take_failures() == []
+        assert Counter(f.bed_id for f in failures) == {**refused, None: 3, "bed-e": 1}
+        assert all("\n" not in f.message and len(f.message) < 300 for f in failures)
+        assert any("time must be finite" in f.message for f in failures)
+        for bed in BEDS:  # the writer still works for every bed
+            writer.add_sample(sessions[bed], T0 + 200, 2.0, FrameStatus.OK)
+            good[bed].append(T0 + 200)
+    with RecordReader() as reader:
+        assert len(reader.sessions()) == 4
+        for bed in BEDS:
+            [session] = reader.sessions(bed)
+            samples = reader.samples(session.id)
+            np.testing.assert_array_equal(samples.t[samples.t > T0 + 0.5], good[bed])
+            texts = [a.text for a in reader.annotations(session.id)]
+            texts += [e.message for e in reader.alarm_log(session.id)]
+            assert "a\ufffdb" in texts and "\ufffd tail" in texts
+            assert not any(c in text for text in texts for c in "\x00\ud800\udcff")
+
+
 # A recorder process: writes a sample every 10 ms and prints "index time" after queuing each one.
 RECORDER = """
 import math, sys, time
 from pathlib import Path
-from app.record import RecordWriter
+from app.record_writer import RecordWriter
 
 writer = RecordWriter(Path(sys.argv[1]))
 session = writer.start_session("b1", "Bed 1", source="simulated", started_at=time.time())

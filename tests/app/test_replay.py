@@ -16,7 +16,8 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.alarms import AlarmKind
-from app.record import AnnotationKind, RecordReader, RecordWriter
+from app.record import AnnotationKind, RecordReader
+from app.record_writer import RecordWriter
 from app.replay.analysis import AnalysisSettings, analyze_video, cache_key
 from app.replay.playback import Playback, VideoFrames
 from app.replay.view import ReplayView

@@ -1,0 +1,347 @@
+"""The live monitor when things fail (pytest-qt, offscreen, real sources, record and files; the app itself in
+a subprocess where a signal or a start-up matters): one bad value never stops the ward, damaged files at start
+are set aside and said in a banner, SIGTERM closes cleanly, patient data stays private, and a stalled stream
+is lost at once without flapping.
+
+No model runs here (its file is missing): every frame still becomes a sample, which is all these need.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app.alarms import AlarmKind, Transition
+from app.beds import BedConfig, Source, beds_path, default_beds, load_beds
+from app.main_window import MainWindow
+from app.monitor import STALE_AFTER_S, Monitor
+from app.record import AnnotationKind, RecordReader, record_path
+from app.record_writer import MAX_TEXT_LENGTH
+from app.settings import MonitorSettings, save_settings, settings_path
+from engine.paths import data_dir
+from engine.status import FrameStatus
+from tests.helpers import LIVE_TIMEOUT_MS, ROOT, painmon_command, recorded_samples, write_session
+
+Window = Callable[..., MainWindow]
+
+
+@pytest.fixture(autouse=True)
+def no_model(tmp_path: Path) -> None:
+    """Settings naming a model file that is not there: the beds show video and every frame is a sample."""
+    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))
+
+
+def bed(bed_id: str, name: str, **fields: object) -> dict[str, object]:
+    """A simulated-patient bed as beds.json holds it."""
+    return {"id": bed_id, "name": name, "source": {"kind": "simulated", "seed": 1}, **fields}
+
+
+def write_ward(*beds: dict[str, object]) -> None:
+    beds_path().write_text(json.dumps({"version": 1, "beds": list(beds)}), encoding="utf-8")
+
+
+# -- one bad value ------------------------------------------------------------------------------------------
+def test_a_lone_surrogate_in_a_patient_label_never_stops_the_ward(qtbot, open_window: Window) -> None:
+    """"\\ud800" is valid JSON but not text: it used to kill the record writer, freezing every bed."""
+    write_ward(bed("0123456789ab", "Bed 1", patient="\ud800"), bed("0123456789ac", "Bed 2", patient="P-2"))
+    window = open_window()
+    beds = window.monitor.beds
+    qtbot.waitUntil(lambda: all(len(b.history) >= 20 for b in beds), timeout=LIVE_TIMEOUT_MS)
+    assert window.monitor.notices == [] and beds[0].config.patient == "\ufffd"
+    window.close()
+    with RecordReader() as reader:
+        sessions = reader.sessions()
+        assert {s.bed_id: s.patient for s in sessions} == {"0123456789ab": "\ufffd", "0123456789ac": "P-2"}
+        assert all(s.ended_at is not None and len(reader.samples(s.id)) >= 20 for s in sessions)
+
+
+def test_a_write_the_record_refuses_is_a_technical_alarm_on_its_bed_and_the_ward_goes_on(
+        qtbot, open_window: Window) -> None:
+    window = open_window(beds=[BedConfig("Bed 1", Source.simulated(1)),
+                               BedConfig("Bed 2", Source.simulated(2))])
+    first, second = window.monitor.beds
+    qtbot.waitUntil(lambda: len(first.history) >= 5 and len(second.history) >= 5, timeout=LIVE_TIMEOUT_MS)
+    refused_at = window.monitor.annotate(first.bed_id, AnnotationKind.NOTE, "x" * (MAX_TEXT_LENGTH + 1))
+    qtbot.waitUntil(lambda: first.alarms.has(AlarmKind.RECORD_ERROR), timeout=10_000)
+    [alarm] = [a for a in first.alarms.alarms if a.kind is AlarmKind.RECORD_ERROR]
+    assert alarm.message.startswith("Record: annotation not recorded: ValueError: text is longer than")
+    assert not second.alarms.has(AlarmKind.RECORD_ERROR)
+    assert ("Bed 1", "record error", "raised") in [row[1:4] for row in window.alarm_log.rows()]
+    count = len(first.history)
+    qtbot.waitUntil(lambda: len(first.history) >= count + 10, timeout=LIVE_TIMEOUT_MS)  # monitoring goes on
+    window.monitor.record.flush()
+    with RecordReader() as reader:
+        [session] = reader.sessions(first.bed_id)
+        assert (reader.samples(session.id).t > refused_at).sum() >= 10  # recording goes on too
+        assert [a.kind for a in reader.alarms(session.id)] == [AlarmKind.MODEL_ERROR, AlarmKind.RECORD_ERROR]
+        assert reader.annotations(session.id) == []
+
+
+# -- damaged files at start-up ------------------------------------------------------------------------------
+def test_damaged_bed_and_settings_files_are_set_aside_and_said_in_a_banner(
+        qtbot, open_window: Window, tmp_path: Path) -> None:
+    write_ward(bed("0123456789ab", "Bed 1"), {"name": "Bed 2", "source": {"kind": "webcam"}})
+    damaged_beds = beds_path().read_text()
+    settings_path().write_text(json.dumps({"model_path": str(tmp_path / "none.safetensors"),
+                                           "backend": "quantum", "audible": "yes"}))
+    window = open_window()
+    assert window.notice_banner.isVisible()
+    text = window.notice_label.text()
+    assert "The bed configuration could not be used" in text and "source kind must be one of" in text
+    assert "The settings could not be used" in text and "audible must be bool" in text
+    [beds_aside] = data_dir().glob("beds.json.damaged-*")
+    [settings_aside] = data_dir().glob("settings.json.damaged-*")
+    assert beds_aside.name in text and settings_aside.name in text and beds_aside.read_text() == damaged_beds
+    assert [b.config.name for b in window.monitor.beds] == ["Bed 1"] == [b.name for b in load_beds()]
+    settings = window.monitor.settings
+    assert (settings.model_path, settings.backend, settings.audible) == (str(tmp_path / "none.safetensors"),
+                                                                         "auto", True)
+    qtbot.waitUntil(lambda: len(window.monitor.beds[0].history) >= 3, timeout=LIVE_TIMEOUT_MS)
+    qtbot.mouseClick(window.notice_dismiss, Qt.MouseButton.LeftButton)
+    assert not window.notice_banner.isVisible()
+
+
+def damage_samples(path: Path) -> None:
+    """Overwrite the cell pointers of the samples table's root page, as a failing disk would."""
+    with sqlite3.connect(path) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        [root] = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'samples'").fetchone()
+    db.close()
+    data = bytearray(path.read_bytes())
+    start = (root - 1) * page_size + 8
+    data[start:start + 400] = b"\xff" * 400
+    path.write_bytes(bytes(data))
+
+
+def test_a_record_with_damaged_pages_is_set_aside_untouched_and_a_new_one_written(
+        qtbot, open_window: Window) -> None:
+    write_session(record_path())
+    damage_samples(record_path())
+    damaged = record_path().read_bytes()
+    window = open_window()
+    [aside] = [path for path in data_dir().glob("record.sqlite.damaged-*")
+               if not path.name.endswith(("-wal", "-shm"))]  # SQLite's files beside it move with it
+    assert aside.read_bytes() == damaged  # never written into
+    text = window.notice_label.text()
+    assert "The record could not be used" in text and "is damaged" in text and aside.name in text
+    qtbot.waitUntil(lambda: recorded_samples() >= 10, timeout=LIVE_TIMEOUT_MS)
+    window.close()
+    with sqlite3.connect(record_path()) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+    with RecordReader() as reader:
+        [session] = reader.sessions()
+        assert session.ended_at is not None and len(reader.samples(session.id)) >= 10
+
+
+# -- the app in a subprocess: start-up and signals ----------------------------------------------------------
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Starts `painmon` (the monitor, offscreen, on this test's data folder; its messages in
+    tmp_path/stderr.txt); kills what is left after."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def launch_() -> subprocess.Popen[bytes]:
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+        with (tmp_path / "stderr.txt").open("wb") as stderr:
+            started.append(subprocess.Popen(painmon_command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                            stderr=stderr))
+        return started[-1]
+
+    yield launch_
+    for app in started:
+        if app.poll() is None:
+            app.kill()
+            app.wait(30)
+
+
+def run_until_recorded(app: subprocess.Popen[bytes], samples: int) -> None:
+    """Wait until the running app has recorded `samples` samples; fails if it exits first."""
+    deadline = time.monotonic() + 120
+    while app.poll() is None and recorded_samples() < samples and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert app.poll() is None, f"painmon exited with {app.returncode}"
+    assert recorded_samples() >= samples
+
+
+def test_sigterm_closes_the_app_cleanly_ending_its_sessions(launch) -> None:
+    app = launch()
+    run_until_recorded(app, 15)
+    app.send_signal(signal.SIGTERM)  # logout, shutdown, systemctl stop
+    assert app.wait(60) == 0
+    with RecordReader() as reader:
+        [session] = reader.sessions()
+        samples = reader.samples(session.id)
+    assert session.ended_at is not None and session.ended_at >= samples.t[-1]
+    assert len(samples) >= 15
+
+
+def test_a_binary_ward_file_no_longer_stops_the_app(launch) -> None:
+    """It used to exit 3 with no path; now the ward starts with the defaults and the file is kept aside."""
+    junk = bytes(range(256)) * 4
+    beds_path().write_bytes(junk)
+    app = launch()
+    run_until_recorded(app, 5)
+    app.send_signal(signal.SIGTERM)
+    assert app.wait(60) == 0
+    [aside] = data_dir().glob("beds.json.damaged-*")
+    assert aside.read_bytes() == junk
+    assert [(b.name, b.source) for b in load_beds()] == [(b.name, b.source) for b in default_beds()]
+
+
+# -- patient data private -----------------------------------------------------------------------------------
+def modes(root: Path) -> dict[str, int]:
+    """Permission bits of a folder and of everything in it, by path relative to it ('.' for itself)."""
+    return {str(path.relative_to(root)): stat.S_IMODE(path.stat().st_mode)
+            for path in [root, *root.rglob("*")]}
+
+
+def assert_private(root: Path) -> dict[str, int]:
+    found = modes(root)
+    assert {path: mode for path, mode in found.items()
+            if mode != (0o700 if (root / path).is_dir() else 0o600)} == {}
+    return found
+
+
+def test_patient_data_is_private_on_a_fresh_start_and_after_a_recording(qtbot, open_window: Window) -> None:
+    root = data_dir()
+    window = open_window(beds=[BedConfig("Bed 1", Source.simulated(1), patient="P-1", record_video=True)])
+    qtbot.waitUntil(lambda: recorded_samples() >= 15, timeout=LIVE_TIMEOUT_MS)
+    while_running = assert_private(root)
+    assert {"beds.json", "settings.json", "record.sqlite", "record.sqlite-wal", "record.sqlite-shm",
+            "video"} <= set(while_running)
+    window.close()  # the recording is finished and the record closed
+    after = assert_private(root)
+    assert sorted(Path(p).suffix for p in after if p.startswith("video/")) == [".csv", ".mp4"]
+
+
+def test_existing_patient_data_is_made_private_at_start(qapp) -> None:
+    root = data_dir()
+    root.chmod(0o755)
+    write_session(record_path())
+    (root / "video").mkdir(mode=0o755)
+    for path in (record_path(), root / "video" / "old.mp4", settings_path()):
+        path.touch()
+        path.chmod(0o644)
+    Monitor().close()
+    assert_private(root)
+
+
+def test_a_bed_id_naming_a_path_never_writes_outside_the_data_folder(
+        qtbot, open_window: Window, tmp_path: Path) -> None:
+    outside = data_dir().parent
+    write_ward(bed("../../escaped", "Bed 1", record_video=True),
+               bed("0123456789ab", "Bed 2", record_video=True))
+    window = open_window()
+    assert "bed id must be 12 lowercase hex digits" in window.notice_label.text()
+    assert [b.config.name for b in window.monitor.beds] == ["Bed 2"]
+    qtbot.waitUntil(lambda: recorded_samples() >= 10, timeout=LIVE_TIMEOUT_MS)
+    window.close()
+    assert [p for p in outside.rglob("*escaped*")] == []
+    assert [p.name.split("_")[0] for p in (data_dir() / "video").iterdir()] == ["0123456789ab"] * 2
+
+
+def test_data_retention_deletes_old_sessions_and_recordings_at_start(qapp, tmp_path: Path) -> None:
+    write_session(record_path())  # in 2025, long ago
+    video = data_dir("video")
+    old, new = video / "0123456789ab_old.mp4", video / "0123456789ab_new.mp4"
+    for path in (old, new):
+        path.write_bytes(b"video")
+    os.utime(old, (time.time() - 40 * 86_400,) * 2)
+    Monitor().close()  # retention off (the default): everything kept
+    with RecordReader() as reader:
+        assert len(reader.sessions()) == 1
+    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors"), retention_days=30))
+    monitor = Monitor()
+    monitor.close()
+    with RecordReader() as reader:
+        assert reader.sessions() == []
+    assert sorted(video.iterdir()) == [new]
+
+
+# -- a stalled stream ---------------------------------------------------------------------------------------
+JPEG = cv2.imencode(".jpg", np.full((120, 160, 3), 128, np.uint8))[1].tobytes()
+
+
+class StallingStream(BaseHTTPRequestHandler):
+    """An MJPEG camera over HTTP at 15 fps. Its first connection sends 1.5 s of frames and then nothing, the
+    connection left open (a stalled stream); its second sends 1 s and closes; later ones keep sending."""
+
+    connections = 0
+    stalled_at = 0.0
+    stop = threading.Event()
+
+    def do_GET(self) -> None:
+        cls = type(self)
+        cls.connections += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        seconds = {1: 1.5, 2: 1.0}.get(cls.connections, 600.0)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not cls.stop.is_set():
+            self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                             % (len(JPEG), JPEG))
+            self.wfile.flush()
+            cls.stalled_at = time.time()
+            time.sleep(1 / 15)
+        if cls.connections == 1:
+            cls.stop.wait(60)  # the stall: open, silent
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def stalling_stream() -> Iterator[str]:
+    """The URL of a `StallingStream` served from this process."""
+    StallingStream.connections, StallingStream.stop = 0, threading.Event()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StallingStream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/stream.mjpg"
+    StallingStream.stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_stalled_stream_is_lost_at_once_and_its_alarm_does_not_flap(
+        qtbot, open_window: Window, stalling_stream: str) -> None:
+    window = open_window(beds=[BedConfig("Stream bed", Source.url(stalling_stream))])
+    runtime = window.monitor.beds[0]
+    tile = window.ward.tiles[runtime.bed_id]
+
+    def camera_lost() -> list[Transition]:
+        return [e.event.transition for e in window.monitor.alarm_log if e.event.kind is AlarmKind.CAMERA_LOST]
+
+    qtbot.waitUntil(lambda: camera_lost() == [Transition.RAISED], timeout=LIVE_TIMEOUT_MS)
+    stalled_at = StallingStream.stalled_at
+    [raised] = [e.event for e in window.monitor.alarm_log if e.event.kind is AlarmKind.CAMERA_LOST]
+    assert StallingStream.connections == 1 and raised.message == f"No frames for {STALE_AFTER_S:g} s"
+    assert raised.t - stalled_at < STALE_AFTER_S + 1.5  # at once, not at the stream's 10 s read timeout
+    qtbot.waitUntil(lambda: tile.thumbnail.text() == "no video", timeout=5000)  # no frozen face or score
+    assert tile.score_label.text() == "—" and runtime.latest is None
+
+    # the read times out, a reconnect sends 1 s and closes, the next one keeps sending: the alarm stays
+    # raised through the short flow and clears once frames have flowed for a few seconds
+    qtbot.waitUntil(lambda: camera_lost() == [Transition.RAISED, Transition.CLEARED], timeout=LIVE_TIMEOUT_MS)
+    assert StallingStream.connections == 3 and runtime.source_ok
+    window.monitor.record.flush()
+    with RecordReader() as reader:
+        [session] = reader.sessions()
+        samples = reader.samples(session.id)
+    gaps = samples.t[samples.status == FrameStatus.CAMERA_LOST]
+    assert len(gaps) >= 1 and abs(gaps[0] - raised.t) < 0.5
