@@ -14,8 +14,9 @@ the condition has been seen for `delay_s` (time between its first and latest sco
 - ACKNOWLEDGED: acknowledged while the condition persists. Steady yellow, silent. Becomes IDLE when the
   condition ends; re-alarms (back to ACTIVE) if it is still present `realarm_after_s` after acknowledgement.
 
-Acknowledging LATCHED ends the alarm (events ACKNOWLEDGED then CLEARED). Technical alarms (no face for
-`no_face_delay_s`, camera lost, model error, record error) are low priority, steady cyan, silent, not
+Acknowledging LATCHED ends the alarm (events ACKNOWLEDGED then CLEARED). Technical alarms (no usable face
+for `no_face_delay_s`, the model not applicable to the face for `not_applicable_delay_s`, camera lost, model
+error, record error) are low priority, steady cyan, silent, not
 latching: they clear themselves when the condition ends (for camera lost and record error the monitor
 decides when that is). Audio pause silences the audible signal for `AUDIO_PAUSE_S`; visual
 signals continue. Every transition returns an `AlarmEvent` for the alarm log and the record.
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 from engine.labelled import LabelledEnum
+from engine.status import FrameStatus
 
 
 class Priority(IntEnum):
@@ -60,6 +62,7 @@ class AlarmKind(LabelledEnum):
 
     PAIN = "pain", "pain"
     NO_FACE = "no_face", "no face"
+    NOT_APPLICABLE = "not_applicable", "model not applicable"
     CAMERA_LOST = "camera_lost", "camera lost"
     MODEL_ERROR = "model_error", "model error"
     RECORD_ERROR = "record_error", "record error"
@@ -104,6 +107,7 @@ class AlarmConfig:
     threshold: float = 3.0
     delay_s: float = 10.0
     no_face_delay_s: float = 30.0
+    not_applicable_delay_s: float = 30.0
     realarm_after_s: float = 150.0
 
     def __post_init__(self) -> None:
@@ -113,6 +117,8 @@ class AlarmConfig:
             (0.0 <= self.delay_s <= 300.0, f"alarm delay must be 0–300 s, got {self.delay_s}"),
             (0.0 <= self.no_face_delay_s <= 3600.0,
              f"no-face delay must be 0–3600 s, got {self.no_face_delay_s}"),
+            (0.0 <= self.not_applicable_delay_s <= 3600.0,
+             f"not-applicable delay must be 0–3600 s, got {self.not_applicable_delay_s}"),
             (low <= self.realarm_after_s <= high,
              f"re-alarm interval must be {low:g}–{high:g} s, got {self.realarm_after_s}"),
         ]
@@ -194,26 +200,34 @@ class BedAlarms:
         self._onset: float | None = None  # first score ≥ threshold of the current condition
         self._last_high = -math.inf  # latest score ≥ threshold
         self._no_face_since: float | None = None
+        self._not_applicable_since: float | None = None
         self._episodes: dict[AlarmKind, _Episode] = {}
         self._audio_paused_until: float | None = None
 
     # -- inputs ---------------------------------------------------------------------------------------
-    def update(self, t: float, score: float) -> list[AlarmEvent]:
-        """Take one analysed frame: a score, or NaN when the frame had no usable face."""
+    def update(self, t: float, score: float, status: FrameStatus | None = None) -> list[AlarmEvent]:
+        """Take one analysed frame: a score, or NaN when the frame had none, and its status (by default OK
+        for a score, NO_FACE without one). Only scores count for pain; a face the model does not apply to
+        counts for the not-applicable alarm, any other gap for the no-face alarm."""
+        status = status or (FrameStatus.OK if math.isfinite(score) else FrameStatus.NO_FACE)
         events = self._advance(t)
         if math.isfinite(score):
-            self._no_face_since = None
-            events += self._set(t, AlarmKind.NO_FACE, False, "")
             if score >= self.config.threshold:
                 self._onset = t if self._onset is None else self._onset
                 self._last_high = t
             else:
                 self._onset = None
-        else:
-            self._no_face_since = t if self._no_face_since is None else self._no_face_since
-            if t - self._no_face_since >= self.config.no_face_delay_s:
-                message = f"No face for {self.config.no_face_delay_s:g} s"
-                events += self._set(t, AlarmKind.NO_FACE, True, message)
+        face = math.isfinite(score) or status is FrameStatus.NOT_APPLICABLE  # a usable face in view
+        self._no_face_since = None if face else (t if self._no_face_since is None else self._no_face_since)
+        lasting = self._no_face_since is not None and t - self._no_face_since >= self.config.no_face_delay_s
+        words = "No face" if status is FrameStatus.NO_FACE else "No usable face"
+        events += self._set(t, AlarmKind.NO_FACE, lasting, f"{words} for {self.config.no_face_delay_s:g} s")
+        outside = status is FrameStatus.NOT_APPLICABLE
+        self._not_applicable_since = (t if self._not_applicable_since is None else self._not_applicable_since
+                                      ) if outside else None
+        lasting = (self._not_applicable_since is not None
+                   and t - self._not_applicable_since >= self.config.not_applicable_delay_s)
+        events += self._set(t, AlarmKind.NOT_APPLICABLE, lasting, "Model not applicable to this patient")
         return events + self._step_pain(t)
 
     def set_technical(self, t: float, kind: AlarmKind, present: bool, message: str = "") -> list[AlarmEvent]:
@@ -224,12 +238,13 @@ class BedAlarms:
         return self._advance(t) + self._set(t, kind, present, message or _REPORTED[kind]) + self._step_pain(t)
 
     def suspend(self, t: float) -> list[AlarmEvent]:
-        """Monitoring paused on purpose (privacy pause): the no-face and camera-lost conditions end and the
-        no-face and pain timers restart; a raised pain alarm latches until acknowledged as usual."""
+        """Monitoring paused on purpose (privacy pause): the no-face, not-applicable and camera-lost
+        conditions end, their timers and the pain timer restart; a raised pain alarm latches until
+        acknowledged as usual."""
         events = self._advance(t)
-        self._no_face_since = None
+        self._no_face_since = self._not_applicable_since = None
         self._onset = None
-        for kind in (AlarmKind.NO_FACE, AlarmKind.CAMERA_LOST):
+        for kind in (AlarmKind.NO_FACE, AlarmKind.NOT_APPLICABLE, AlarmKind.CAMERA_LOST):
             events += self._set(t, kind, False, "")
         return events + self._step_pain(t)
 

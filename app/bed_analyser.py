@@ -46,5 +46,6 @@ class BedAnalyser:
                                         self.smoothing_s)
                 self.streams[frame.bed_id] = stream
             jobs.append((stream, Frame(frame.index, frame.t, frame.image)))
-        return [AnalysedFrame(f.bed_id, f.image, r.face, Sample(f.t, r.score, r.status, ""), r.aus)
+        return [AnalysedFrame(f.bed_id, f.image, r.face,
+                              Sample(f.t, r.score, r.status, r.quality_reason, r.quality), r.aus)
                 for f, r in zip(frames, self.scorer.analyze(jobs), strict=True)]

@@ -82,6 +82,7 @@ class BedDialog(QDialog):
         self.threshold_spin = _spin(0.5, 5.0, 0.5, alarms.threshold, "")
         self.delay_spin = _spin(0.0, 300.0, 1.0, alarms.delay_s, " s")
         self.no_face_spin = _spin(0.0, 3600.0, 5.0, alarms.no_face_delay_s, " s")
+        self.not_applicable_spin = _spin(0.0, 3600.0, 5.0, alarms.not_applicable_delay_s, " s")
         self.realarm_spin = _spin(*REALARM_RANGE_S, 10.0, alarms.realarm_after_s, " s")
         self.record_check = QCheckBox("Record video of this bed (off by default: privacy)")
         self.record_check.setChecked(bool(config and config.record_video))
@@ -94,6 +95,7 @@ class BedDialog(QDialog):
         form.addRow("Pain alarm threshold (0–5)", self.threshold_spin)
         form.addRow("Pain alarm delay", self.delay_spin)
         form.addRow("No-face alarm after", self.no_face_spin)
+        form.addRow("Model-not-applicable alarm after", self.not_applicable_spin)
         form.addRow("Re-alarm after acknowledging", self.realarm_spin)
         form.addRow("", self.record_check)
         self.error_label = QLabel("")
@@ -184,6 +186,7 @@ class BedDialog(QDialog):
             raise ValueError(f"another bed is already called {name!r}")
         alarms = AlarmConfig(threshold=self.threshold_spin.value(), delay_s=self.delay_spin.value(),
                              no_face_delay_s=self.no_face_spin.value(),
+                             not_applicable_delay_s=self.not_applicable_spin.value(),
                              realarm_after_s=self.realarm_spin.value())
         details = {"bed_id": self.original.bed_id} if self.original else {}
         return BedConfig(name, self._source(), alarms, record_video=self.record_check.isChecked(),

@@ -27,6 +27,7 @@ from app.ward_view import bed_status_text
 from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
 from app.widgets.image import bgr_to_qimage, draw_face
+from app.widgets.reading import ReadingLabels
 from engine.status import FrameStatus
 
 ONE_CLICK = (AnnotationKind.ANALGESIC, AnnotationKind.REPOSITIONED, AnnotationKind.PROCEDURE)
@@ -70,11 +71,14 @@ class BedView(QWidget):
         self.video.setStyleSheet("background: #000000; color: #9e9e9e;")
         self.score_label = QLabel("—")
         self.score_label.setStyleSheet("font-size: 48pt; font-weight: bold;")
+        self.reading = ReadingLabels()
         self.alarm_label = QLabel("")
         self.alarm_label.setWordWrap(True)
         side = QVBoxLayout()
         side.addWidget(QLabel("Pain (0–5)"))
         side.addWidget(self.score_label)
+        side.addWidget(self.reading.reason)
+        side.addWidget(self.reading.quality)
         side.addWidget(self.alarm_label, 1)
         top = QHBoxLayout()
         top.addWidget(self.video, 3)
@@ -159,6 +163,7 @@ class BedView(QWidget):
         self._painted_markers = len(runtime.annotations)
         score = runtime.score
         self.score_label.setText(f"{score:.1f}" if math.isfinite(score) else "—")
+        self.reading.show(runtime.reason, runtime.quality)
         self._show_frame(runtime)
 
     def _show_frame(self, runtime: BedRuntime) -> None:

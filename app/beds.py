@@ -265,7 +265,7 @@ def list_cameras(max_index: int = 8) -> list[int]:
 # -- JSON conversion ----------------------------------------------------------------------------------
 _BED_KEYS = {"id", "name", "patient", "source", "alarms", "record_video"}
 _SOURCE_KEYS = {"kind", "location", "seed"}
-_ALARM_KEYS = {"threshold", "delay_s", "no_face_delay_s", "realarm_after_s"}
+_ALARM_KEYS = {"threshold", "delay_s", "no_face_delay_s", "not_applicable_delay_s", "realarm_after_s"}
 
 
 def _bed_to_dict(bed: BedConfig) -> dict[str, Any]:

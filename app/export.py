@@ -107,7 +107,9 @@ def session_record(reader: RecordReader, session_id: int, threshold: float = DEF
     if session is None:
         raise PainmonError(f"the record {reader.path} has no session {session_id}")
     samples = reader.samples(session_id)
-    table = FrameTable.from_columns(samples.t, samples.score, samples.status)
+    low = samples.status == str(FrameStatus.LOW_QUALITY)
+    table = FrameTable.from_columns(samples.t, samples.score, samples.status, quality=samples.quality,
+                                    quality_reason=np.where(low, samples.detail, ""))
     end = session.ended_at if session.ended_at is not None else (float(samples.t[-1]) if len(samples)
                                                                  else session.started_at)
     return ReplayRecord(

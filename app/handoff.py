@@ -3,6 +3,7 @@ samples coming back to the GUI, the model the worker runs, and the clock that st
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
@@ -35,12 +36,15 @@ class CapturedFrame:
 
 
 class Sample(NamedTuple):
-    """One analysed frame as the curve, the alarms and the record see it; score NaN unless status ok."""
+    """One analysed frame as the curve, the alarms and the record see it: score NaN unless status ok;
+    `message` says more about the status (why the face's quality was too low, the model's error); the
+    face's quality 0–1 (NaN without one)."""
 
     t: float
     score: float
     status: FrameStatus
     message: str
+    quality: float = math.nan
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ from engine.status import FrameStatus
 
 log = logging.getLogger(__name__)
 
+CONNECTING = "connecting…"
+"""What a bed says while its source opens."""
 ALARM_LOG_LENGTH = 1000
 RATE_WINDOW_S = 5.0
 STOP_WAIT_S = 5.0
@@ -78,7 +80,7 @@ class BedRuntime:
     session_retry_at: float = -math.inf
     paused: bool = False
     source_ok: bool = False
-    source_message: str = "connecting…"
+    source_message: str = CONNECTING
     captured: int = 0
     dropped: int = 0
     capture: CaptureWorker | None = None
@@ -109,6 +111,25 @@ class BedRuntime:
         if self.latest is None:
             return "starting…"
         return self.latest.sample.status.label
+
+    @property
+    def reason(self) -> str:
+        """Why the bed shows no score now, in words ("" while it shows one): privacy pause, camera lost,
+        starting, or the newest frame's status (with the reason of a low quality)."""
+        if self.paused:
+            return "privacy pause"
+        if not self.source_ok:
+            return CONNECTING if self.source_message == CONNECTING else "camera lost"
+        if self.latest is None:
+            return "starting…"
+        sample = self.latest.sample
+        return "" if sample.status is FrameStatus.OK else sample.status.words(sample.message)
+
+    @property
+    def quality(self) -> float:
+        """The quality of the newest frame's face (0–1), NaN without one."""
+        live = self.latest is not None and self.source_ok and not self.paused
+        return self.latest.sample.quality if live and self.latest is not None else math.nan
 
     @property
     def analysed_fps(self) -> float:
@@ -336,12 +357,13 @@ class Monitor(QObject):
         session = self._session(runtime)
         for sample in fresh:
             if session is not None:
-                self.record.add_sample(session, sample.t, sample.score, sample.status)
+                self.record.add_sample(session, sample.t, sample.score, sample.status, quality=sample.quality,
+                                       detail=sample.message)
             runtime.count(sample.t)
             failed = sample.status is FrameStatus.MODEL_ERROR
             events = runtime.alarms.set_technical(now, AlarmKind.MODEL_ERROR, failed, sample.message)
             if not failed:
-                events += runtime.alarms.update(now, sample.score)
+                events += runtime.alarms.update(now, sample.score, sample.status)
             self._log(runtime, events)
         runtime.history.extend([s.t for s in fresh], [s.score for s in fresh])
         runtime.version += 1
@@ -444,7 +466,7 @@ class Monitor(QObject):
         worker = CaptureWorker(config.bed_id, config.source, retry_s=self.retry_s, record_stem=stem)
         worker.frame_captured.connect(self.slots.put, Qt.ConnectionType.DirectConnection)
         worker.source_state.connect(self._source_state)
-        runtime.source_ok, runtime.source_message = False, "connecting…"
+        runtime.source_ok, runtime.source_message = False, CONNECTING
         runtime.watched_from, runtime.flowing_since = wall_clock(), None
         runtime.capture, runtime.thread = worker, start_worker(worker)
 

@@ -23,7 +23,7 @@ from engine.files import PRIVATE_MODE
 from engine.labelled import LabelledEnum
 from engine.paths import data_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE beds (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE patients (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE);
@@ -40,7 +40,9 @@ CREATE TABLE samples (
     session_id INTEGER NOT NULL REFERENCES sessions(id),
     t REAL NOT NULL,
     score REAL,
-    status TEXT NOT NULL
+    status TEXT NOT NULL,
+    quality REAL,
+    detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX samples_by_time ON samples(session_id, t);
 CREATE TABLE alarms (
@@ -69,6 +71,14 @@ CREATE TABLE annotations (
     text TEXT NOT NULL
 );
 """
+
+
+MIGRATIONS = {
+    1: "ALTER TABLE samples ADD COLUMN quality REAL; "
+       "ALTER TABLE samples ADD COLUMN detail TEXT NOT NULL DEFAULT '';",
+}
+"""SQL that brings a record of each older version to the next (version 2: a sample's face quality and the
+detail of its status, such as why the face was of too low quality)."""
 
 
 class RecordError(PainmonError):
@@ -100,11 +110,15 @@ class Session:
 
 @dataclass(frozen=True)
 class Samples:
-    """Per-frame samples in time order: t (float64 s), score (float64, NaN for gaps), status (str)."""
+    """Per-frame samples in time order: t (float64 s), score (float64, NaN for gaps), status (str), the face's
+    quality (float64, NaN where unknown) and the detail of the status (str: why the quality was too low, the
+    model's error)."""
 
     t: np.ndarray
     score: np.ndarray
     status: np.ndarray
+    quality: np.ndarray
+    detail: np.ndarray
 
     def __len__(self) -> int:
         return len(self.t)
@@ -165,10 +179,13 @@ def connect(path: Path, create: bool, lock_timeout_s: float = 10.0) -> sqlite3.C
                 raise RecordError(f"{path} is an SQLite database but not a painmon record")
             with connection:
                 connection.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            version = SCHEMA_VERSION
         elif version == 0:
             raise RecordError(f"{path} is not a painmon record")
         elif version > SCHEMA_VERSION:
             raise RecordError(f"{path} was written by a newer painmon (record version {version})")
+        for older in range(version, SCHEMA_VERSION):  # upgrade in place, one transaction per step
+            connection.executescript(f"BEGIN; {MIGRATIONS[older]} PRAGMA user_version={older + 1}; COMMIT;")
     except (sqlite3.DatabaseError, OSError) as exc:
         raise RecordError(f"cannot open record {path}: {exc}") from exc
     return connection
@@ -220,12 +237,13 @@ class RecordReader:
     def samples(self, session_id: int, start: float = -math.inf, end: float = math.inf) -> Samples:
         """Samples of a session with start <= t <= end."""
         rows = self._db.execute(
-            "SELECT t, score, status FROM samples WHERE session_id=? AND t BETWEEN ? AND ? ORDER BY t",
-            (session_id, start, end)).fetchall()
+            "SELECT t, score, status, quality, detail FROM samples WHERE session_id=? AND t BETWEEN ? AND ? "
+            "ORDER BY t", (session_id, start, end)).fetchall()
         t = np.array([r[0] for r in rows], dtype=np.float64)
         score = np.array([math.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
         status = np.array([r[2] for r in rows], dtype=str)
-        return Samples(t, score, status)
+        quality = np.array([math.nan if r[3] is None else r[3] for r in rows], dtype=np.float64)
+        return Samples(t, score, status, quality, np.array([r[4] for r in rows], dtype=str))
 
     def alarms(self, session_id: int, start: float = -math.inf, end: float = math.inf) -> list[AlarmRecord]:
         """Alarm episodes of a session that overlap [start, end], in the order they were raised."""

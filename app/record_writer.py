@@ -116,11 +116,15 @@ class RecordWriter:
 
         return int(self._submit(_Item("session", insert, bed_id=bed_id, wait=True)))
 
-    def add_sample(self, session_id: int, t: float, score: float, status: FrameStatus) -> None:
-        """Queue one frame's result; a NaN (or infinite) score is stored as NULL."""
+    def add_sample(self, session_id: int, t: float, score: float, status: FrameStatus, *,
+                   quality: float = math.nan, detail: str = "") -> None:
+        """Queue one frame's result: a NaN (or infinite) score or quality is stored as NULL; `detail` says
+        more about the status (why the quality was too low, the model's error)."""
         self._put_sql("sample", session_id,
-                      "INSERT INTO samples(session_id, t, score, status) VALUES (?, ?, ?, ?)",
-                      lambda: (_id(session_id), _time(t), _score(score), str(FrameStatus(status))))
+                      "INSERT INTO samples(session_id, t, score, status, quality, detail) "
+                      "VALUES (?, ?, ?, ?, ?, ?)",
+                      lambda: (_id(session_id), _time(t), _score(score), str(FrameStatus(status)),
+                               _score(quality), _text(detail, "detail")))
 
     def add_alarm_event(self, session_id: int, event: AlarmEvent) -> None:
         """Queue an alarm transition: the episode row is created or updated and the log gets an entry."""
@@ -189,6 +193,9 @@ class RecordWriter:
             db = connect(self.path, create=True, lock_timeout_s=self.lock_timeout_s)
         except RecordError as exc:
             opened.set_exception(exc)
+            return
+        except Exception as exc:  # the opener waits on `opened`: it must always hear back
+            opened.set_exception(RecordError(f"cannot open record {self.path}: {_one_line(exc)}"))
             return
         db.isolation_level = None  # transactions are explicit (`_transaction`)
         db.execute("PRAGMA foreign_keys=ON")  # a row for a session that does not exist is refused

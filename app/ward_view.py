@@ -98,6 +98,7 @@ class WardView(QWidget):
                 continue
             self._painted[runtime.bed_id] = runtime.version
             tile.set_score(runtime.score)
+            tile.set_reading(runtime.reason, runtime.quality)
             tile.set_history(runtime.history.t, runtime.history.score)
             live = runtime.source_ok and not runtime.paused and runtime.latest is not None
             tile.set_frame(runtime.latest.image if live and runtime.latest is not None else None)

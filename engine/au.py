@@ -61,7 +61,7 @@ class AUNet(nn.Module):
 
     def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """AU logits (N, n_aus) and, from the same pass, the features that describe a face (the channel
-        means of the backbone's described stages)."""
+        texture of the backbone's described stages)."""
         pooled, described = pooled_and_described(self.backbone, self.described, (x - self.mean) / self.std)
         return self.head(pooled), described
 

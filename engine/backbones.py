@@ -32,8 +32,9 @@ class BackboneSpec:
     mean: float
     std: float
     pretrained: tuple[str, ...]
-    # The stages (children of the backbone) whose channel means, side by side, describe a face to
-    # engine.applicability: from colour and texture in the first stages to the face's make-up in the last.
+    # The early stages (children of the backbone) whose texture describes a face to engine.applicability:
+    # per channel, the mean absolute difference between horizontally and between vertically neighbouring
+    # positions of the stage's output (2 numbers per channel).
     described: tuple[str, ...]
     described_dim: int
 
@@ -42,12 +43,12 @@ BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
         # facenet-pytorch's InceptionResnetV1, trained on 160×160 crops with input (x − 127.5) / 128.
-        # Described by four stages: 64 + 256 + 256 + 896 channels.
+        # Described by two early stages: 2 × (64 + 256) numbers.
         BackboneSpec("inception_resnet_v1", 1792, (160, 160), 127.5, 128.0, ("casia-webface", "vggface2"),
-                     ("conv2d_2b", "conv2d_4b", "repeat_1", "repeat_2"), 1472),
+                     ("conv2d_2b", "conv2d_4b"), 640),
         # Small residual CNN on the papers' 112×96 template and (x − 128) / 128, trained from scratch;
-        # described by every stage: 16 + 32 + 32 + 64 + 64 + 128 + 128 channels.
-        BackboneSpec("face_cnn_small", 128, (112, 96), 128.0, 128.0, (), tuple(map(str, range(7))), 464),
+        # described by its first three stages: 2 × (16 + 32 + 32) numbers.
+        BackboneSpec("face_cnn_small", 128, (112, 96), 128.0, 128.0, (), ("0", "1", "2"), 160),
     )
 }
 
@@ -109,12 +110,14 @@ def _inception_resnet_v1(pretrained: str | None) -> nn.Module:
 def pooled_and_described(backbone: nn.Module, stages: tuple[str, ...], x: torch.Tensor
                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """The backbone's output (its pooled features) for normalised input x and, from the same pass, the
-    channel means of the named stages' outputs side by side (BackboneSpec.described)."""
+    texture of the named stages' outputs (BackboneSpec.described): per channel, the mean absolute
+    difference between horizontal neighbours, then between vertical ones, stage after stage."""
     described = []
     for name, layer in backbone.named_children():
         x = layer(x)
         if name in stages:
-            described.append(x.mean(dim=(2, 3)))
+            described.append((x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean(dim=(2, 3)))
+            described.append((x[:, :, 1:, :] - x[:, :, :-1, :]).abs().mean(dim=(2, 3)))
     return x, torch.cat(described, dim=1)
 
 

@@ -47,7 +47,7 @@ class PainRegressor(nn.Module):
 
     def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Scores (N,) in [0, 5] and, from the same pass, the features that describe a face to
-        engine.applicability (N, described_dim: the channel means of the backbone's described stages)."""
+        engine.applicability (N, described_dim: the texture of the backbone's described stages)."""
         pooled, described = pooled_and_described(self.backbone, self.described, (x - self.mean) / self.std)
         return self._head(pooled)[0], described
 

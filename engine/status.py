@@ -23,3 +23,7 @@ class FrameStatus(LabelledEnum):
     MODEL_ERROR = "model_error", "no model"
     PAUSED = "paused", "privacy pause"
     CAMERA_LOST = "camera_lost", "camera lost"
+
+    def words(self, reason: str = "") -> str:
+        """The status as people read it, with the reason of a low quality ("low quality: too dark")."""
+        return f"{self.label}: {reason}" if self is FrameStatus.LOW_QUALITY and reason else self.label

@@ -1,4 +1,4 @@
-"""`painmon train ...` subcommands: synth, loso, evaluate, export, saliency.
+"""`painmon train ...` subcommands: synth, loso, evaluate, export, describe, saliency.
 
 Handlers are imported only when their command runs, so `painmon --help` stays fast.
 """
@@ -42,7 +42,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     export = tsub.add_parser("export", help="write a deployable checkpoint with its model card")
     export.add_argument("run", help="LOSO run folder")
     export.add_argument("--out", help="checkpoint to write (default: RUN/model.safetensors)")
+    export.add_argument("--data", help="the run's data set, if it has moved since the run")
     export.set_defaults(func=lazy("train.export:run"))
+
+    describe = tsub.add_parser("describe", help="add the description of a model's training faces to it")
+    describe.add_argument("model", help="painmon checkpoint (.safetensors)")
+    describe.add_argument("--data", required=True, action="append",
+                          help="data set it was trained on (UNBC-McMaster layout); repeat for several")
+    describe.add_argument("--out", required=True, help="checkpoint to write (may be MODEL)")
+    describe.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
+    describe.set_defaults(func=lazy("train.describe:run"))
 
     saliency = tsub.add_parser("saliency", help="a face's saliency map (paper 002's deconvnet) as a PNG")
     saliency.add_argument("--model", required=True, help="painmon checkpoint of a pain regressor")

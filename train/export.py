@@ -2,7 +2,9 @@
 
 The deployable model is the run's all-subjects fit (`folds/final/`, trained by `painmon train loso` after the
 held-out folds, or alone with `--folds final`); its card carries the data set, the config and the LOSO
-metrics of the run's finished folds, which estimate how that recipe does on an unseen subject.
+metrics of the run's finished folds, which estimate how that recipe does on an unseen subject. The checkpoint
+also carries the description of the faces of the run's data set (train.describe), so the monitor knows the
+faces the model applies to.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from pathlib import Path
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import PainmonError
 from train.au_predictions import au_metrics_json, merge_fold_aus
+from train.describe import describe_faces
 from train.evaluate import evaluation_json, read_predictions
+from train.loop import resolve_device
 from train.loso import FINAL
 
 SYNTHETIC_USE = ("demonstration and testing only: trained on synthetic faces rendered by painmon "
@@ -24,8 +28,9 @@ RESEARCH_USE = ("research only: a pain-expression regressor trained on UNBC-McMa
                 "not a medical device. NOT FOR CLINICAL USE.")
 
 
-def export_run(run: Path, out: Path | None = None) -> Path:
-    """Write RUN's all-subjects model with a card (data, config, LOSO metrics) to `out`; return the path."""
+def export_run(run: Path, out: Path | None = None, data: Path | None = None) -> Path:
+    """Write RUN's all-subjects model with a card (data, config, LOSO metrics) and the description of its
+    training faces to `out`; return the path. `data`: the run's data set where it has moved since."""
     record_path = run / "run.json"
     if not record_path.exists():
         raise PainmonError(f"{run} is not a LOSO run folder (no run.json)")
@@ -62,14 +67,19 @@ def export_run(run: Path, out: Path | None = None) -> Path:
     if aus is not None:  # an AU model: per-AU accuracy and F1 of the held-out folds
         card.metrics["aus"] = au_metrics_json(aus[0].scores(), aus[1])
     card.created = datetime.now(UTC).isoformat(timespec="seconds")
+    data = data or Path(record["data"])
+    if not data.is_dir():
+        raise PainmonError(f"{run}'s data set is no longer at {data}: give its new place with --data")
+    description, card.applicability = describe_faces(model, card, [data], device=resolve_device(None))
     out = out or run / "model.safetensors"
-    save_checkpoint(out, model, card)
+    save_checkpoint(out, model, card, description)
     load_checkpoint(out)  # what engine and the app will do
     return out
 
 
 def run(args: argparse.Namespace) -> int:
-    """`painmon train export RUN [--out PATH]`."""
-    out = export_run(Path(args.run), Path(args.out) if args.out else None)
+    """`painmon train export RUN [--out PATH] [--data DIR]`."""
+    out = export_run(Path(args.run), Path(args.out) if args.out else None,
+                     Path(args.data) if args.data else None)
     print(f"wrote {out}")
     return 0

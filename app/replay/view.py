@@ -371,7 +371,8 @@ class ReplayView(QWidget):
         self.au_bars.set_values(table.aus_at(index))
         self.slider.setValue(index)
         score = table.score[index]
-        shown = f"{score:.2f}" if np.isfinite(score) else FrameStatus(table.status[index]).label
+        shown = (f"{score:.2f}" if np.isfinite(score)
+                 else FrameStatus(table.status[index]).words(str(table.quality_reason[index])))
         unit = "sample" if record.wall_clock else "frame"
         self.time_label.setText(f"{record.format_time(t)} · {unit} {index + 1}/{len(table)} · pain {shown}")
 

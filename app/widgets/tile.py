@@ -1,4 +1,5 @@
-"""One bed on the ward view: live thumbnail, big current score, sparkline, face status and alarm colour."""
+"""One bed on the ward view: live thumbnail, big current score (or why there is none, in words) with the
+face's quality, sparkline, face status and alarm colour."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import math
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QMouseEvent, QPixmap
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.alarms import AlarmSignal
 from app.widgets.flash import AlarmFlasher, alarm_stylesheet
 from app.widgets.image import bgr_to_qimage
+from app.widgets.reading import ReadingLabels
 from app.widgets.sparkline import Sparkline
 
 THUMBNAIL_SIZE = QSize(192, 108)
@@ -39,6 +41,7 @@ class BedTile(QFrame):
         self.score_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.score_label.setStyleSheet("font-size: 40pt; font-weight: bold;")
         self.score_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.reading = ReadingLabels()
         self.sparkline = Sparkline()
         self.sparkline.setFixedHeight(64)
         self.alarm_label = QLabel("")
@@ -47,7 +50,11 @@ class BedTile(QFrame):
         layout.addWidget(self.name_label, 0, 0)
         layout.addWidget(self.status_label, 0, 1, Qt.AlignmentFlag.AlignRight)
         layout.addWidget(self.thumbnail, 1, 0)
-        layout.addWidget(self.score_label, 1, 1)
+        score = QVBoxLayout()
+        score.addWidget(self.score_label, 1)
+        score.addWidget(self.reading.reason)
+        score.addWidget(self.reading.quality)
+        layout.addLayout(score, 1, 1)
         layout.addWidget(self.sparkline, 2, 0, 1, 2)
         layout.addWidget(self.alarm_label, 3, 0, 1, 2)
         self.flasher = AlarmFlasher(self)
@@ -71,6 +78,10 @@ class BedTile(QFrame):
     def set_score(self, score: float) -> None:
         """Show the current score; NaN (no face, no camera) shows a dash, never 0."""
         self.score_label.setText(f"{score:.1f}" if math.isfinite(score) else "—")
+
+    def set_reading(self, reason: str, quality: float) -> None:
+        """Say why there is no score ("" when there is one) and show the face's quality (NaN: none)."""
+        self.reading.show(reason, quality)
 
     def set_status(self, text: str) -> None:
         """Show the face / source status ('face', 'no face', 'camera lost', 'paused', …)."""

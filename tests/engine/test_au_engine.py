@@ -83,7 +83,7 @@ def test_au_model_exports_scores_and_aus_with_one_dynamic_batch(au_model: Path, 
     shapes = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
               for v in graph.output}
     assert list(shapes) == ["scores", "aus", "features"]
-    assert shapes == {"scores": [batch], "aus": [batch, len(card.aus)], "features": [batch, 464]}
+    assert shapes == {"scores": [batch], "aus": [batch, len(card.aus)], "features": [batch, 160]}
     # PSPI → level is clamps and adds: no data-dependent indexing or rounding for TensorRT to trip on
     assert not {n.op_type for n in graph.node} & {"Floor", "GatherND", "GatherElements"}
     model, _ = load_checkpoint(regressor)
@@ -131,7 +131,7 @@ def test_predictors_give_aus_for_the_au_model_and_none_for_a_regressor(au_model:
     want_scores, want_aus, scores, aus = want.scores, want.aus, got.scores, got.aus
     assert aus is not None and want_aus is not None
     assert aus.dtype == np.float32 and aus.shape == (8, len(DEFAULT_AUS))
-    assert got.features.shape == want.features.shape == (8, 464)  # the first member's described stages
+    assert got.features.shape == want.features.shape == (8, 160)  # the first member's described stages
     np.testing.assert_allclose(got.features, want.features, atol=1e-4 * np.abs(want.features).max())
     assert ((aus > 0) & (aus < 1)).all()
     np.testing.assert_allclose(scores, want_scores, atol=1e-4)
@@ -148,7 +148,7 @@ def test_predictors_give_aus_for_the_au_model_and_none_for_a_regressor(au_model:
         plain = create_predictor(regressor, backend, "cpu")
         prediction = plain.predict_outputs(uint8)
         assert plain.aus == () and prediction.aus is None and prediction.scores.shape == (8,)
-        assert prediction.features.shape == (8, 464)
+        assert prediction.features.shape == (8, 160)
 
 
 def test_au_thresholds_are_read_from_the_checkpoint(au_model: Path, regressor: Path):

@@ -1,0 +1,36 @@
+"""Beside a live score: why there is none, in words, and how good the face seen is (engine.quality)."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+
+QUALITY_COLOURS = ((0.75, "#8bc34a"), (0.5, "#ffb300"), (0.0, "#ff6e6e"))
+"""Colour of the quality figure from each lower bound up: good, borderline, too low to score."""
+
+
+class ReadingLabels:
+    """Two labels to place under a score: `reason` (why there is no score: no face, low quality and why,
+    model not applicable, privacy pause, camera lost, no model; empty while there is a score) and `quality`
+    (the face's quality in percent, coloured; empty without a face)."""
+
+    def __init__(self) -> None:
+        self.reason = QLabel("")
+        self.reason.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.reason.setWordWrap(True)
+        self.reason.setStyleSheet("font-size: 12pt; color: #bdbdbd;")
+        self.quality = QLabel("")
+        self.quality.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+    def show(self, reason: str, quality: float) -> None:
+        """Say why there is no score ("" when there is one) and show the face's quality (NaN: no face)."""
+        self.reason.setText(reason)
+        self.reason.setVisible(bool(reason))
+        if math.isnan(quality):
+            self.quality.setText("")
+            return
+        colour = next(colour for bound, colour in QUALITY_COLOURS if quality >= bound)
+        self.quality.setText(f"face quality {100 * quality:.0f} %")
+        self.quality.setStyleSheet(f"color: {colour};")
