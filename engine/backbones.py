@@ -21,10 +21,18 @@ from torch import nn
 
 from engine.errors import WeightsUnavailableError
 
+MAX_INPUT_SCALE = 2
+"""A backbone takes faces of at most this many times its own input size each way (model cards and training
+configs are held to it: larger crops cost memory quadratically and no face needs them)."""
+
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """What a backbone expects: input size (h, w), normalisation (x − mean) / std, and what it outputs."""
+    """What a backbone expects: input size (h, w), normalisation (x − mean) / std, and what it outputs.
+
+    `min_side`: the smallest crop side it takes (InceptionResnetV1's unpadded convolutions fail below 75
+    pixels; the small CNN's four stride-2 stages bring 16 pixels down to one).
+    """
 
     name: str
     feature_dim: int
@@ -32,15 +40,27 @@ class BackboneSpec:
     mean: float
     std: float
     pretrained: tuple[str, ...]
+    min_side: int
+
+    def accepts(self, size: tuple[int, int]) -> bool:
+        """Whether the backbone takes (h, w) crops: each side from min_side to MAX_INPUT_SCALE × its own."""
+        return all(self.min_side <= side <= MAX_INPUT_SCALE * own
+                   for side, own in zip(size, self.input_size, strict=True))
+
+    def input_sizes(self) -> str:
+        """The crop sizes it takes, for messages: "16..224 × 16..192"."""
+        h, w = (MAX_INPUT_SCALE * side for side in self.input_size)
+        return f"{self.min_side}..{h} × {self.min_side}..{w} (h × w)"
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
         # facenet-pytorch's InceptionResnetV1, trained on 160×160 crops with input (x − 127.5) / 128.
-        BackboneSpec("inception_resnet_v1", 1792, (160, 160), 127.5, 128.0, ("casia-webface", "vggface2")),
+        BackboneSpec("inception_resnet_v1", 1792, (160, 160), 127.5, 128.0, ("casia-webface", "vggface2"),
+                     min_side=75),
         # Small residual CNN on the papers' 112×96 template and (x − 128) / 128, trained from scratch.
-        BackboneSpec("face_cnn_small", 128, (112, 96), 128.0, 128.0, ()),
+        BackboneSpec("face_cnn_small", 128, (112, 96), 128.0, 128.0, (), min_side=16),
     )
 }
 

@@ -3,6 +3,7 @@ killed training runs, shown widgets and recorded sessions. Fixtures live in the 
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -14,10 +15,12 @@ import cv2
 import numpy as np
 import onnx
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torchvision.ops import box_iou
 
 from engine.au import AUPainModel
-from engine.checkpoint import ModelCard, save_checkpoint
+from engine.checkpoint import CARD_KEY, ModelCard, save_checkpoint
 from engine.model import PainRegressor
 
 if TYPE_CHECKING:
@@ -78,6 +81,20 @@ def save_random_checkpoint(path: Path) -> Path:
     model = PainRegressor("face_cnn_small", pretrained=None).eval()
     card = ModelCard.for_model(model, name="test-random", version="0", trained_on="random weights")
     return save_checkpoint(path, model, card)
+
+
+def tampered_checkpoint(source: Path, target: Path, card: dict[str, Any] | None = None,
+                        tensors: Callable[[dict[str, torch.Tensor]], None] | None = None) -> Path:
+    """A copy of a checkpoint with fields of its card replaced by `card` and its tensors changed in place by
+    `tensors`, written straight with safetensors as an outsider's tool would (painmon checks nothing)."""
+    with safe_open(source, framework="pt") as handle:
+        metadata = handle.metadata()
+    weights = load_file(source)
+    if tensors is not None:
+        tensors(weights)
+    fields = {**json.loads(metadata[CARD_KEY]), **(card or {})}
+    save_file(weights, target, metadata={**metadata, CARD_KEY: json.dumps(fields)})
+    return target
 
 
 def calibrate_batch_norm(model: torch.nn.Module, faces: torch.Tensor) -> None:

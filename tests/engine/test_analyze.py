@@ -21,7 +21,7 @@ from app.cli import main
 from engine.frame_csv import CSV_COLUMNS, ResultCsvWriter
 from engine.status import FrameStatus
 from engine.types import Face, FrameResult
-from tests.helpers import ROOT, painmon_command, run_painmon, save_random_checkpoint
+from tests.helpers import ROOT, painmon_command, run_painmon, save_random_checkpoint, tampered_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +178,30 @@ def test_bad_model_file_is_a_bad_input_error(painmon_here, clips_dir: Path, tmp_
                                 "--out", tmp_path / "x.csv")
     assert code == 2 and err.startswith("painmon: error: ") and "model.safetensors" in err
     assert err.count("\n") == 1
+
+
+BAD_MODELS = {  # the model file's card fields or weights → the refusal
+    "an empty input size": ({"input_size": [0, 0]}, None, "input_size [0, 0] is not a size"),
+    "AUs on a plain regressor": ({"aus": [4, 6]}, None, "aus and members go together"),
+    "members as text": ({"aus": [4], "members": ["face_cnn_small"]}, None, "members[0] must be an object"),
+    "clinical use as text": ({"clinical_use": "no"}, None, "clinical_use must be true or false"),
+    "NaN weights": (None, lambda t: t["embed.1.weight"].fill_(math.nan), "holds NaN or infinite values"),
+}
+
+
+MODEL_CASES = [(case, backend) for case in BAD_MODELS for backend in ("onnx", "torch")]
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=[f"{case} on {backend}" for case, backend in MODEL_CASES])
+def test_a_bad_model_is_refused_in_one_line_naming_why(painmon_here, random_model: Path, clips_dir: Path,
+                                                       tmp_path: Path, case: tuple[str, str]):
+    card, tensors, message = BAD_MODELS[case[0]]
+    model = tampered_checkpoint(random_model, tmp_path / "bad.safetensors", card=card, tensors=tensors)
+    code, _, err = painmon_here("analyze", clips_dir / "single_face.mp4", "--model", model, "--out",
+                                tmp_path / "x.csv", "--backend", case[1])
+    assert code == 2 and err.startswith(f"painmon: error: {model} ") and err.count("\n") == 1, err
+    assert message in err
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_unwritable_output_is_a_bad_input_error(painmon_here, clips_dir: Path, checkpoint: Path,

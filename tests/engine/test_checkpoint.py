@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from engine.checkpoint import (
     CARD_KEY,
@@ -21,6 +24,7 @@ from engine.checkpoint import (
 from engine.errors import ModelFileError
 from engine.files import file_sha256
 from engine.model import PainRegressor
+from tests.helpers import save_random_au_checkpoint, tampered_checkpoint
 
 
 def _card(model: PainRegressor) -> ModelCard:
@@ -141,3 +145,87 @@ def test_file_sha256_tracks_content(small_checkpoint: Path, tmp_path: Path) -> N
     with torch.no_grad():
         model.head[1].bias.add_(1.0)
     assert file_sha256(save_checkpoint(tmp_path / "changed.safetensors", model, card)) != first
+
+
+AU_MODEL = {"aus": [4], "members": [{"backbone": "face_cnn_small", "pretrained": None}]}
+"""Card fields making the small regressor's card an AU ensemble's."""
+BAD_CARDS = {  # a card's fields as a file may hold them → the field the refusal names
+    "a memory bomb of an input size": ({"input_size": [20000, 20000]},
+                                       "input_size [20000, 20000] is not a size face_cnn_small takes"),
+    "an empty input size": ({"input_size": [0, 0]}, "input_size [0, 0] is not a size"),
+    "one side only": ({"input_size": [112]}, "input_size must be a list of 2 values"),
+    "a negative side": ({"input_size": [-112, 96]}, "input_size [-112, 96] is not a size"),
+    "sides as text": ({"input_size": ["112", "96"]}, "input_size[0] must be a whole number"),
+    "another model's input size": ({"input_size": [224, 224]}, "input_size [224, 224] is not a size"),
+    "not the size it was trained at": ({"input_size": [96, 96], "config": {"model": {"input_size": None}}},
+                                       "input_size [96, 96] is not the size the model was trained at"),
+    "members as text": ({"members": ["face_cnn_small"], "aus": [4]}, "members[0] must be an object"),
+    "AUs on a plain regressor": ({"aus": [4, 6]}, "aus and members go together"),
+    "an AU that FACS lacks": (AU_MODEL | {"aus": [4, 99]},
+                              "aus[1] must be between 1 and 64"),
+    "clinical use as text": ({"clinical_use": "no"}, "clinical_use must be true or false"),
+    "a zero scale": ({"std": 0}, "std must be positive"),
+    "a NaN mean": ({"mean": math.nan}, "mean must be a finite number"),
+    "an unknown backbone": ({"backbone": "resnet_152"}, "backbone 'resnet_152' is not one of"),
+    "weights painmon lacks": ({"pretrained": "imagenet"}, "pretrained 'imagenet' is not a weight set"),
+    "a name that is a number": ({"name": 7}, "name must be text"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CARDS, ids=list(BAD_CARDS))
+def test_a_card_outside_its_schema_is_refused_naming_the_field(small_checkpoint: Path, tmp_path: Path,
+                                                               case: str) -> None:
+    changes, message = BAD_CARDS[case]
+    path = tampered_checkpoint(small_checkpoint, tmp_path / "bad.safetensors", card=changes)
+    for read in (read_card, load_checkpoint):
+        with pytest.raises(ModelFileError) as caught:
+            read(path)
+        assert str(caught.value).startswith(f"{path} has an invalid model card: {message}")
+        assert "\n" not in str(caught.value)
+
+
+def test_a_card_lacking_a_field_is_refused_naming_it(small_checkpoint: Path, tmp_path: Path) -> None:
+    path = tmp_path / "bad.safetensors"
+    with safe_open(small_checkpoint, framework="pt") as handle:
+        card = json.loads(handle.metadata()[CARD_KEY])
+    del card["trained_on"]
+    save_file(load_file(small_checkpoint), path, metadata={FORMAT_KEY: FORMAT, CARD_KEY: json.dumps(card)})
+    with pytest.raises(ModelFileError, match="invalid model card: model card lacks trained_on"):
+        read_card(path)
+
+
+def _set(name: str, value: torch.Tensor) -> Callable[[dict[str, torch.Tensor]], None]:
+    return lambda tensors: tensors.__setitem__(name, value)
+
+
+BAD_WEIGHTS = {  # tensors changed as a file may hold them → the refusal
+    "a NaN weight": (lambda t: t["head.1.weight"].fill_(math.nan),
+                     "is damaged: tensor head.1.weight holds NaN or infinite values"),
+    "an infinite running variance": (lambda t: t["backbone.0.1.running_var"].fill_(math.inf),
+                                     "is damaged: tensor backbone.0.1.running_var holds NaN or infinite"),
+    "a tensor of another shape": (_set("head.1.weight", torch.zeros(1, 7)),
+                                  "tensor head.1.weight is torch.float32 [1, 7], the card's model has "
+                                  "torch.float32 [1, 50]"),
+    "a tensor of another type": (_set("head.1.bias", torch.zeros(1, dtype=torch.float64)),
+                                 "tensor head.1.bias is torch.float64 [1]"),
+    "a missing tensor": (lambda t: t.pop("head.1.bias"), "it lacks tensor head.1.bias"),
+    "a foreign tensor": (_set("payload", torch.zeros(3)), "it has tensor payload"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_WEIGHTS, ids=list(BAD_WEIGHTS))
+def test_weights_that_break_the_card_or_are_not_finite_are_refused(small_checkpoint: Path, tmp_path: Path,
+                                                                   case: str) -> None:
+    change, message = BAD_WEIGHTS[case]
+    path = tampered_checkpoint(small_checkpoint, tmp_path / "bad.safetensors", tensors=change)
+    with pytest.raises(ModelFileError) as caught:
+        load_checkpoint(path)
+    assert str(caught.value).startswith(f"{path} ") and message in str(caught.value)
+
+
+def test_au_thresholds_must_be_probabilities(tmp_path: Path) -> None:
+    source = save_random_au_checkpoint(tmp_path / "au.safetensors")
+    path = tampered_checkpoint(source, tmp_path / "bad.safetensors",
+                               tensors=lambda t: t["thresholds"].fill_(1.5))
+    with pytest.raises(ModelFileError, match="its AU thresholds are not probabilities"):
+        load_checkpoint(path)
