@@ -48,9 +48,9 @@ class BackboneSpec:
                    for side, own in zip(size, self.input_size, strict=True))
 
     def input_sizes(self) -> str:
-        """The crop sizes it takes, for messages: "16..224 × 16..192"."""
+        """The crop sizes it takes, for messages: "h 16..224, w 16..192 pixels"."""
         h, w = (MAX_INPUT_SCALE * side for side in self.input_size)
-        return f"{self.min_side}..{h} × {self.min_side}..{w} (h × w)"
+        return f"h {self.min_side}..{h}, w {self.min_side}..{w} pixels"
 
 
 BACKBONES: dict[str, BackboneSpec] = {

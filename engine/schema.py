@@ -2,12 +2,14 @@
 
 A field's type is its annotation (str, bool, int, float, `X | None`, tuple[X, X], tuple[X, ...], list[X],
 dict[str, Any], Any) and its range `within(...)` in the field's metadata (for a list or tuple: of each
-element). `checked` returns the values converted to those types, or raises SchemaError naming the first
-field that is wrong. Adding a setting is adding its field: its type and range are declared there only.
+element). `checked` returns parsed values converted to those types; `Checked` dataclasses check their fields
+whenever one is made. Both raise SchemaError naming the first field that is wrong. Adding a setting is adding
+its field: its type and range are declared there only.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 import typing
@@ -39,13 +41,13 @@ class Range:
 
     def __str__(self) -> str:
         if self.low is not None and self.high is not None and not (self.low_open or self.high_open):
-            return f"between {self.low:g} and {self.high:g}"
+            return f"between {_text(self.low)} and {_text(self.high)}"
         parts = []
         if self.low is not None:
             parts.append("positive" if self.low == 0 and self.low_open
-                         else f"{'>' if self.low_open else '>='} {self.low:g}")
+                         else f"{'>' if self.low_open else '>='} {_text(self.low)}")
         if self.high is not None:
-            parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+            parts.append(f"{'<' if self.high_open else '<='} {_text(self.high)}")
         return " and ".join(parts)
 
 
@@ -64,9 +66,22 @@ NOT_NEGATIVE = within(0)
 def checked(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` for the fields of dataclass `cls` that they name, each checked against its field's type and
     range and converted to it (lists to tuples, ints to floats); keys that are not fields are left out."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     return {f.name: _value(values[f.name], hints[f.name], f.name, f.metadata.get(RANGE))
             for f in fields(cls) if f.name in values}
+
+
+class Checked:
+    """Base of dataclasses whose fields are checked against their types and ranges whenever one is made
+    (SchemaError); a subclass with rules of its own extends `__post_init__`."""
+
+    def __post_init__(self) -> None:
+        checked(type(self), {f.name: getattr(self, f.name) for f in fields(self)})  # type: ignore[arg-type]
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 _PLAIN: dict[Any, tuple[str, Callable[[Any], bool]]] = {
@@ -116,6 +131,11 @@ def _sequence(value: Any, origin: type, args: tuple[Any, ...], name: str, limits
     items = [_value(item, kind, f"{name}[{i}]", limits)
              for i, (item, kind) in enumerate(zip(value, kinds, strict=True))]
     return tuple(items) if origin is tuple else items
+
+
+def _text(bound: float) -> str:
+    """A bound as people write it: 4096, 0.5, 1e-06."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 def _shown(value: Any) -> str:

@@ -109,13 +109,13 @@ def _prepare(data: Path, config: TrainConfig, out: Path, folds: list[str] | None
              config_path: Path | None, workers: int | None, progress: bool) -> tuple[_Run, list[str]]:
     """Check the request against the data set and the run folder, record the run, align every frame once;
     return the shared state and the folds to run."""
+    iterations = config.solver.iterations if iterations is None else iterations
+    if iterations < 1:
+        raise PainmonError(f"--iterations must be positive, got {iterations}")
     dataset = load_unbc(data, progress=progress)
     method = METHODS[config.method]
     frames = Frames.of(dataset.frames, method.au_numbers(config))
     subjects = dataset.subjects()
-    iterations = iterations or config.solver.iterations
-    if iterations < 1:
-        raise PainmonError(f"--iterations must be positive, got {iterations}")
     wanted = _wanted_folds(folds, subjects, data)
     input_size = method.new_model(config).input_size  # missing weights fail before any write
     _check_or_write_record(out, _record(dataset, config, iterations), config_path)
