@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -140,6 +141,22 @@ def test_ctrl_c_keeps_the_complete_rows_analysed_so_far(clips_dir: Path, checkpo
     assert [int(r["frame"]) for r in rows] == list(range(len(rows)))
     assert all(None not in row and None not in row.values() for row in rows)  # complete rows only
     assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]
+
+
+def test_a_still_image_is_analysed_as_one_frame_whatever_its_name(painmon_here, clips_dir: Path,
+                                                                  checkpoint: Path, tmp_path: Path):
+    photo = clips_dir / "single_face.jpg"
+    images = [photo, tmp_path / "face.png", tmp_path / "face.mp4"]
+    cv2.imwrite(str(images[1]), cv2.imread(str(photo)))  # lossless: the same pixels
+    shutil.copyfile(photo, images[2])  # a photo under a video's name
+    rows = []
+    for image in images:
+        code, out, err = painmon_here("analyze", image, "--model", checkpoint, "--out", tmp_path / "x.csv")
+        assert code == 0, err
+        assert f"{image}: 1 frames in" in out and "face found in 1 (100%)" in out
+        rows += read_csv(tmp_path / "x.csv")
+    assert len(rows) == 3 and rows[0] == rows[1] == rows[2]
+    assert (rows[0]["frame"], rows[0]["time_s"], rows[0]["status"]) == ("0", "0.0000", "ok")
 
 
 @pytest.fixture
