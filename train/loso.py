@@ -25,6 +25,7 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,9 +72,17 @@ class _Run:
     cache: AlignedFrames
 
 
+def _read_json(path: Path, what: str) -> Any:
+    """A JSON file painmon wrote, or a one-line PainmonError naming it when it is unreadable or damaged."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise PainmonError(f"{path} is not a readable {what} ({error}); remove it or replace it") from None
+
+
 def _record(dataset: UnbcDataset, config: TrainConfig, iterations: int) -> dict:
     marker = dataset.root / TWIN_MARKER
-    twin = json.loads(marker.read_text()) if marker.exists() else None
+    twin = _read_json(marker, "synthetic twin description") if marker.exists() else None
     return {"data": str(dataset.root.resolve()), "synthetic": twin is not None, "twin": twin,
             "config": config.to_dict(), "iterations": iterations, "subjects": dataset.subjects(),
             "frames": len(dataset.frames)}
@@ -82,10 +91,10 @@ def _record(dataset: UnbcDataset, config: TrainConfig, iterations: int) -> dict:
 def _check_or_write_record(out: Path, record: dict, config_path: Path | None) -> None:
     path = out / "run.json"
     if path.exists():
-        old = json.loads(path.read_text())
+        old = _read_json(path, "run record")
         new = json.loads(json.dumps(record))
         for key in ("data", "config", "iterations"):
-            if old.get(key) != new[key]:
+            if not isinstance(old, dict) or old.get(key) != new[key]:
                 raise PainmonError(f"{out} was started with another {key} ({path}); resume it with the same "
                                    "--data, --config and --iterations, or choose a new --out")
         return

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -139,6 +142,35 @@ def test_resuming_with_another_config_or_an_unknown_fold_is_refused(
         run_loso(twin, load_config(config), run, device=CPU, progress=False)
     with pytest.raises(PainmonError, match=f"unknown fold\\(s\\) nobody: .*{subjects_of(twin)[0]}"):
         run_loso(twin, load_config(config), tmp_path / "new", folds=["nobody"], device=CPU, progress=False)
+
+
+def _broken_twin_description(root: Path) -> Path:
+    (root / "twin.json").write_text('{"synthetic_twin": tru')
+    return root / "twin.json"
+
+
+def _one_pixel_frame(root: Path) -> Path:
+    image = sorted((root / "Images").glob("*/*/*.png"))[5]
+    cv2.imwrite(str(image), np.zeros((1, 1, 3), np.uint8))
+    return image
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    (_broken_twin_description, "is not a readable synthetic twin description (Expecting"),
+    (_one_pixel_frame, "image too small to be a video frame"),
+], ids=["broken twin.json", "1×1 image"])
+def test_a_damaged_data_set_is_refused_in_one_line_before_the_run_starts(
+    twin: Path, config: Path, tmp_path: Path, damage: Callable[[Path], Path], reason: str
+) -> None:
+    root = Path(shutil.copytree(twin, tmp_path / "twin"))
+    victim = damage(root)
+    result = subprocess.run(painmon_command("train", "loso", "--data", root, "--config", config, "--out",
+                                            tmp_path / "run"), cwd=ROOT, capture_output=True, text=True,
+                            env=env(), timeout=600)
+    error = result.stderr.splitlines()[-1]  # after the progress bars of reading the data set
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert error.startswith("painmon: error: ") and reason in error and str(victim) in error
+    assert not (tmp_path / "run").exists()
 
 
 def test_export_needs_a_finished_run(tmp_path: Path) -> None:

@@ -146,6 +146,14 @@ DAMAGE = {
     "missing FACS file": (*FACS, remove, "missing FACS label"),
     "missing AAM file": (*AAM, remove, "missing AAM landmark file"),
     "damaged image": (*IMAGE, scribble("not a png"), "unreadable image"),
+    "a 1×1 image": (*IMAGE, lambda path: cv2.imwrite(str(path), np.zeros((1, 1, 3), np.uint8)),
+                    "image too small to be a video frame"),
+    "AAM file of 65 points": (*AAM, scribble("1.0 2.0\n" * 65), r"expected 66 lines .*, found 65"),
+    "AAM file of 67 points": (*AAM, scribble("1.0 2.0\n" * 67), r"expected 66 lines .*, found 67"),
+    "AU beyond FACS": (*FACS, scribble("   9.9000000e+01   2.0000000e+00\n"), "AU 99 at intensity 2 is not"),
+    "negative AU": (*FACS, scribble("  -4.0000000e+00   2.0000000e+00\n"), "is not a number >= 0"),
+    "intensity beyond E": (*FACS, scribble("   4.0000000e+00   7.0000000e+00\n"), "AU 4 at intensity 7 is"),
+    "PSPI beyond 16": (*PSPI, scribble("   1.7000000e+01\n"), "PSPI 17 is above 16"),
 }
 
 
