@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
+import hypothesis
 import numpy as np
 import onnx
 import torch
+from hypothesis import strategies
+from hypothesis.strategies import SearchStrategy
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torchvision.ops import box_iou
@@ -50,6 +53,21 @@ def run_painmon(*args: object, timeout: float = 600, **kwargs: Any) -> subproces
     """Run `painmon ARGS` in a subprocess from the repository root, as a user's shell would; text output."""
     return subprocess.run(painmon_command(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           **kwargs)
+
+
+# -- property-based tests ------------------------------------------------------------------------------
+def examples(count: int) -> hypothesis.settings:
+    """Hypothesis settings of a property test: `count` generated inputs, no time limit per input (files are
+    written and read), no example database written into the checkout, and one tmp_path for all its inputs
+    (each writes its file afresh)."""
+    return hypothesis.settings(max_examples=count, deadline=None, database=None,
+                               suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+
+
+def mostly(good: SearchStrategy[Any], bad: SearchStrategy[Any], one_in: int = 20) -> SearchStrategy[Any]:
+    """Values of `good`, and of `bad` once in `one_in` draws: inputs that are mostly well-formed, so that a
+    property reaches past the first check."""
+    return strategies.integers(1, one_in).flatmap(lambda draw: bad if draw == 1 else good)
 
 
 # -- frames and faces -----------------------------------------------------------------------------------

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 
+import hypothesis
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from engine.backbones import BACKBONES
 from engine.checkpoint import (
     CARD_KEY,
     FORMAT,
@@ -24,7 +29,7 @@ from engine.checkpoint import (
 from engine.errors import ModelFileError
 from engine.files import file_sha256
 from engine.model import PainRegressor
-from tests.helpers import save_random_au_checkpoint, tampered_checkpoint
+from tests.helpers import examples, save_random_au_checkpoint, tampered_checkpoint
 
 
 def _card(model: PainRegressor) -> ModelCard:
@@ -229,3 +234,62 @@ def test_au_thresholds_must_be_probabilities(tmp_path: Path) -> None:
                                tensors=lambda t: t["thresholds"].fill_(1.5))
     with pytest.raises(ModelFileError, match="its AU thresholds are not probabilities"):
         load_checkpoint(path)
+
+
+# -- properties: whatever a card holds, reading it gives a card that passes its schema or a ValueError ----
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                 max_size=4),
+                    max_leaves=10)
+"""Any JSON value."""
+NEAR_MISSES = st.one_of(st.lists(st.integers(-5, 400), max_size=3), st.sampled_from(list(BACKBONES)),
+                        st.lists(st.integers(-2, 70), max_size=3),
+                        st.lists(st.fixed_dictionaries({"backbone": st.sampled_from([*BACKBONES, "x"]),
+                                                        "pretrained": st.none() | st.text(max_size=5)}),
+                                 max_size=2))
+"""Values a card's fields nearly take: sizes, backbones, AU lists, members."""
+REGRESSOR_CARD = json.loads(ModelCard("r", "1", "face_cnn_small", None, (112, 96), 128.0, 128.0, "-",
+                                      created="2026-01-01T00:00:00+00:00").to_json())
+AU_CARD = {**REGRESSOR_CARD, **AU_MODEL}
+CARD_FIELDS = [f.name for f in dataclasses.fields(ModelCard)]
+
+
+def parsed_or_refused(text: str) -> ModelCard | None:
+    """The card `text` holds, or None when it is refused (ValueError); a card it gives passes the schema and
+    reads back the same."""
+    try:
+        card = ModelCard.from_json(text)
+    except ValueError:
+        return None
+    hypothesis.event("read")
+    assert card.problem() is None and ModelCard.from_json(card.to_json()) == card
+    return card
+
+
+@examples(300)
+@given(st.text() | JSON.map(json.dumps))
+def test_any_text_is_a_card_or_refused(text: str) -> None:
+    parsed_or_refused(text)
+
+
+@examples(400)
+@given(base=st.sampled_from([REGRESSOR_CARD, AU_CARD]),
+       changes=st.dictionaries(st.sampled_from([*CARD_FIELDS, "comment"]), JSON | NEAR_MISSES, max_size=3),
+       removed=st.sets(st.sampled_from(CARD_FIELDS), max_size=2))
+def test_a_card_with_fields_changed_or_removed_is_a_card_or_refused(base: dict, changes: dict,
+                                                                    removed: set[str]) -> None:
+    data = {name: value for name, value in {**base, **changes}.items() if name not in removed}
+    parsed_or_refused(json.dumps(data))
+
+
+@examples(60)
+@given(changes=st.dictionaries(st.sampled_from(CARD_FIELDS), NEAR_MISSES | JSON, max_size=2))
+def test_a_checkpoint_with_any_card_loads_or_is_a_model_file_error(small_checkpoint: Path, tmp_path: Path,
+                                                                   changes: dict) -> None:
+    path = tampered_checkpoint(small_checkpoint, tmp_path / "any.safetensors", card=changes)
+    try:
+        model, card = load_checkpoint(path)
+    except ModelFileError:
+        return
+    hypothesis.event("loaded")
+    assert model.input_size == card.input_size and card.problem() is None

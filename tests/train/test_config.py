@@ -3,15 +3,27 @@ name the file and the problem."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.au import DEFAULT_AUS
+from engine.backbones import BACKBONES
 from engine.errors import PainmonError
-from tests.helpers import ROOT, run_painmon
-from train.config import METHOD_SECTIONS, ConfigError, SolverConfig, config_from_dict, load_config
+from tests.helpers import ROOT, examples, run_painmon
+from train.config import (
+    METHOD_SECTIONS,
+    SECTIONS,
+    ConfigError,
+    SolverConfig,
+    config_from_dict,
+    load_config,
+)
 from train.losses import LossConfig
 from train.methods import METHODS
 
@@ -232,3 +244,51 @@ def test_a_bad_setting_or_iteration_count_is_refused_before_any_work(tmp_path: P
         assert (result.returncode, result.stderr) == (
             2, f"painmon: error: --iterations must be positive, got {iterations}\n")
     assert not (tmp_path / "run").exists()
+
+
+# -- properties: whatever a config holds, reading it gives a valid config or a ConfigError naming the file --
+VALUES = st.one_of(st.booleans(), st.integers(), st.integers(-5, 5000), st.floats(), st.text(max_size=10),
+                   st.sampled_from(["face_cnn_small", "inception_resnet_v1", "vggface2", "l1", "center"]),
+                   st.lists(st.integers(-5, 400), max_size=3), st.lists(st.text(max_size=15), max_size=3),
+                   st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+"""Values TOML can hold, and the near misses of real settings."""
+SECTION_CLASSES = {**SECTIONS, **{name: cls for name, cls in METHOD_SECTIONS.items() if cls is not None}}
+
+
+def section(cls: type) -> st.SearchStrategy[dict]:
+    """A config section: some of its settings (or unknown ones) with any values."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    return st.dictionaries(st.sampled_from([*names, "typo"]), VALUES, max_size=3)
+
+
+CONFIGS_DATA = st.fixed_dictionaries(
+    {"name": st.text(max_size=8) | st.integers()},
+    optional={"method": st.sampled_from([*METHOD_SECTIONS, "magic"]) | st.integers(),
+              **{name: section(cls) | VALUES for name, cls in SECTION_CLASSES.items()}})
+
+
+@examples(500)
+@given(CONFIGS_DATA)
+def test_any_settings_give_a_valid_config_or_a_config_error(data: dict) -> None:
+    try:
+        config = config_from_dict(data, "fuzzed.toml")
+    except ConfigError as error:
+        assert str(error).startswith("fuzzed.toml") and "\n" not in str(error)
+        return
+    hypothesis.event("read")
+    assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    size = config.model.input_size
+    assert size is None or all(BACKBONES[b].accepts(size) for b in config.backbones())
+
+
+@examples(200)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_any_file_is_a_config_or_a_config_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "any.toml"
+    path.write_bytes(content)
+    try:
+        load_config(path)
+    except ConfigError as error:
+        assert str(error).startswith(str(path)) and "\n" not in str(error)
+        return
+    hypothesis.event("read")

@@ -1,5 +1,6 @@
 """Predictions CSV files and `painmon train evaluate` as a user runs it."""
 
+import csv
 import fcntl
 import json
 import math
@@ -10,11 +11,14 @@ import termios
 from pathlib import Path
 
 import cv2
+import hypothesis
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from tests.helpers import ROOT, painmon_command, run_painmon
-from train.evaluate import Predictions, PredictionsFileError, read_predictions, write_predictions
+from tests.helpers import ROOT, examples, mostly, painmon_command, run_painmon
+from train.evaluate import COLUMNS, Predictions, PredictionsFileError, read_predictions, write_predictions
 from train.report import OVERVIEW_SUBJECTS, subject_png_name
 
 # Three subjects as in test_metrics.py, written the way any tool might: extra column, rows out of order,
@@ -218,3 +222,54 @@ def test_cli_reports_unwritable_output_as_bad_input(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("painmon: error: cannot write output")
     assert "Traceback" not in result.stderr
+
+
+# -- properties: whatever a predictions CSV holds, it is read as valid predictions or refused in one line --
+CELLS = st.one_of(st.text(max_size=8), st.integers().map(str), st.floats().map(repr),
+                  st.sampled_from(["0", "1", "5", "6", "2.0", "-1", "1e308", "-1e308", "1000", "1001", "nan",
+                                   "inf", "", " 3 ", "0x10", "1_000", "١", "A", "s"]))
+"""What a CSV cell may hold: numbers good and bad, text, nothing."""
+
+
+ROWS = mostly(st.tuples(mostly(st.sampled_from(["A", "B", "a/b", "a_b"]), CELLS),
+                        mostly(st.sampled_from(["s1", "s2"]), CELLS),
+                        mostly(st.integers(0, 99).map(str), CELLS),
+                        mostly(st.integers(0, 5).map(str), CELLS),
+                        mostly(st.floats(-10, 10).map(repr), CELLS)).map(list),
+              st.lists(CELLS, max_size=7))
+"""Rows: mostly well-formed ones with a bad cell now and then, else anything."""
+TABLES = st.tuples(st.one_of(st.just(list(COLUMNS)), st.permutations([*COLUMNS, "model"]), st.lists(CELLS)),
+                   st.lists(ROWS, max_size=10))
+"""A header (the columns, in any order, or anything) and rows (mostly well-formed, or anything)."""
+
+
+def read_or_refused(path: Path) -> None:
+    """Read a predictions CSV: refused in one line naming the file, or predictions the metrics take."""
+    try:
+        predictions = read_predictions(path)
+    except PredictionsFileError as error:
+        assert str(error).startswith(str(path)) and "\n" not in str(error)
+        return
+    hypothesis.event("read")
+    assert len(predictions) > 0 and set(predictions.label) <= set(map(float, range(6)))
+    assert np.all(np.abs(predictions.prediction) <= 1000) and np.all(predictions.frame >= 0)
+    metrics = predictions.evaluate().per_subject_mean.as_dict()
+    assert not any(math.isinf(value) for value in metrics.values())
+
+
+@examples(300)
+@given(TABLES)
+def test_any_table_is_read_as_predictions_or_refused(tmp_path: Path, table: tuple) -> None:
+    header, rows = table
+    path = tmp_path / "any.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    read_or_refused(path)
+
+
+@examples(150)
+@given(st.binary(max_size=300))
+def test_any_bytes_are_read_as_predictions_or_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "any.csv"
+    path.write_bytes(content)
+    read_or_refused(path)
