@@ -111,6 +111,8 @@ def _value(value: Any, kind: Any, name: str, limits: Range | None) -> Any:
 
 
 def _number(value: Any, kind: type, name: str, limits: Range | None) -> int | float:
+    if kind not in (int, float):  # a field of a type this module does not know: a mistake in the code
+        raise TypeError(f"engine.schema cannot check {name} of type {kind!r}")
     if kind is int and not (isinstance(value, int) and not isinstance(value, bool)):
         raise SchemaError(f"{name} must be a whole number, got {_shown(value)}")
     if kind is float:
