@@ -72,7 +72,7 @@ class _Run:
     cache: AlignedFrames
 
 
-def _read_json(path: Path, what: str) -> Any:
+def read_json(path: Path, what: str) -> Any:
     """A JSON file painmon wrote, or a one-line PainmonError naming it when it is unreadable or damaged."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -80,9 +80,19 @@ def _read_json(path: Path, what: str) -> Any:
         raise PainmonError(f"{path} is not a readable {what} ({error}); remove it or replace it") from None
 
 
+def _twin(marker: Path) -> dict[str, Any]:
+    """What train.synth wrote about a twin; PainmonError naming the file unless it has what a run records."""
+    twin = read_json(marker, "synthetic twin description")
+    if not (isinstance(twin, dict) and all(isinstance(twin.get(key), int) and not isinstance(twin[key], bool)
+                                           for key in ("subjects", "frames_per_subject", "seed"))):
+        raise PainmonError(f"{marker} is not a synthetic twin description (it needs whole numbers subjects, "
+                           "frames_per_subject and seed, as painmon train synth writes them)")
+    return twin
+
+
 def _record(dataset: UnbcDataset, config: TrainConfig, iterations: int) -> dict:
     marker = dataset.root / TWIN_MARKER
-    twin = _read_json(marker, "synthetic twin description") if marker.exists() else None
+    twin = _twin(marker) if marker.exists() else None
     return {"data": str(dataset.root.resolve()), "synthetic": twin is not None, "twin": twin,
             "config": config.to_dict(), "iterations": iterations, "subjects": dataset.subjects(),
             "frames": len(dataset.frames)}
@@ -91,7 +101,7 @@ def _record(dataset: UnbcDataset, config: TrainConfig, iterations: int) -> dict:
 def _check_or_write_record(out: Path, record: dict, config_path: Path | None) -> None:
     path = out / "run.json"
     if path.exists():
-        old = _read_json(path, "run record")
+        old = read_json(path, "run record")
         new = json.loads(json.dumps(record))
         for key in ("data", "config", "iterations"):
             if not isinstance(old, dict) or old.get(key) != new[key]:
