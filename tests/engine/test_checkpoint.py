@@ -242,7 +242,9 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
                                                                                  max_size=4),
                     max_leaves=10)
 """Any JSON value."""
-NEAR_MISSES = st.one_of(st.lists(st.integers(-5, 400), max_size=3), st.sampled_from(list(BACKBONES)),
+NEAR_MISSES = st.one_of(st.lists(st.integers(-5, 400), max_size=3), st.lists(st.integers(10, 250), min_size=2,
+                                                                              max_size=2),
+                        st.sampled_from(list(BACKBONES)), st.booleans(), st.floats(100, 150),
                         st.lists(st.integers(-2, 70), max_size=3),
                         st.lists(st.fixed_dictionaries({"backbone": st.sampled_from([*BACKBONES, "x"]),
                                                         "pretrained": st.none() | st.text(max_size=5)}),
@@ -266,13 +268,13 @@ def parsed_or_refused(text: str) -> ModelCard | None:
     return card
 
 
-@examples(300)
+@examples(500)
 @given(st.text() | JSON.map(json.dumps))
 def test_any_text_is_a_card_or_refused(text: str) -> None:
     parsed_or_refused(text)
 
 
-@examples(400)
+@examples(1000)
 @given(base=st.sampled_from([REGRESSOR_CARD, AU_CARD]),
        changes=st.dictionaries(st.sampled_from([*CARD_FIELDS, "comment"]), JSON | NEAR_MISSES, max_size=3),
        removed=st.sets(st.sampled_from(CARD_FIELDS), max_size=2))
@@ -282,7 +284,7 @@ def test_a_card_with_fields_changed_or_removed_is_a_card_or_refused(base: dict, 
     parsed_or_refused(json.dumps(data))
 
 
-@examples(60)
+@examples(150)
 @given(changes=st.dictionaries(st.sampled_from(CARD_FIELDS), NEAR_MISSES | JSON, max_size=2))
 def test_a_checkpoint_with_any_card_loads_or_is_a_model_file_error(small_checkpoint: Path, tmp_path: Path,
                                                                    changes: dict) -> None:

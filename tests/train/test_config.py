@@ -264,7 +264,7 @@ CONFIGS_DATA = st.fixed_dictionaries(
               **{name: section(cls) | VALUES for name, cls in SECTION_CLASSES.items()}})
 
 
-@examples(500)
+@examples(1000)
 @given(CONFIGS_DATA)
 def test_any_settings_give_a_valid_config_or_a_config_error(data: dict) -> None:
     try:
@@ -278,7 +278,7 @@ def test_any_settings_give_a_valid_config_or_a_config_error(data: dict) -> None:
     assert size is None or all(BACKBONES[b].accepts(size) for b in config.backbones())
 
 
-@examples(200)
+@examples(300)
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_any_file_is_a_config_or_a_config_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "any.toml"

@@ -257,7 +257,7 @@ def read_or_refused(path: Path) -> None:
     assert not any(math.isinf(value) for value in metrics.values())
 
 
-@examples(300)
+@examples(500)
 @given(TABLES)
 def test_any_table_is_read_as_predictions_or_refused(tmp_path: Path, table: tuple) -> None:
     header, rows = table
@@ -267,7 +267,7 @@ def test_any_table_is_read_as_predictions_or_refused(tmp_path: Path, table: tupl
     read_or_refused(path)
 
 
-@examples(150)
+@examples(300)
 @given(st.binary(max_size=300))
 def test_any_bytes_are_read_as_predictions_or_refused(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "any.csv"

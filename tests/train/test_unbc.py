@@ -228,7 +228,7 @@ def read_or_refused(reader: Callable[[Path], Any], path: Path) -> Any:
     return value
 
 
-@examples(300)
+@examples(500)
 @given(st.binary(max_size=200) | LINES.map(str.encode) | TOKENS.map(lambda token: f"   {token}\n".encode()))
 def test_any_pspi_or_sequence_label_file_is_a_number_or_refused(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "label.txt"
@@ -237,7 +237,7 @@ def test_any_pspi_or_sequence_label_file_is_a_number_or_refused(tmp_path: Path, 
     assert value is None or (math.isfinite(value) and value >= 0)
 
 
-@examples(300)
+@examples(500)
 @given(st.binary(max_size=200) | LINES.map(str.encode)
        | st.lists(st.tuples(st.integers(0, 70), st.integers(0, 6)), max_size=8).map(
            lambda rows: "".join(f"{au:.7e} {level:.7e}\n" for au, level in rows).encode()))
@@ -248,7 +248,7 @@ def test_any_facs_file_is_aus_with_intensities_or_refused(tmp_path: Path, conten
     assert aus is None or all(1 <= au <= 64 and 0 <= value <= 5 for au, value in aus.items())
 
 
-@examples(200)
+@examples(300)
 @given(st.binary(max_size=200) | LINES.map(str.encode)
        | mostly(st.just(66), st.integers(0, 80), one_in=4).flatmap(
            lambda lines: st.lists(st.tuples(COORDINATES, COORDINATES), min_size=lines, max_size=lines)).map(
