@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     with open_source(args.video) as source:
         if source.is_live:
             raise VideoSourceError(f"{source.name} is a live source; analyze takes a recorded video")
-        _check_output(out, source)
         checkpoint = resolve_model(args.model)
+        _check_output(out, source, checkpoint)
         from engine.pipeline import Pipeline  # torch and MTCNN load once the video is known to be readable
 
         pipeline = Pipeline.from_checkpoint(checkpoint, args.backend, smoothing_s=args.smooth)
@@ -107,12 +107,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_output(out: Path, source: VideoSource) -> None:
-    """Refuse an output that is a folder or the video itself (also through a link), before any work."""
+def _check_output(out: Path, source: VideoSource, checkpoint: Path) -> None:
+    """Refuse an output that is a folder, the video or the model (also through a link), before any work."""
     if out.is_dir():
         raise PainmonError(f"cannot write {out}: {os.strerror(errno.EISDIR)}")
-    if source.kind == "file" and out.exists() and out.samefile(source.name):
-        raise PainmonError(f"--out {out} is the video being analysed; choose another file for the CSV")
+    inputs = {"the video being analysed": Path(source.name) if source.kind == "file" else None,
+              "the model": checkpoint}
+    for what, path in inputs.items():
+        if path is not None and out.exists() and path.exists() and out.samefile(path):
+            raise PainmonError(f"--out {out} is {what}; choose another file for the CSV")
 
 
 class CsvOutput:

@@ -244,6 +244,15 @@ def test_an_output_that_is_the_video_is_refused_and_the_video_kept(painmon_here,
     assert video.read_bytes() == (clips_dir / "single_face.mp4").read_bytes()
 
 
+def test_an_output_that_is_the_model_is_refused_and_the_model_kept(painmon_here, clips_dir: Path,
+                                                                  checkpoint: Path, tmp_path: Path):
+    model = shutil.copyfile(checkpoint, tmp_path / "model.safetensors")
+    code, _, err = painmon_here("analyze", clips_dir / "single_face.mp4", "--model", model, "--out", model)
+    assert (code, err) == (2, f"painmon: error: --out {model} is the model; choose another file for the "
+                              "CSV\n")
+    assert model.read_bytes() == checkpoint.read_bytes()
+
+
 def test_random_bytes_file_is_refused_in_one_line(tmp_path: Path):
     video = tmp_path / "noise.mp4"
     video.write_bytes(np.random.default_rng(1).bytes(300_000))
