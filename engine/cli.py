@@ -25,7 +25,7 @@ def lazy(target: str) -> Callable[[argparse.Namespace], int]:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register this package's subcommands on the root parser's subparsers."""
     analyze = sub.add_parser("analyze", help="score every frame of a recorded video")
-    analyze.add_argument("video", help="video file (or camera index / URL)")
+    analyze.add_argument("video", help="video file (a still image is one frame; or camera index / URL)")
     analyze.add_argument("--model", help="painmon checkpoint (.safetensors); default: the bundled demo model")
     analyze.add_argument("--backend", choices=[str(b) for b in Backend], default=str(Backend.AUTO))
     analyze.add_argument("--out", required=True, help="per-frame CSV to write")

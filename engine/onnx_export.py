@@ -13,7 +13,7 @@ import onnx
 import torch
 
 from engine.checkpoint import PainModel, load_checkpoint
-from engine.files import file_sha256, replacing
+from engine.files import file_sha256, replacing, write_atomically
 from engine.outputs import ModelOutputs, output_names
 from engine.paths import cache_dir
 
@@ -63,11 +63,28 @@ def cached_export(checkpoint: str | Path) -> Path:
     """The ONNX export of a checkpoint (batch up to MAX_BATCH), made once and cached.
 
     Cached under engine.paths.cache_dir("onnx"), named by the checkpoint's SHA-256 and EXPORT_VERSION, so a
-    retrained file at the same path, or a newer painmon, gets a fresh export.
+    retrained file at the same path, or a newer painmon, gets a fresh export. The export's own SHA-256 is
+    kept beside it (`<name>.sha256`): an export that no longer has it (damaged or changed on disk) is made
+    again, as is one without it.
     """
     path = cache_dir("onnx") / f"{file_sha256(checkpoint)}-v{EXPORT_VERSION}.onnx"
-    if not path.is_file():
-        log.info("exporting %s to ONNX (once per model file): %s", checkpoint, path)
-        model, _ = load_checkpoint(checkpoint)
-        export_model(model, path)
+    recorded = path.with_name(path.name + ".sha256")
+    if path.is_file():
+        expected = _recorded_hash(recorded)
+        if expected == file_sha256(path):
+            return path
+        if expected is not None:
+            log.warning("the cached ONNX export %s is damaged (not its recorded hash); exporting again", path)
+    log.info("exporting %s to ONNX (once per model file): %s", checkpoint, path)
+    model, _ = load_checkpoint(checkpoint)
+    export_model(model, path)
+    write_atomically(recorded, file_sha256(path))
     return path
+
+
+def _recorded_hash(path: Path) -> str | None:
+    """The hash kept beside an export, None when it is missing or unreadable."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None

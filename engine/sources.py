@@ -1,5 +1,8 @@
 """Video sources — file, camera index or URL opened with OpenCV, or the simulated patient — with clear errors.
 
+A still image (any format OpenCV reads, told by its content, not its name: a photo renamed .mp4 too) is a
+recording of one frame at time 0.
+
 `open_source(spec)` returns a `VideoSource`: iterate it for `Frame(index, timestamp, image)`s (image
 BGR uint8), or call `read()` one frame at a time. A source that stops before its end (a truncated file, a
 camera that stops delivering) ends iteration normally, so the frames read so far can still be analysed;
@@ -9,7 +12,6 @@ camera that stops delivering) ends iteration normally, so the frames read so far
 from __future__ import annotations
 
 import os
-import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from engine import mp4
 from engine.errors import VideoSourceError
 from engine.simulated_patient import SimulatedPatient
 
@@ -110,8 +113,11 @@ class VideoSource:
             return f"{self.name}: no frame could be decoded"
         if self.kind == "camera" or self.frame_count is None:
             return f"{self.kind} {self.name} stopped delivering frames after {self.frames_read} frames"
-        damage = _mp4_damage(self._path) if self._path is not None else None
-        if damage is None and self.frames_read < self.frame_count - FRAME_COUNT_SLACK:
+        damage = mp4.damage(self._path) if self._path is not None else None
+        expected = self.frame_count
+        if damage is None and self._path is not None:  # an edit list may present fewer than the container has
+            expected = min(expected, mp4.presented_frames(self._path) or expected)
+        if damage is None and self.frames_read < expected - FRAME_COUNT_SLACK:
             damage = "video is damaged"
         if damage is None:
             return None
@@ -194,56 +200,50 @@ def _open_file(path: Path) -> VideoSource:
         raise VideoSourceError(f"{path}: permission denied")
     if path.stat().st_size == 0:
         raise VideoSourceError(f"{path}: file is empty")
+    if _is_still_image(path):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise VideoSourceError(f"{path}: the image is damaged (it cannot be decoded)")
+        return VideoSource(_StillCapture(image), str(path), "file", path)
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         raise VideoSourceError(f"{path}: {_why_unreadable(path)}")
     return VideoSource(capture, str(path), "file", path)
 
 
+def _is_still_image(path: Path) -> bool:
+    """Whether OpenCV's image readers take the file (by its first bytes) as one picture."""
+    try:
+        return bool(cv2.haveImageReader(str(path))) and cv2.imcount(str(path)) == 1
+    except cv2.error:
+        return False
+
+
+class _StillCapture:
+    """A still image behind the part of OpenCV's capture interface that VideoSource uses: one frame."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self._image: np.ndarray | None = image
+        self._size = image.shape[1], image.shape[0]
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        image, self._image = self._image, None
+        return image is not None, image
+
+    def get(self, prop: int) -> float:
+        width, height = self._size
+        return {cv2.CAP_PROP_FRAME_COUNT: 1.0, cv2.CAP_PROP_FRAME_WIDTH: width,
+                cv2.CAP_PROP_FRAME_HEIGHT: height}.get(prop, 0.0)
+
+    def release(self) -> None:
+        """Nothing to free."""
+
+
 def _why_unreadable(path: Path) -> str:
     """Best reason for a file that exists but that OpenCV cannot open."""
-    if not _is_mp4(path):
+    if not mp4.is_mp4(path):
         return "not a video file (or in a format OpenCV cannot read)"
-    damage = _mp4_damage(path) or "MP4/MOV file is damaged"
-    if b"moov" not in _mp4_boxes(path)[0]:
+    damage = mp4.damage(path) or "MP4/MOV file is damaged"
+    if b"moov" not in mp4.top_boxes(path)[0]:
         return f"{damage}; its frame index ('moov' box) is missing, so no frame can be read"
     return damage
-
-
-def _is_mp4(path: Path) -> bool:
-    with path.open("rb") as f:
-        return f.read(8)[4:8] == b"ftyp"
-
-
-def _mp4_damage(path: Path) -> str | None:
-    """How an MP4/MOV file is cut short or damaged, or None (also for files of other formats)."""
-    return _mp4_boxes(path)[1] if _is_mp4(path) else None
-
-
-def _mp4_boxes(path: Path) -> tuple[list[bytes], str | None]:
-    """Top-level box types of an MP4/MOV (ISO base media) file, and how it is cut short (or None).
-
-    A box that claims more bytes than the file has left means the file was cut.
-    """
-    size = path.stat().st_size
-    boxes: list[bytes] = []
-    offset = 0
-    with path.open("rb") as f:
-        while offset + 8 <= size:
-            f.seek(offset)
-            box_size, box_type = struct.unpack(">I4s", f.read(8))
-            if box_size == 0:  # the last box runs to the end of the file
-                return [*boxes, box_type], None
-            if box_size == 1:  # 64-bit size follows the type
-                large = f.read(8)
-                box_size = struct.unpack(">Q", large)[0] if len(large) == 8 else size + 1
-            if box_size < 8:
-                return boxes, f"file is damaged: invalid box size at byte {offset}"
-            if offset + box_size > size:
-                return boxes, (f"file is truncated ({size} of at least {offset + box_size} bytes, "
-                               f"cut inside its '{box_type.decode('latin-1')}' box)")
-            boxes.append(box_type)
-            offset += box_size
-    if offset < size:
-        return boxes, f"file is truncated: it ends inside a box header at byte {offset}"
-    return boxes, None

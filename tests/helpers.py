@@ -3,6 +3,7 @@ killed training runs, shown widgets and recorded sessions. Fixtures live in the 
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -11,13 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
+import hypothesis
 import numpy as np
 import onnx
 import torch
+from hypothesis import strategies
+from hypothesis.strategies import SearchStrategy
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torchvision.ops import box_iou
 
 from engine.au import AUPainModel
-from engine.checkpoint import ModelCard, save_checkpoint
+from engine.checkpoint import CARD_KEY, ModelCard, save_checkpoint
 from engine.model import PainRegressor
 
 if TYPE_CHECKING:
@@ -51,6 +57,21 @@ def run_painmon(*args: object, timeout: float = 600, **kwargs: Any) -> subproces
                           **kwargs)
 
 
+# -- property-based tests ------------------------------------------------------------------------------
+def examples(count: int) -> hypothesis.settings:
+    """Hypothesis settings of a property test: `count` generated inputs, no time limit per input (files are
+    written and read), no example database written into the checkout, and one tmp_path for all its inputs
+    (each writes its file afresh)."""
+    return hypothesis.settings(max_examples=count, deadline=None, database=None,
+                               suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+
+
+def mostly(good: SearchStrategy[Any], bad: SearchStrategy[Any], one_in: int = 20) -> SearchStrategy[Any]:
+    """Values of `good`, and of `bad` once in `one_in` draws: inputs that are mostly well-formed, so that a
+    property reaches past the first check."""
+    return strategies.integers(1, one_in).flatmap(lambda draw: bad if draw == 1 else good)
+
+
 # -- frames and faces -----------------------------------------------------------------------------------
 def read_frames(path: Path, count: int, step: int = 1) -> list[np.ndarray]:
     """Read `count` BGR frames from a video, taking every `step`-th frame."""
@@ -80,6 +101,20 @@ def save_random_checkpoint(path: Path) -> Path:
     model = PainRegressor("face_cnn_small", pretrained=None).eval()
     card = ModelCard.for_model(model, name="test-random", version="0", trained_on="random weights")
     return save_checkpoint(path, model, card)
+
+
+def tampered_checkpoint(source: Path, target: Path, card: dict[str, Any] | None = None,
+                        tensors: Callable[[dict[str, torch.Tensor]], None] | None = None) -> Path:
+    """A copy of a checkpoint with fields of its card replaced by `card` and its tensors changed in place by
+    `tensors`, written straight with safetensors as an outsider's tool would (painmon checks nothing)."""
+    with safe_open(source, framework="pt") as handle:
+        metadata = handle.metadata()
+    weights = load_file(source)
+    if tensors is not None:
+        tensors(weights)
+    fields = {**json.loads(metadata[CARD_KEY]), **(card or {})}
+    save_file(weights, target, metadata={**metadata, CARD_KEY: json.dumps(fields)})
+    return target
 
 
 def calibrate_batch_norm(model: torch.nn.Module, faces: torch.Tensor) -> None:

@@ -4,6 +4,8 @@ A config names its `method` (how the model is trained; default `regression`, the
 method is a line of REGISTRY) and holds sections: [model], [loss], [sampling], [solver] and [align] for every
 method, plus the section of its method, named after it ([saliency], [fn2en] or [au]). Unknown sections or
 settings, and a method section that does not belong to the config's method, are errors that name the file.
+Each setting's type and range is declared on its field (engine.schema): a value of another type, or out of
+range, is an error naming its section and key before any work starts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 from engine.au import DEFAULT_AUS
 from engine.backbones import BACKBONES
+from engine.checkpoint import FACS_AUS
 from engine.errors import PainmonError
+from engine.schema import NOT_NEGATIVE, POSITIVE, Checked, checked, within
 from train.losses import LossConfig
 
 
@@ -24,72 +28,89 @@ class ConfigError(PainmonError):
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Checked):
     """engine.model.PainRegressor arguments."""
 
     backbone: str = "inception_resnet_v1"
     pretrained: str | None = None  # TOML has no null: leave it out for random initialisation
-    input_size: tuple[int, int] | None = None  # (h, w); None: the backbone's own
-    embed_dim: int = 50
-    dropout: float = 0.5
+    input_size: tuple[int, int] | None = None  # (h, w); None: the backbone's own (sizes: config_from_dict)
+    embed_dim: int = field(default=50, metadata=within(1, 4096))
+    dropout: float = field(default=0.5, metadata=within(0, 1, high_open=True))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r} (choose from {', '.join(BACKBONES)})")
+        choices = BACKBONES[self.backbone].pretrained
+        if self.pretrained is not None and self.pretrained not in choices:
+            raise ValueError(f"{self.backbone} has no pretrained weights {self.pretrained!r} "
+                             f"(available: {', '.join(choices) or 'none'})")
 
 
 @dataclass(frozen=True)
-class SamplingConfig:
+class SamplingConfig(Checked):
     """Paper 001 §3.3 'sampling': redundant-frame elimination and uniform class sampling."""
 
     eliminate_redundant: bool = False
-    max_run: int = 5
+    max_run: int = field(default=5, metadata=POSITIVE)
     uniform_classes: bool = False
 
 
+MAX_BATCH_SIZE = 4096
+"""Most faces in one SGD step: a larger batch only exhausts the memory."""
+
+
 @dataclass(frozen=True)
-class SolverConfig:
+class SolverConfig(Checked):
     """SGD settings; the defaults are the papers'."""
 
-    lr: float = 1e-4
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 64
-    iterations: int = 5000
+    lr: float = field(default=1e-4, metadata=POSITIVE)
+    momentum: float = field(default=0.9, metadata=within(0, 1, high_open=True))
+    weight_decay: float = field(default=5e-4, metadata=NOT_NEGATIVE)
+    batch_size: int = field(default=64, metadata=within(0, MAX_BATCH_SIZE, low_open=True))
+    iterations: int = field(default=5000, metadata=POSITIVE)
     mirror: bool = True
-    seed: int = 0
-    snapshot_every: int = 250  # iterations between resumable snapshots
+    seed: int = field(default=0, metadata=within(0, 2**32 - 1))  # what numpy and torch take
+    snapshot_every: int = field(default=250, metadata=POSITIVE)  # iterations between resumable snapshots
 
 
 @dataclass(frozen=True)
-class AlignConfig:
+class AlignConfig(Checked):
     """Face detection settings of the alignment cache (the crop size is the model's input size)."""
 
-    min_face_size: int = 40
+    # MTCNN's smallest window is 12 pixels: a smaller minimum face only enlarges every frame.
+    min_face_size: int = field(default=40, metadata=within(12))
 
 
 @dataclass(frozen=True)
-class SaliencyConfig:
+class SaliencyConfig(Checked):
     """Paper 002: triplet pre-training with saliency supervision, then the [loss] regression fine-tune.
 
     The paper gives the learning rates and the patch size; it does not give α, β, the bins or the number of
     pre-training iterations (the values here are ours).
     """
 
-    iterations: int = 1000  # alternating global/local steps before the regression fine-tune
+    # alternating global/local steps before the regression fine-tune
+    iterations: int = field(default=1000, metadata=POSITIVE)
     local: bool = True  # false: global triplet loss only (the paper's method 1)
-    alpha: float = 1.0  # AU k is relevant (set A) when |Va−Vp| < alpha and |Va−Vn| >= alpha (FACS steps)
-    beta: float = 0.2  # global triplet margin: beta · |pain(anchor) − pain(negative)|
-    patch: int = 11  # side of the square saliency patch around each AU point, pixels (odd)
-    bins: int = 16  # histogram bins of a patch for the EMD
-    global_lr: float = 0.001  # SGD step of the global triplet loss (paper §4)
-    local_lr: float = 0.01  # SGD step of the local (saliency) loss (paper §4)
+    # AU k is relevant (set A) when |Va−Vp| < alpha and |Va−Vn| >= alpha (FACS steps)
+    alpha: float = field(default=1.0, metadata=POSITIVE)
+    # global triplet margin: beta · |pain(anchor) − pain(negative)|
+    beta: float = field(default=0.2, metadata=NOT_NEGATIVE)
+    # side of the square saliency patch around each AU point, pixels (odd)
+    patch: int = field(default=11, metadata=within(1, 255))
+    bins: int = field(default=16, metadata=within(2, 256))  # histogram bins of a patch for the EMD
+    global_lr: float = field(default=0.001, metadata=POSITIVE)  # SGD step of the global triplet loss (§4)
+    local_lr: float = field(default=0.01, metadata=POSITIVE)  # SGD step of the local (saliency) loss (§4)
 
     def __post_init__(self) -> None:
-        if self.iterations < 1 or self.bins < 2 or self.patch < 1 or self.patch % 2 == 0:
-            raise ValueError("saliency.iterations must be positive, bins at least 2, patch odd and positive")
-        if self.alpha <= 0 or self.beta < 0 or self.global_lr <= 0 or self.local_lr <= 0:
-            raise ValueError("saliency.alpha, global_lr and local_lr must be positive, beta non-negative")
+        super().__post_init__()
+        if self.patch % 2 == 0:
+            raise ValueError(f"patch must be odd (a patch odd in size centres on a point), got {self.patch}")
 
 
 @dataclass(frozen=True)
-class FN2ENConfig:
+class FN2ENConfig(Checked):
     """Paper 004: stage (a) the frozen face net's features supervise the pain net's conv layers.
 
     The paper (a poster summary) gives no stage (a) solver: it uses [solver]'s momentum, weight decay, batch
@@ -97,41 +118,45 @@ class FN2ENConfig:
     iterations as the papers' regression, at the rate that trains the small CNN from scratch in demo.toml).
     """
 
-    iterations: int = 5000  # stage (a) iterations; stage (b) is the [loss] regression for solver.iterations
+    # stage (a) iterations; stage (b) is the [loss] regression for solver.iterations
+    iterations: int = field(default=5000, metadata=POSITIVE)
     teacher_backbone: str = "inception_resnet_v1"  # the face net G, a backbone of engine.backbones
     teacher_pretrained: str = "vggface2"  # its weights (downloaded once); "" for random weights (tests only)
     teacher_checkpoint: str = ""  # painmon checkpoint whose backbone is G (overrides the two settings above)
     teacher_layer: str = ""  # G's supervising layer (a name in its named_modules()); "" = last conv block
     student_layer: str = ""  # the pain net's supervised layer; "" = its last conv block before pooling
     p: int = 2  # the loss is ‖g(I) − G(I)‖ₚᵖ (1 or 2), averaged over elements
-    lr: float = 0.01  # stage (a) SGD learning rate
+    lr: float = field(default=0.01, metadata=POSITIVE)  # stage (a) SGD learning rate
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.p not in (1, 2):
             raise ValueError(f"p must be 1 or 2, got {self.p}")
-        if self.iterations < 1 or self.lr <= 0:
-            raise ValueError("iterations and lr must be positive")
 
 
 @dataclass(frozen=True)
-class AUConfig:
+class AUConfig(Checked):
     """Paper 003 (train/methods/au.py): multi-label AU detection ensemble; pain = PSPI of its AUs.
 
     The members name the backbones ([model] backbone and pretrained are not used); [model] input_size and
     dropout apply to every member.
     """
 
-    aus: tuple[int, ...] = DEFAULT_AUS  # the AUs the ensemble detects, in output order
+    aus: tuple[int, ...] = field(default=DEFAULT_AUS, metadata=FACS_AUS)  # the AUs detected, in output order
     # Ensemble members, each "backbone" or "backbone:pretrained", trained separately; the paper ensembles a
     # face-recognition and an expression pre-training (two IR-152s): here two face-recognition weight sets.
     members: tuple[str, ...] = ("inception_resnet_v1:vggface2", "inception_resnet_v1:casia-webface")
-    presence: float = 0.0  # an AU is present when its FACS intensity exceeds this (AU43, coded 0/1: when 1)
+    # an AU is present when its FACS intensity exceeds this (AU43, coded 0/1: when 1)
+    presence: float = field(default=0.0, metadata=within(0, 5, high_open=True))
     ml_ros: bool = True  # ML-ROS (Charte et al. 2015): clone samples of minority AUs before batching
-    ml_ros_budget: float = 0.25  # at most this fraction of the training rows is cloned (Charte et al.'s 25 %)
+    # at most this fraction of the training rows is cloned (Charte et al.'s 25 %)
+    ml_ros_budget: float = field(default=0.25, metadata=NOT_NEGATIVE)
     selective_learning: bool = True  # per-batch masking and weighting of the BCE (Hand et al. 2018)
-    validation_subjects: int = 3  # training subjects held out of member training to search the thresholds
+    # training subjects held out of member training to search the thresholds
+    validation_subjects: int = field(default=3, metadata=NOT_NEGATIVE)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.aus or len(set(self.aus)) != len(self.aus):
             raise ValueError(f"au.aus must be a non-empty list without repeats, got {list(self.aus)}")
         if not self.members:
@@ -145,8 +170,6 @@ class AUConfig:
                 choices = ", ".join(BACKBONES[backbone].pretrained) or "none"
                 raise ValueError(f"au.members: {backbone} has no pretrained weights {pretrained!r} "
                                  f"(available: {choices})")
-        if self.ml_ros_budget < 0 or self.validation_subjects < 0:
-            raise ValueError("au.ml_ros_budget and au.validation_subjects must be >= 0")
 
     def member_specs(self) -> list[tuple[str, str | None]]:
         """(backbone, pretrained or None) of each member, in order."""
@@ -205,6 +228,12 @@ class TrainConfig:
             return self.settings
         raise AttributeError(f"a config of method {method!r} has no {name!r}")
 
+    def backbones(self) -> list[str]:
+        """The backbones the model is built of: the AU ensemble's members, else [model] backbone."""
+        if isinstance(self.settings, AUConfig):
+            return [backbone for backbone, _ in self.settings.member_specs()]
+        return [self.model.backbone]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-safe) of every setting that applies to the method (its own section under the
         method's name), for run records and model cards: another method's defaults changing does not make a
@@ -227,10 +256,9 @@ def _section(cls: type, values: Any, where: str) -> Any:
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)} "
                           f"(known: {', '.join(sorted(known))})")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
+        return cls(**checked(cls, values))
+    except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
@@ -243,7 +271,7 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig
     if not isinstance(data.get("name"), str):
         raise ConfigError(f"{where}: `name` (a string) is required")
     method = data.get("method", "regression")
-    if method not in METHOD_SECTIONS:
+    if not isinstance(method, str) or method not in METHOD_SECTIONS:
         raise ConfigError(f"{where}: unknown method {method!r} (choose from {', '.join(METHOD_SECTIONS)})")
     foreign = sorted(key for key in own if key in data and key != method)
     if foreign:
@@ -252,9 +280,11 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig
     own_class = METHOD_SECTIONS[method]
     settings = None if own_class is None else _section(own_class, data.get(method, {}), f"{where} [{method}]")
     config = TrainConfig(name=data["name"], method=method, **parts, settings=settings)
-    solver = config.solver
-    if solver.batch_size < 1 or solver.iterations < 1 or solver.lr <= 0 or solver.snapshot_every < 1:
-        raise ConfigError(f"{where} [solver]: batch_size, iterations, snapshot_every and lr must be positive")
+    size = config.model.input_size
+    for backbone in config.backbones():
+        if size is not None and not BACKBONES[backbone].accepts(size):
+            raise ConfigError(f"{where} [model]: input_size {list(size)} is not a size {backbone} takes "
+                              f"({BACKBONES[backbone].input_sizes()})")
     return config
 
 
@@ -265,7 +295,11 @@ def load_config(path: str | Path) -> TrainConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as exc:
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a config file (not UTF-8 text)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, or a number too long to read
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     return config_from_dict(data, str(path))
 

@@ -24,6 +24,11 @@ from train.report import subject_table, summary_table, write_report
 
 COLUMNS = ("subject", "sequence", "frame", "label", "prediction")
 LEVELS = range(6)
+MAX_FRAME = 10**9
+"""Largest frame number a predictions CSV may hold (frames are numbered from 0 or 1)."""
+MAX_PREDICTION = 1000.0
+"""Largest prediction, either way from 0, that is still a (poor) pain level: farther ones are not predictions
+on the 0–5 scale, and their squares would overflow the metrics."""
 
 
 class PredictionsFileError(PainmonError):
@@ -78,14 +83,19 @@ def _parse_row(row: dict[str, str | None], where: str) -> tuple[str, str, int, f
     subject = _text(row["subject"], "subject", where)
     sequence = _text(row["sequence"], "sequence", where)
     frame = _number(row["frame"], "frame", where)
-    if not frame.is_integer():
-        raise PredictionsFileError(f"{where}: frame {row['frame']!r} is not a whole number")
+    if not (frame.is_integer() and 0 <= frame <= MAX_FRAME):
+        raise PredictionsFileError(f"{where}: frame {row['frame']!r} is not a whole number from 0 to "
+                                   f"{MAX_FRAME}")
     label = _number(row["label"], "label", where)
     if not (label.is_integer() and label in LEVELS):
         raise PredictionsFileError(
             f"{where}: label {row['label']!r} is not one of the pain levels {', '.join(map(str, LEVELS))}"
         )
-    return subject, sequence, int(frame), label, _number(row["prediction"], "prediction", where)
+    prediction = _number(row["prediction"], "prediction", where)
+    if abs(prediction) > MAX_PREDICTION:
+        raise PredictionsFileError(f"{where}: prediction {row['prediction']!r} is not a pain level (0–5); "
+                                   f"predictions beyond ±{MAX_PREDICTION:g} are refused")
+    return subject, sequence, int(frame), label, prediction
 
 
 def read_predictions(path: str | os.PathLike[str]) -> Predictions:

@@ -10,9 +10,9 @@ faces the model applies to.
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import PainmonError
@@ -20,7 +20,7 @@ from train.au_predictions import au_metrics_json, merge_fold_aus
 from train.describe import describe_faces
 from train.evaluate import evaluation_json, read_predictions
 from train.loop import resolve_device
-from train.loso import FINAL
+from train.loso import FINAL, read_json
 
 SYNTHETIC_USE = ("demonstration and testing only: trained on synthetic faces rendered by painmon "
                  "(painmon train synth), not on patients. NOT FOR CLINICAL USE.")
@@ -34,7 +34,7 @@ def export_run(run: Path, out: Path | None = None, data: Path | None = None) -> 
     record_path = run / "run.json"
     if not record_path.exists():
         raise PainmonError(f"{run} is not a LOSO run folder (no run.json)")
-    record = json.loads(record_path.read_text())
+    record = read_json(record_path, "run record")
     final = run / "folds" / FINAL / "model.safetensors"
     if not final.exists():
         raise PainmonError(f"{run} has no all-subjects model ({final}): run `painmon train loso` with "
@@ -47,18 +47,11 @@ def export_run(run: Path, out: Path | None = None, data: Path | None = None) -> 
     evaluation = read_predictions(predictions).evaluate()
     metrics = evaluation_json(evaluation)
     folds = sorted(metrics.pop("per_subject"))
-    twin = record["twin"]
-    synthetic = twin is not None
-    if synthetic:
-        source = (f"synthetic UNBC-McMaster twin (painmon train synth --subjects {twin['subjects']} "
-                  f"--frames {twin['frames_per_subject']} --seed {twin['seed']})")
-    else:
-        source = f"UNBC-McMaster Shoulder Pain Expression Archive at {record['data']}"
+    source, recipe, synthetic = _described(record, record_path)
     card = fold_card
-    card.name = f"painmon {'demo ' if synthetic else ''}regressor: {record['config']['name']}"
+    card.name = f"painmon {'demo ' if synthetic else ''}regressor: {recipe}"
     card.version = datetime.now(UTC).strftime("%Y.%m.%d")
-    card.trained_on = (f"{source}: {len(record['subjects'])} subjects, {record['frames']} frames; "
-                       f"the deployed fit used {fold_card.trained_on}")
+    card.trained_on = f"{source}; the deployed fit used {fold_card.trained_on}"
     card.clinical_use = False
     card.intended_use = SYNTHETIC_USE if synthetic else RESEARCH_USE
     card.metrics = {"protocol": "leave-one-subject-out, pain levels 0-5 (PSPI 0,1,2,3,4-5,>=6)",
@@ -75,6 +68,22 @@ def export_run(run: Path, out: Path | None = None, data: Path | None = None) -> 
     save_checkpoint(out, model, card, description)
     load_checkpoint(out)  # what engine and the app will do
     return out
+
+
+def _described(record: Any, path: Path) -> tuple[str, str, bool]:
+    """From a run record: what the run trained on ("source: N subjects, M frames"), its config's name and
+    whether the data was the synthetic twin; PainmonError naming the file when the record lacks them."""
+    try:
+        twin = record["twin"]
+        if twin is None:
+            source = f"UNBC-McMaster Shoulder Pain Expression Archive at {record['data']}"
+        else:
+            source = (f"synthetic UNBC-McMaster twin (painmon train synth --subjects {twin['subjects']} "
+                      f"--frames {twin['frames_per_subject']} --seed {twin['seed']})")
+        text = f"{source}: {len(record['subjects'])} subjects, {record['frames']} frames"
+        return text, str(record["config"]["name"]), twin is not None
+    except (KeyError, TypeError) as error:
+        raise PainmonError(f"{path} is not a run record of painmon train loso (no {error})") from None
 
 
 def run(args: argparse.Namespace) -> int:

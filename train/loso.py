@@ -25,6 +25,7 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,9 +72,27 @@ class _Run:
     cache: AlignedFrames
 
 
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file painmon wrote, or a one-line PainmonError naming it when it is unreadable or damaged."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise PainmonError(f"{path} is not a readable {what} ({error}); remove it or replace it") from None
+
+
+def _twin(marker: Path) -> dict[str, Any]:
+    """What train.synth wrote about a twin; PainmonError naming the file unless it has what a run records."""
+    twin = read_json(marker, "synthetic twin description")
+    if not (isinstance(twin, dict) and all(isinstance(twin.get(key), int) and not isinstance(twin[key], bool)
+                                           for key in ("subjects", "frames_per_subject", "seed"))):
+        raise PainmonError(f"{marker} is not a synthetic twin description (it needs whole numbers subjects, "
+                           "frames_per_subject and seed, as painmon train synth writes them)")
+    return twin
+
+
 def _record(dataset: UnbcDataset, config: TrainConfig, iterations: int) -> dict:
     marker = dataset.root / TWIN_MARKER
-    twin = json.loads(marker.read_text()) if marker.exists() else None
+    twin = _twin(marker) if marker.exists() else None
     return {"data": str(dataset.root.resolve()), "synthetic": twin is not None, "twin": twin,
             "config": config.to_dict(), "iterations": iterations, "subjects": dataset.subjects(),
             "frames": len(dataset.frames)}
@@ -82,10 +101,10 @@ def _record(dataset: UnbcDataset, config: TrainConfig, iterations: int) -> dict:
 def _check_or_write_record(out: Path, record: dict, config_path: Path | None) -> None:
     path = out / "run.json"
     if path.exists():
-        old = json.loads(path.read_text())
+        old = read_json(path, "run record")
         new = json.loads(json.dumps(record))
         for key in ("data", "config", "iterations"):
-            if old.get(key) != new[key]:
+            if not isinstance(old, dict) or old.get(key) != new[key]:
                 raise PainmonError(f"{out} was started with another {key} ({path}); resume it with the same "
                                    "--data, --config and --iterations, or choose a new --out")
         return
@@ -109,13 +128,13 @@ def _prepare(data: Path, config: TrainConfig, out: Path, folds: list[str] | None
              config_path: Path | None, workers: int | None, progress: bool) -> tuple[_Run, list[str]]:
     """Check the request against the data set and the run folder, record the run, align every frame once;
     return the shared state and the folds to run."""
+    iterations = config.solver.iterations if iterations is None else iterations
+    if iterations < 1:
+        raise PainmonError(f"--iterations must be positive, got {iterations}")
     dataset = load_unbc(data, progress=progress)
     method = METHODS[config.method]
     frames = Frames.of(dataset.frames, method.au_numbers(config))
     subjects = dataset.subjects()
-    iterations = iterations or config.solver.iterations
-    if iterations < 1:
-        raise PainmonError(f"--iterations must be positive, got {iterations}")
     wanted = _wanted_folds(folds, subjects, data)
     input_size = method.new_model(config).input_size  # missing weights fail before any write
     _check_or_write_record(out, _record(dataset, config, iterations), config_path)

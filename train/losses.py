@@ -9,11 +9,13 @@ Softmax: a 50 → 6 linear classifier with cross-entropy, weight 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from engine.schema import NOT_NEGATIVE, Checked
 
 NUM_LEVELS = 6  # pain levels 0..5 (FACTS.md §4)
 REGRESSION_LOSSES = ("smooth_l1", "l1", "l2")
@@ -68,16 +70,17 @@ class SoftmaxHead(nn.Module):
 
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(Checked):
     """Which loss a config row uses (see train/configs/)."""
 
     regression: str = "smooth_l1"  # smooth_l1 | l1 | l2
-    turning_point: float = 1.0  # smooth_l1 only
+    turning_point: float = field(default=1.0, metadata=NOT_NEGATIVE)  # smooth_l1 only
     regularizer: str = "none"  # none | center | softmax
     center_norm: int = 1  # center only: 1 or 2
-    weight: float = 0.01  # λ of the regularizer (papers: center 0.01, softmax 1)
+    weight: float = field(default=0.01, metadata=NOT_NEGATIVE)  # λ of the regularizer: center 0.01, softmax 1
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.regression not in REGRESSION_LOSSES:
             raise ValueError(f"loss.regression must be one of {', '.join(REGRESSION_LOSSES)}, "
                              f"got {self.regression!r}")
@@ -86,8 +89,6 @@ class LossConfig:
                              f"got {self.regularizer!r}")
         if self.center_norm not in (1, 2):
             raise ValueError(f"loss.center_norm must be 1 or 2, got {self.center_norm}")
-        if self.turning_point < 0 or self.weight < 0:
-            raise ValueError("loss.turning_point and loss.weight must be >= 0")
 
 
 class PainLoss(nn.Module):

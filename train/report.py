@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from train.multilabel import AUScores
 
 HEADERS = ("MAE", "MSE", "PCC", "ICC", "wMAE", "wMSE")
+OVERVIEW_SUBJECTS = 50
+"""Most subjects drawn in overview.png (the papers have 25): a grid of thousands takes minutes and more
+pixels than a PNG can hold. Every subject still gets its own plot."""
 
 # Published per-subject means on the 6-level scale (FACTS.md §4): Wang et al. 2017 Tables 1–2 (papers 000
 # and 001), Li et al. 2018 (paper 002). None: not published. No paper reports ICC.
@@ -88,8 +92,13 @@ def subject_table(predictions: Predictions, evaluation: Evaluation) -> str:
 
 
 def subject_png_name(subject: str) -> str:
-    """File name of a subject's curve plot (characters unsafe in file names replaced by _)."""
-    return f"subject_{re.sub(r'[^A-Za-z0-9._-]', '_', subject)}.png"
+    """File name of a subject's curve plot: the name with characters unsafe in file names replaced by _ and
+    cut at 100 characters; then, if it had to change, a hash of the name, so that subjects whose names
+    differ only there ("a/b", "a_b") never share a plot."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", subject)[:100]
+    if safe != subject:
+        safe += "-" + hashlib.sha256(subject.encode()).hexdigest()[:8]
+    return f"subject_{safe}.png"
 
 
 def _draw_curves(axes: Axes, predictions: Predictions, subject: str, sequence_names: bool) -> None:
@@ -130,8 +139,8 @@ def plot_subject(path: Path, predictions: Predictions, subject: str, metrics: Me
 
 
 def plot_overview(path: Path, predictions: Predictions, evaluation: Evaluation) -> None:
-    """PNG with every subject's curves in a grid."""
-    subjects = list(evaluation.per_subject)
+    """PNG with the curves of every subject (the first OVERVIEW_SUBJECTS) in a grid."""
+    subjects = list(evaluation.per_subject)[:OVERVIEW_SUBJECTS]
     columns = min(5, len(subjects))
     grid_rows = math.ceil(len(subjects) / columns)
     figure = Figure(figsize=(3.2 * columns, 1.9 * grid_rows), layout="constrained")
@@ -185,7 +194,8 @@ def write_report(folder: str | Path, predictions: Predictions, evaluation: Evalu
     subjects = list(evaluation.per_subject)
     defined_pcc = sum(not math.isnan(m.pcc) for m in evaluation.per_subject.values())
     plot_overview(folder / "overview.png", predictions, evaluation)
-    for subject, metrics in tqdm(evaluation.per_subject.items(), desc="plots", unit="subject"):
+    # a progress bar on terminals (thousands of subjects take minutes), none when piped
+    for subject, metrics in tqdm(evaluation.per_subject.items(), desc="plots", unit="subject", disable=None):
         plot_subject(folder / subject_png_name(subject), predictions, subject, metrics)
     text = [
         f"# Evaluation of {source}",
@@ -222,10 +232,12 @@ def write_report(folder: str | Path, predictions: Predictions, evaluation: Evalu
             "![accuracy and F1 per AU](au_scores.png)",
             "",
         ]
+    shown = "all subjects" if len(subjects) <= OVERVIEW_SUBJECTS else (
+        f"the first {OVERVIEW_SUBJECTS} of {len(subjects)} subjects; each has its own plot below")
     text += [
         "## Predicted and ground-truth curves",
         "",
-        "![all subjects](overview.png)",
+        f"![{shown}](overview.png)",
         "",
     ]
     for subject in subjects:

@@ -17,6 +17,7 @@ import torch
 
 from engine.align import align_face, template_for
 from engine.au import DEFAULT_AUS
+from engine.backbones import BACKBONES
 from engine.checkpoint import load_checkpoint
 from engine.detector import FaceDetector
 from engine.errors import PainmonError
@@ -70,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(model, PainRegressor):
         raise PainmonError(f"{args.model} is an AU ensemble; saliency maps need a pain regressor checkpoint")
     size = tuple(args.size) if args.size else model.input_size
-    if min(size) < 32:
-        raise PainmonError(f"--size {size[0]} {size[1]} is too small: give the crop height and width, pixels")
+    spec = BACKBONES[model.backbone_name]
+    if min(size) < 32 or not spec.accepts(size):
+        raise PainmonError(f"--size {size[0]} {size[1]}: {spec.name} takes crops of {spec.input_sizes()}, "
+                           "saliency maps at least 32 each way")
     if not Path(args.image).is_file():
         raise PainmonError(f"image not found: {args.image}")
     frame = cv2.imread(str(args.image), cv2.IMREAD_COLOR)

@@ -35,6 +35,7 @@ STOIC_SUBJECT = "101-mg101"  # all-zero PSPI in the real archive
 BLACK_SUBJECT = "095-tv095"  # has the real archive's 7 black frames (the twin's last subject if not included)
 BLACK_FRAMES = 7
 MIN_SEQUENCE = 10  # frames
+MAX_FRAMES = 100_000  # per subject (the archive has about 2,000)
 _SEQUENCE_LETTERS = "aefilnrstuy"
 
 
@@ -78,7 +79,7 @@ def write_twin(out: Path, subjects: int = 25, frames_per_subject: int = 2000, se
     The files appear under `out` only when complete (they are written to `<out>.partial` first).
     workers: rendering processes (default: one per CPU, up to 8; 1 renders in this process).
     """
-    _check_arguments(subjects, frames_per_subject, size)
+    _check_arguments(subjects, frames_per_subject, seed, size)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out} already exists and is not an empty folder; choose a new one")
@@ -129,11 +130,14 @@ def run(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------- planning
 
 
-def _check_arguments(subjects: int, frames_per_subject: int, size: tuple[int, int]) -> None:
+def _check_arguments(subjects: int, frames_per_subject: int, seed: int, size: tuple[int, int]) -> None:
     if not 1 <= subjects <= len(SUBJECTS):
         raise DatasetError(f"--subjects must be 1..{len(SUBJECTS)} (the archive's subjects), got {subjects}")
-    if frames_per_subject < MIN_SEQUENCE:
-        raise DatasetError(f"--frames must be at least {MIN_SEQUENCE}, got {frames_per_subject}")
+    if not MIN_SEQUENCE <= frames_per_subject <= MAX_FRAMES:
+        raise DatasetError(f"--frames must be at least {MIN_SEQUENCE} and at most {MAX_FRAMES}, got "
+                           f"{frames_per_subject}")
+    if not 0 <= seed < 2**32:
+        raise DatasetError(f"--seed must be 0..{2**32 - 1}, got {seed}")
     if not all(64 <= int(v) <= 4096 for v in size):
         raise DatasetError(f"--size must be 64..4096 pixels each way, got {size[0]} x {size[1]}")
 

@@ -9,8 +9,9 @@ Layout under the root (each top folder may be nested twice, as in the Kaggle cop
     Sequence_Labels/{AFF,OPR,SEN,VAS}/<subject>/<sequence>.txt         one number
 
 Every image needs its three frame files and every sequence its four labels; a missing, surplus or malformed
-file raises DatasetError naming it. Nothing is skipped silently: black frames are found by their pixels and
-listed in `UnbcDataset.black_frames`.
+file raises DatasetError naming it: a PSPI outside 0–16, an AU outside FACS's 1–64 or an intensity outside
+0–5, an AAM file without its 66 points, an image too small to decode. Nothing is skipped silently: black
+frames are found by their pixels and listed in `UnbcDataset.black_frames`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ __all__ = [
     "load_unbc",
     "pspi_to_level",
     "read_aam",
+    "read_facs",
+    "read_number",
 ]
 
 SUBJECTS: tuple[str, ...] = (
@@ -55,6 +58,11 @@ SUBJECTS: tuple[str, ...] = (
 SEQUENCE_LABELS = ("AFF", "OPR", "SEN", "VAS")
 TOP_FOLDERS = ("Images", "Frame_Labels", "AAM_landmarks", "Sequence_Labels")
 BLACK_LEVEL = 8  # a frame whose brightest (downscaled) pixel is below this is black
+AAM_POINTS = 66
+MAX_COORDINATE = 1e6  # pixels: an AAM point farther out is not on a frame
+MAX_PSPI = 16.0  # AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43 on FACS intensities 0–5 (AU43 0/1)
+MAX_INTENSITY = 5.0  # FACS intensities A–E
+FACS_AU_RANGE = range(1, 65)  # FACS action units: 1–46 face, 50–58 head, 61–64 eyes
 _IGNORED = {"Thumbs.db", "desktop.ini"}  # file-manager litter, like hidden dot-files
 
 
@@ -147,7 +155,7 @@ def load_unbc(root: Path, drop_black: bool = True, *, progress: bool = False) ->
             if sequence in sequence_labels:
                 raise DatasetError(f"sequence name used by two subjects: {images / subject / sequence}")
             sequence_labels[sequence] = {
-                kind: _read_number(tree / subject / f"{sequence}.txt") for kind, tree in label_trees.items()
+                kind: read_number(tree / subject / f"{sequence}.txt") for kind, tree in label_trees.items()
             }
             frames.extend(_read_sequence(images, trees, subject, sequence))
     if not frames:
@@ -167,9 +175,44 @@ def read_aam(path: Path) -> np.ndarray:
         points = np.array(rows, dtype=np.float64)
     except ValueError:
         points = np.empty((0,))
-    if points.shape != (66, 2) or not np.isfinite(points).all():
-        raise DatasetError(f"{path}: expected 66 lines of two numbers (x y)")
+    if points.shape != (AAM_POINTS, 2):
+        raise DatasetError(f"{path}: expected {AAM_POINTS} lines of two numbers (x y), found {len(rows)}")
+    if not (np.abs(points) <= MAX_COORDINATE).all():  # also NaN; and what float32 would make infinite
+        raise DatasetError(f"{path}: a point lies beyond {MAX_COORDINATE:g} pixels, or is not a number")
     return points.astype(np.float32)
+
+
+def read_number(path: Path) -> float:
+    """A file holding one number, e.g. '   0.0000000e+00'."""
+    tokens = _read_text(path).split()
+    if len(tokens) != 1:
+        raise DatasetError(f"{path}: expected one number, found {len(tokens)} values")
+    return _number(tokens[0], path)
+
+
+def read_facs(path: Path) -> dict[int, float]:
+    """AU → intensity from a FACS file (may be empty). AU43 is coded without intensity: it counts 1."""
+    aus: dict[int, float] = {}
+    for line_number, line in enumerate(_read_text(path).splitlines(), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if len(tokens) != 2:
+            found = line.strip()[:60]
+            raise DatasetError(f"{path}:{line_number}: expected '<AU> <intensity>', found {found!r}")
+        au_value, intensity = (_number(token, path) for token in tokens)
+        au = int(au_value)
+        if au != au_value:
+            raise DatasetError(f"{path}:{line_number}: AU {au_value} is not a whole number")
+        if au == 0:  # a '0 0' row codes "no AU"
+            continue
+        if au not in FACS_AU_RANGE or intensity > MAX_INTENSITY:
+            raise DatasetError(f"{path}:{line_number}: AU {au} at intensity {intensity:g} is not a FACS code "
+                               f"(AUs {FACS_AU_RANGE.start}–{FACS_AU_RANGE.stop - 1}, intensities 0–5)")
+        if au in aus:
+            raise DatasetError(f"{path}:{line_number}: AU {au} coded twice")
+        aus[au] = 1.0 if au == 43 else intensity
+    return aus
 
 
 # ------------------------------------------------------------------------------------------- internals
@@ -246,7 +289,11 @@ def _read_sequence(images: Path, trees: dict[str, Path], subject: str, sequence:
     records = []
     for number in sorted(numbered):
         image = numbered[number]
-        value = _read_number(trees["PSPI"] / subject / sequence / f"{image.stem}_facs.txt")
+        pspi_file = trees["PSPI"] / subject / sequence / f"{image.stem}_facs.txt"
+        value = read_number(pspi_file)
+        if value > MAX_PSPI:
+            raise DatasetError(f"{pspi_file}: PSPI {value:g} is above {MAX_PSPI:g}, the largest there is")
+        read_aam(trees["AAM"] / subject / sequence / f"{image.stem}_aam.txt")  # checked here, used later
         records.append(FrameRecord(
             subject=subject,
             sequence=sequence,
@@ -254,7 +301,7 @@ def _read_sequence(images: Path, trees: dict[str, Path], subject: str, sequence:
             image=image,
             pspi=value,
             level=pspi_to_level(value),
-            aus=_read_facs(trees["FACS"] / subject / sequence / f"{image.stem}_facs.txt"),
+            aus=read_facs(trees["FACS"] / subject / sequence / f"{image.stem}_facs.txt"),
             aam=trees["AAM"] / subject / sequence / f"{image.stem}_aam.txt",
         ))
     return records
@@ -279,38 +326,11 @@ def _number(token: str, path: Path) -> float:
     return value
 
 
-def _read_number(path: Path) -> float:
-    """A file holding one number, e.g. '   0.0000000e+00'."""
-    tokens = _read_text(path).split()
-    if len(tokens) != 1:
-        raise DatasetError(f"{path}: expected one number, found {len(tokens)} values")
-    return _number(tokens[0], path)
-
-
-def _read_facs(path: Path) -> dict[int, float]:
-    """AU → intensity from a FACS file (may be empty). AU43 is coded without intensity: it counts 1."""
-    aus: dict[int, float] = {}
-    for line_number, line in enumerate(_read_text(path).splitlines(), 1):
-        tokens = line.split()
-        if not tokens:
-            continue
-        if len(tokens) != 2:
-            found = line.strip()[:60]
-            raise DatasetError(f"{path}:{line_number}: expected '<AU> <intensity>', found {found!r}")
-        au_value, intensity = (_number(token, path) for token in tokens)
-        au = int(au_value)
-        if au != au_value:
-            raise DatasetError(f"{path}:{line_number}: AU {au_value} is not a whole number")
-        if au == 0:  # a '0 0' row codes "no AU"
-            continue
-        if au in aus:
-            raise DatasetError(f"{path}:{line_number}: AU {au} coded twice")
-        aus[au] = 1.0 if au == 43 else intensity
-    return aus
-
-
 def _is_black(path: Path) -> bool:
-    image = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
+    except cv2.error:  # OpenCV cannot shrink an image of under 4 pixels a side by 4
+        raise DatasetError(f"image too small to be a video frame: {path}") from None
     if image is None:
         raise DatasetError(f"unreadable image: {path}")
     return int(image.max()) < BLACK_LEVEL

@@ -31,7 +31,7 @@ from engine.checkpoint import read_card
 from engine.onnx_export import cached_export
 from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
-from tests.helpers import LIVE_TIMEOUT_MS, recorded_samples
+from tests.helpers import LIVE_TIMEOUT_MS, recorded_samples, tampered_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,17 @@ def test_first_start_shows_one_simulated_bed_and_says_the_model_is_missing(
                     timeout=LIVE_TIMEOUT_MS)
     assert tile.score_label.text() == "—"  # no model: a gap, never 0
     assert tile.alarm_signal.priority is Priority.LOW and not tile.alarm_signal.flashing
+
+
+def test_a_model_whose_card_breaks_its_schema_is_refused_in_the_banner(qtbot, open_window, tmp_path: Path):
+    # "no" is text, not false: read as true it would hide the NOT FOR CLINICAL USE banner
+    model = tampered_checkpoint(DEMO_MODEL, tmp_path / "tampered.safetensors", card={"clinical_use": "no"})
+    save_settings(MonitorSettings(model_path=str(model), backend="onnx", device="cpu"))
+    window = open_window(beds=[])
+    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=LIVE_TIMEOUT_MS)
+    reason = f"{model} has an invalid model card: clinical_use must be true or false, got 'no'"
+    assert window.monitor.model.error == reason
+    assert window.model_banner.isVisible() and window.model_banner.text() == f"No pain scores: {reason}"
 
 
 def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(

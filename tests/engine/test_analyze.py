@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+import resource
+import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -17,7 +22,7 @@ from app.cli import main
 from engine.frame_csv import CSV_COLUMNS, ResultCsvWriter
 from engine.status import FrameStatus
 from engine.types import Face, FrameResult
-from tests.helpers import run_painmon, save_random_checkpoint
+from tests.helpers import ROOT, painmon_command, run_painmon, save_random_checkpoint, tampered_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +110,58 @@ def test_truncated_clip_reports_the_frames_before_the_damage(clips_dir: Path, ch
     assert f"{len(rows)} frames in" in result.stdout
 
 
+def test_a_full_disk_is_a_bad_input_error_and_keeps_the_previous_csv(clips_dir: Path, checkpoint: Path,
+                                                                    tmp_path: Path):
+    out = tmp_path / "scores.csv"
+    out.write_text("the previous run's rows\n")
+
+    def small_files() -> None:  # the kernel refuses to grow any file past 4 KiB, as a full disk would
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    result = run_painmon("analyze", clips_dir / "single_face.mp4", "--model", checkpoint, "--out", out,
+                         "--backend", "torch", "--quiet", preexec_fn=small_files)
+    assert_one_line_error(result, f"cannot write {out}: File too large")
+    assert out.read_text() == "the previous run's rows\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]  # no scratch file left behind
+
+
+def test_ctrl_c_keeps_the_complete_rows_analysed_so_far(clips_dir: Path, checkpoint: Path, tmp_path: Path):
+    out = tmp_path / "scores.csv"
+    out.write_text("the previous run's rows\n")
+    command = painmon_command("analyze", clips_dir / "WolfgangLanger_Pexels.mp4", "--model", checkpoint,
+                              "--out", out, "--backend", "onnx")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not any(p.stat().st_size for p in tmp_path.glob(".scores.csv.*.partial")):  # rows reach the disk
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and stderr.endswith("painmon: interrupted\n"), stderr
+    assert f"interrupted: the frames analysed so far were written to {out}" in stdout
+    rows = read_csv(out)
+    assert 0 < len(rows) < 472
+    assert [int(r["frame"]) for r in rows] == list(range(len(rows)))
+    assert all(None not in row and None not in row.values() for row in rows)  # complete rows only
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]
+
+
+def test_a_still_image_is_analysed_as_one_frame_whatever_its_name(painmon_here, clips_dir: Path,
+                                                                  checkpoint: Path, tmp_path: Path):
+    photo = clips_dir / "single_face.jpg"
+    images = [photo, tmp_path / "face.png", tmp_path / "face.mp4"]
+    cv2.imwrite(str(images[1]), cv2.imread(str(photo)))  # lossless: the same pixels
+    shutil.copyfile(photo, images[2])  # a photo under a video's name
+    rows = []
+    for image in images:
+        code, out, err = painmon_here("analyze", image, "--model", checkpoint, "--out", tmp_path / "x.csv")
+        assert code == 0, err
+        assert f"{image}: 1 frames in" in out and "face found in 1 (100%)" in out
+        rows += read_csv(tmp_path / "x.csv")
+    assert len(rows) == 3 and rows[0] == rows[1] == rows[2]
+    assert (rows[0]["frame"], rows[0]["time_s"], rows[0]["status"]) == ("0", "0.0000", "ok")
+
+
 @pytest.fixture
 def painmon_here(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., tuple[int, str, str]]]:
     """Run `painmon ARGS` in this process (faster than a subprocess): exit code, stdout, stderr."""
@@ -143,11 +200,60 @@ def test_bad_model_file_is_a_bad_input_error(painmon_here, clips_dir: Path, tmp_
     assert err.count("\n") == 1
 
 
+BAD_MODELS = {  # the model file's card fields or weights → the refusal
+    "an empty input size": ({"input_size": [0, 0]}, None, "input_size [0, 0] is not a size"),
+    "AUs on a plain regressor": ({"aus": [4, 6]}, None, "aus and members go together"),
+    "members as text": ({"aus": [4], "members": ["face_cnn_small"]}, None, "members[0] must be an object"),
+    "clinical use as text": ({"clinical_use": "no"}, None, "clinical_use must be true or false"),
+    "NaN weights": (None, lambda t: t["embed.1.weight"].fill_(math.nan), "holds NaN or infinite values"),
+}
+
+
+MODEL_CASES = [(case, backend) for case in BAD_MODELS for backend in ("onnx", "torch")]
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=[f"{case} on {backend}" for case, backend in MODEL_CASES])
+def test_a_bad_model_is_refused_in_one_line_naming_why(painmon_here, random_model: Path, clips_dir: Path,
+                                                       tmp_path: Path, case: tuple[str, str]):
+    card, tensors, message = BAD_MODELS[case[0]]
+    model = tampered_checkpoint(random_model, tmp_path / "bad.safetensors", card=card, tensors=tensors)
+    code, _, err = painmon_here("analyze", clips_dir / "single_face.mp4", "--model", model, "--out",
+                                tmp_path / "x.csv", "--backend", case[1])
+    assert code == 2 and err.startswith(f"painmon: error: {model} ") and err.count("\n") == 1, err
+    assert message in err
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_unwritable_output_is_a_bad_input_error(painmon_here, clips_dir: Path, checkpoint: Path,
                                                 tmp_path: Path):
     code, _, err = painmon_here("analyze", clips_dir / "single_face.mp4", "--model", checkpoint,
                                 "--out", tmp_path)
     assert code == 2 and err == f"painmon: error: cannot write {tmp_path}: Is a directory\n"
+
+
+@pytest.mark.parametrize("through_link", [False, True], ids=["same path", "symbolic link"])
+def test_an_output_that_is_the_video_is_refused_and_the_video_kept(painmon_here, clips_dir: Path,
+                                                                  checkpoint: Path, tmp_path: Path,
+                                                                  through_link: bool):
+    video = tmp_path / "clip.mp4"
+    shutil.copyfile(clips_dir / "single_face.mp4", video)
+    out = video
+    if through_link:
+        out = tmp_path / "scores.csv"
+        out.symlink_to(video)
+    code, _, err = painmon_here("analyze", video, "--model", checkpoint, "--out", out)
+    assert (code, err) == (2, f"painmon: error: --out {out} is the video being analysed; choose another "
+                              "file for the CSV\n")
+    assert video.read_bytes() == (clips_dir / "single_face.mp4").read_bytes()
+
+
+def test_an_output_that_is_the_model_is_refused_and_the_model_kept(painmon_here, clips_dir: Path,
+                                                                  checkpoint: Path, tmp_path: Path):
+    model = shutil.copyfile(checkpoint, tmp_path / "model.safetensors")
+    code, _, err = painmon_here("analyze", clips_dir / "single_face.mp4", "--model", model, "--out", model)
+    assert (code, err) == (2, f"painmon: error: --out {model} is the model; choose another file for the "
+                              "CSV\n")
+    assert model.read_bytes() == checkpoint.read_bytes()
 
 
 def test_random_bytes_file_is_refused_in_one_line(tmp_path: Path):
@@ -166,10 +272,14 @@ def test_mp4_truncated_before_its_index_is_refused_in_one_line(clips_dir: Path, 
     assert_one_line_error(result, "truncated")
 
 
-def test_negative_smoothing_is_refused_in_one_line(clips_dir: Path, tmp_path: Path):
-    result = run_painmon("analyze", clips_dir / "single_face.mp4", "--smooth", "-1",
-                         "--out", tmp_path / "x.csv")
-    assert_one_line_error(result, "--smooth must be 0 (off) or a time constant in seconds")
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_smoothing_that_is_not_a_time_constant_is_refused_in_one_line(painmon_here, clips_dir: Path,
+                                                                       tmp_path: Path, value: str):
+    code, _, err = painmon_here("analyze", clips_dir / "single_face.mp4", "--smooth", value,
+                                "--out", tmp_path / "x.csv")
+    assert (code, err) == (2, "painmon: error: --smooth must be 0 (off) or a time constant in seconds, "
+                              f"got {float(value)}\n")
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_missing_video_is_refused_in_one_line(tmp_path: Path):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from engine.align import align_face
 from engine.backbones import BACKBONES
@@ -135,6 +137,25 @@ def test_onnx_export_is_cached_by_checkpoint_hash(
     model = PainRegressor("face_cnn_small")
     save_checkpoint(retrained, model, ModelCard.for_model(model, name="other", version="1", trained_on="-"))
     assert create_predictor(retrained, "onnx").onnx_path != first.onnx_path
+
+
+@pytest.mark.parametrize("damage", ["cut short", "a weight changed"])
+def test_a_damaged_cached_export_is_made_again(small_checkpoint: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    monkeypatch.setenv("PAINMON_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    export = create_predictor(small_checkpoint, "onnx").onnx_path
+    faces = np.full((2, 112, 96, 3), 128, np.uint8)
+    scores = create_predictor(small_checkpoint, "torch").predict(faces)
+    data = export.read_bytes()
+    if damage == "cut short":
+        export.write_bytes(data[: len(data) // 2])
+    else:  # the output bias changed on disk: the file still loads, and scores otherwise
+        bias = struct.pack("<f", load_file(small_checkpoint)["head.1.bias"].item())
+        assert data.count(bias) == 1
+        export.write_bytes(data.replace(bias, struct.pack("<f", 3.0)))
+    predictor = create_predictor(small_checkpoint, "onnx")
+    assert predictor.onnx_path == export
+    np.testing.assert_allclose(predictor.predict(faces), scores, atol=PARITY_ATOL)
 
 
 def test_faces_of_the_wrong_shape_are_refused(small_checkpoint: Path) -> None:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 
+import hypothesis
 import pytest
 import torch
-from safetensors.torch import save_file
+from hypothesis import given
+from hypothesis import strategies as st
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
+from engine.backbones import BACKBONES
 from engine.checkpoint import (
     CARD_KEY,
     FORMAT,
@@ -21,6 +29,7 @@ from engine.checkpoint import (
 from engine.errors import ModelFileError
 from engine.files import file_sha256
 from engine.model import PainRegressor
+from tests.helpers import examples, save_random_au_checkpoint, tampered_checkpoint
 
 
 def _card(model: PainRegressor) -> ModelCard:
@@ -141,3 +150,148 @@ def test_file_sha256_tracks_content(small_checkpoint: Path, tmp_path: Path) -> N
     with torch.no_grad():
         model.head[1].bias.add_(1.0)
     assert file_sha256(save_checkpoint(tmp_path / "changed.safetensors", model, card)) != first
+
+
+AU_MODEL = {"aus": [4], "members": [{"backbone": "face_cnn_small", "pretrained": None}]}
+"""Card fields making the small regressor's card an AU ensemble's."""
+BAD_CARDS = {  # a card's fields as a file may hold them → the field the refusal names
+    "a memory bomb of an input size": ({"input_size": [20000, 20000]},
+                                       "input_size [20000, 20000] is not a size face_cnn_small takes"),
+    "an empty input size": ({"input_size": [0, 0]}, "input_size [0, 0] is not a size"),
+    "one side only": ({"input_size": [112]}, "input_size must be a list of 2 values"),
+    "a negative side": ({"input_size": [-112, 96]}, "input_size [-112, 96] is not a size"),
+    "sides as text": ({"input_size": ["112", "96"]}, "input_size[0] must be a whole number"),
+    "another model's input size": ({"input_size": [224, 224]}, "input_size [224, 224] is not a size"),
+    "not the size it was trained at": ({"input_size": [96, 96], "config": {"model": {"input_size": None}}},
+                                       "input_size [96, 96] is not the size the model was trained at"),
+    "members as text": ({"members": ["face_cnn_small"], "aus": [4]}, "members[0] must be an object"),
+    "AUs on a plain regressor": ({"aus": [4, 6]}, "aus and members go together"),
+    "an AU that FACS lacks": (AU_MODEL | {"aus": [4, 99]},
+                              "aus[1] must be between 1 and 64"),
+    "clinical use as text": ({"clinical_use": "no"}, "clinical_use must be true or false"),
+    "a zero scale": ({"std": 0}, "std must be positive"),
+    "a NaN mean": ({"mean": math.nan}, "mean must be a finite number"),
+    "an unknown backbone": ({"backbone": "resnet_152"}, "backbone 'resnet_152' is not one of"),
+    "weights painmon lacks": ({"pretrained": "imagenet"}, "pretrained 'imagenet' is not a weight set"),
+    "a name that is a number": ({"name": 7}, "name must be text"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CARDS, ids=list(BAD_CARDS))
+def test_a_card_outside_its_schema_is_refused_naming_the_field(small_checkpoint: Path, tmp_path: Path,
+                                                               case: str) -> None:
+    changes, message = BAD_CARDS[case]
+    path = tampered_checkpoint(small_checkpoint, tmp_path / "bad.safetensors", card=changes)
+    for read in (read_card, load_checkpoint):
+        with pytest.raises(ModelFileError) as caught:
+            read(path)
+        assert str(caught.value).startswith(f"{path} has an invalid model card: {message}")
+        assert "\n" not in str(caught.value)
+
+
+def test_a_card_lacking_a_field_is_refused_naming_it(small_checkpoint: Path, tmp_path: Path) -> None:
+    path = tmp_path / "bad.safetensors"
+    with safe_open(small_checkpoint, framework="pt") as handle:
+        card = json.loads(handle.metadata()[CARD_KEY])
+    del card["trained_on"]
+    save_file(load_file(small_checkpoint), path, metadata={FORMAT_KEY: FORMAT, CARD_KEY: json.dumps(card)})
+    with pytest.raises(ModelFileError, match="invalid model card: model card lacks trained_on"):
+        read_card(path)
+
+
+def _set(name: str, value: torch.Tensor) -> Callable[[dict[str, torch.Tensor]], None]:
+    return lambda tensors: tensors.__setitem__(name, value)
+
+
+BAD_WEIGHTS = {  # tensors changed as a file may hold them → the refusal
+    "a NaN weight": (lambda t: t["head.1.weight"].fill_(math.nan),
+                     "is damaged: tensor head.1.weight holds NaN or infinite values"),
+    "an infinite running variance": (lambda t: t["backbone.0.1.running_var"].fill_(math.inf),
+                                     "is damaged: tensor backbone.0.1.running_var holds NaN or infinite"),
+    "a tensor of another shape": (_set("head.1.weight", torch.zeros(1, 7)),
+                                  "tensor head.1.weight is torch.float32 [1, 7], the card's model has "
+                                  "torch.float32 [1, 50]"),
+    "a tensor of another type": (_set("head.1.bias", torch.zeros(1, dtype=torch.float64)),
+                                 "tensor head.1.bias is torch.float64 [1]"),
+    "a missing tensor": (lambda t: t.pop("head.1.bias"), "it lacks tensor head.1.bias"),
+    "a foreign tensor": (_set("payload", torch.zeros(3)), "it has tensor payload"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_WEIGHTS, ids=list(BAD_WEIGHTS))
+def test_weights_that_break_the_card_or_are_not_finite_are_refused(small_checkpoint: Path, tmp_path: Path,
+                                                                   case: str) -> None:
+    change, message = BAD_WEIGHTS[case]
+    path = tampered_checkpoint(small_checkpoint, tmp_path / "bad.safetensors", tensors=change)
+    with pytest.raises(ModelFileError) as caught:
+        load_checkpoint(path)
+    assert str(caught.value).startswith(f"{path} ") and message in str(caught.value)
+
+
+def test_au_thresholds_must_be_probabilities(tmp_path: Path) -> None:
+    source = save_random_au_checkpoint(tmp_path / "au.safetensors")
+    path = tampered_checkpoint(source, tmp_path / "bad.safetensors",
+                               tensors=lambda t: t["thresholds"].fill_(1.5))
+    with pytest.raises(ModelFileError, match="its AU thresholds are not probabilities"):
+        load_checkpoint(path)
+
+
+# -- properties: whatever a card holds, reading it gives a card that passes its schema or a ValueError ----
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                 max_size=4),
+                    max_leaves=10)
+"""Any JSON value."""
+NEAR_MISSES = st.one_of(st.lists(st.integers(-5, 400), max_size=3), st.lists(st.integers(10, 250), min_size=2,
+                                                                              max_size=2),
+                        st.sampled_from(list(BACKBONES)), st.booleans(), st.floats(100, 150),
+                        st.lists(st.integers(-2, 70), max_size=3),
+                        st.lists(st.fixed_dictionaries({"backbone": st.sampled_from([*BACKBONES, "x"]),
+                                                        "pretrained": st.none() | st.text(max_size=5)}),
+                                 max_size=2))
+"""Values a card's fields nearly take: sizes, backbones, AU lists, members."""
+REGRESSOR_CARD = json.loads(ModelCard("r", "1", "face_cnn_small", None, (112, 96), 128.0, 128.0, "-",
+                                      created="2026-01-01T00:00:00+00:00").to_json())
+AU_CARD = {**REGRESSOR_CARD, **AU_MODEL}
+CARD_FIELDS = [f.name for f in dataclasses.fields(ModelCard)]
+
+
+def parsed_or_refused(text: str) -> ModelCard | None:
+    """The card `text` holds, or None when it is refused (ValueError); a card it gives passes the schema and
+    reads back the same."""
+    try:
+        card = ModelCard.from_json(text)
+    except ValueError:
+        return None
+    hypothesis.event("read")
+    assert card.problem() is None and ModelCard.from_json(card.to_json()) == card
+    return card
+
+
+@examples(500)
+@given(st.text() | JSON.map(json.dumps))
+def test_any_text_is_a_card_or_refused(text: str) -> None:
+    parsed_or_refused(text)
+
+
+@examples(1000)
+@given(base=st.sampled_from([REGRESSOR_CARD, AU_CARD]),
+       changes=st.dictionaries(st.sampled_from([*CARD_FIELDS, "comment"]), JSON | NEAR_MISSES, max_size=3),
+       removed=st.sets(st.sampled_from(CARD_FIELDS), max_size=2))
+def test_a_card_with_fields_changed_or_removed_is_a_card_or_refused(base: dict, changes: dict,
+                                                                    removed: set[str]) -> None:
+    data = {name: value for name, value in {**base, **changes}.items() if name not in removed}
+    parsed_or_refused(json.dumps(data))
+
+
+@examples(150)
+@given(changes=st.dictionaries(st.sampled_from(CARD_FIELDS), NEAR_MISSES | JSON, max_size=2))
+def test_a_checkpoint_with_any_card_loads_or_is_a_model_file_error(small_checkpoint: Path, tmp_path: Path,
+                                                                   changes: dict) -> None:
+    path = tampered_checkpoint(small_checkpoint, tmp_path / "any.safetensors", card=changes)
+    try:
+        model, card = load_checkpoint(path)
+    except ModelFileError:
+        return
+    hypothesis.event("loaded")
+    assert model.input_size == card.input_size and card.problem() is None

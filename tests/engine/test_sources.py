@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -68,6 +70,31 @@ def test_mov_with_other_frame_rate(clips_dir: Path):
         count = sum(1 for _ in source)
         assert source.size == (960, 540)
         assert count == source.frame_count and source.early_end is None
+
+
+def test_an_mp4_whose_start_an_edit_list_trims_is_complete_not_damaged(clips_dir: Path):
+    # no_face.mp4's edit list starts its video 3 frames in: the decoder shows 95 of the 98 frames it holds.
+    with open_source(clips_dir / "no_face.mp4") as source:
+        frames = list(source)
+        assert (len(frames), source.frame_count) == (95, 98)
+        assert source.early_end is None
+
+
+@pytest.mark.parametrize("name", ["face.jpg", "face.png", "face.mp4", "face"])
+def test_a_still_image_is_one_frame_whatever_its_name(clips_dir: Path, tmp_path: Path, name: str):
+    photo = cv2.imread(str(clips_dir / "single_face.jpg"))
+    path = tmp_path / name
+    if name.endswith(".png"):
+        cv2.imwrite(str(path), photo)  # lossless: the same pixels
+    else:
+        shutil.copyfile(clips_dir / "single_face.jpg", path)
+    with open_source(path) as source:
+        assert (source.kind, source.is_live, source.frame_count) == ("file", False, 1)
+        assert source.size == (photo.shape[1], photo.shape[0])
+        frames = list(source)
+        assert source.early_end is None
+    assert [(f.index, f.timestamp) for f in frames] == [(0, 0.0)]
+    np.testing.assert_array_equal(frames[0].image, photo)
 
 
 def test_paths_that_are_not_videos(tmp_path: Path):

@@ -3,15 +3,27 @@ name the file and the problem."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.au import DEFAULT_AUS
+from engine.backbones import BACKBONES
 from engine.errors import PainmonError
-from tests.helpers import ROOT
-from train.config import METHOD_SECTIONS, ConfigError, SolverConfig, config_from_dict, load_config
+from tests.helpers import ROOT, examples, run_painmon
+from train.config import (
+    METHOD_SECTIONS,
+    SECTIONS,
+    ConfigError,
+    SolverConfig,
+    config_from_dict,
+    load_config,
+)
 from train.losses import LossConfig
 from train.methods import METHODS
 
@@ -154,3 +166,126 @@ def test_records_keep_only_the_chosen_methods_section_and_read_back_the_same(tmp
     assert {"saliency", "fn2en", "au"} & set(au.to_dict()) == {"au"}
     for config in (regression, au):
         assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+BAD_SETTINGS = {  # a config's text after its name → the error
+    "batch size as text": ('[solver]\nbatch_size = "32"\n',
+                           r"\[solver\]: batch_size must be a whole number, got '32'"),
+    "rate as text": ('[solver]\nlr = "0.01"\n', r"\[solver\]: lr must be a finite number, got '0.01'"),
+    "fractional batch size": ("[solver]\nbatch_size = 2.5\n",
+                              r"\[solver\]: batch_size must be a whole number, got 2.5"),
+    "batch size as a float": ("[solver]\nbatch_size = 1e8\n",
+                              r"\[solver\]: batch_size must be a whole number, got 100000000.0"),
+    "memory bomb of a batch": ("[solver]\nbatch_size = 100_000_000\n",
+                               r"\[solver\]: batch_size must be positive and <= 4096, got 100000000"),
+    "negative momentum": ("[solver]\nmomentum = -3\n", r"\[solver\]: momentum must be >= 0 and < 1, got -3"),
+    "NaN rate": ("[solver]\nlr = nan\n", r"\[solver\]: lr must be a finite number, got nan"),
+    "negative seed": ("[solver]\nseed = -1\n", r"\[solver\]: seed must be between 0 and 4294967295, got -1"),
+    "mirror as text": ('[solver]\nmirror = "no"\n', r"\[solver\]: mirror must be true or false, got 'no'"),
+    "dropout over 1": ("[model]\ndropout = 5\n", r"\[model\]: dropout must be >= 0 and < 1, got 5"),
+    "memory bomb of an input size": ("[model]\ninput_size = [8000, 8000]\n",
+                                     r"\[model\]: input_size \[8000, 8000\] is not a size "
+                                     r"inception_resnet_v1 takes \(h 75..320, w 75..320 pixels\)"),
+    "one side only": ("[model]\ninput_size = [112]\n",
+                      r"\[model\]: input_size must be a list of 2 values, got \[112\]"),
+    "unknown backbone": ('[model]\nbackbone = "resnet_152"\n', r"\[model\]: unknown backbone 'resnet_152'"),
+    "negative minimum face": ("[align]\nmin_face_size = -10\n",
+                              r"\[align\]: min_face_size must be >= 12, got -10"),
+    "boolean run length": ("[sampling]\nmax_run = true\n",
+                           r"\[sampling\]: max_run must be a whole number, got True"),
+    "AU that FACS lacks": ('method = "au"\n[au]\naus = [4, 99]\n',
+                           r"\[au\]: aus\[1\] must be between 1 and 64, got 99"),
+    "input size the members refuse": ('method = "au"\n[model]\ninput_size = [56, 48]\n',
+                                      r"\[model\]: input_size \[56, 48\] is not a size inception_resnet_v1"),
+    "method as a number": ("method = 3\n", "unknown method 3"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SETTINGS, ids=list(BAD_SETTINGS))
+def test_settings_of_the_wrong_type_or_out_of_range_are_named(tmp_path: Path, case: str) -> None:
+    text, message = BAD_SETTINGS[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(f'name = "x"\n{text}')
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}") and "\n" not in str(info.value)
+
+
+def test_an_au_ensemble_of_small_nets_takes_their_small_input_size(tmp_path: Path) -> None:
+    config = _load(tmp_path, 'name = "x"\nmethod = "au"\n[model]\ninput_size = [56, 48]\n'
+                             '[au]\nmembers = ["face_cnn_small", "face_cnn_small"]\n')
+    assert config.model.input_size == (56, 48) and config.backbones() == ["face_cnn_small"] * 2
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (bytes(range(256)) * 4, "not a config file (not UTF-8 text)"),
+    (b'name = "x"\nseed = ' + b"9" * 5000 + b"\n", "not valid TOML"),
+    (b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n", "not valid TOML"),
+], ids=["binary", "a number too long to read", "nested too deep"])
+def test_a_file_that_is_not_toml_is_refused_in_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {message}") and "\n" not in str(info.value)
+
+
+def test_a_bad_config_file_or_iteration_count_is_refused_before_any_work(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_bytes(bytes(range(256)))
+    result = run_painmon("train", "loso", "--data", tmp_path / "nowhere", "--config", config, "--out",
+                         tmp_path / "run")
+    assert (result.returncode, result.stderr) == (
+        2, f"painmon: error: {config}: not a config file (not UTF-8 text)\n")
+    result = run_painmon("train", "loso", "--data", tmp_path / "nowhere", "--config", CONFIGS / "demo.toml",
+                         "--out", tmp_path / "run", "--iterations", "0")
+    assert (result.returncode, result.stderr) == (2, "painmon: error: --iterations must be positive, got 0\n")
+    assert not (tmp_path / "run").exists()
+
+
+# -- properties: whatever a config holds, reading it gives a valid config or a ConfigError naming the file --
+VALUES = st.one_of(st.booleans(), st.integers(), st.integers(-5, 5000), st.floats(), st.text(max_size=10),
+                   st.sampled_from(["face_cnn_small", "inception_resnet_v1", "vggface2", "l1", "center"]),
+                   st.lists(st.integers(-5, 400), max_size=3), st.lists(st.text(max_size=15), max_size=3),
+                   st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+"""Values TOML can hold, and the near misses of real settings."""
+SECTION_CLASSES = {**SECTIONS, **{name: cls for name, cls in METHOD_SECTIONS.items() if cls is not None}}
+
+
+def section(cls: type) -> st.SearchStrategy[dict]:
+    """A config section: some of its settings (or unknown ones) with any values."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    return st.dictionaries(st.sampled_from([*names, "typo"]), VALUES, max_size=3)
+
+
+CONFIGS_DATA = st.fixed_dictionaries(
+    {"name": st.text(max_size=8) | st.integers()},
+    optional={"method": st.sampled_from([*METHOD_SECTIONS, "magic"]) | st.integers(),
+              **{name: section(cls) | VALUES for name, cls in SECTION_CLASSES.items()}})
+
+
+@examples(1000)
+@given(CONFIGS_DATA)
+def test_any_settings_give_a_valid_config_or_a_config_error(data: dict) -> None:
+    try:
+        config = config_from_dict(data, "fuzzed.toml")
+    except ConfigError as error:
+        assert str(error).startswith("fuzzed.toml") and "\n" not in str(error)
+        return
+    hypothesis.event("read")
+    assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    size = config.model.input_size
+    assert size is None or all(BACKBONES[b].accepts(size) for b in config.backbones())
+
+
+@examples(300)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_any_file_is_a_config_or_a_config_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "any.toml"
+    path.write_bytes(content)
+    try:
+        load_config(path)
+    except ConfigError as error:
+        assert str(error).startswith(str(path)) and "\n" not in str(error)
+        return
+    hypothesis.event("read")

@@ -5,18 +5,21 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from engine.checkpoint import load_checkpoint
 from engine.errors import PainmonError
-from tests.helpers import ROOT, painmon_command
+from tests.helpers import ROOT, painmon_command, save_random_checkpoint
 from train.config import load_config
 from train.export import export_run
 from train.loso import run_loso
@@ -141,9 +144,59 @@ def test_resuming_with_another_config_or_an_unknown_fold_is_refused(
         run_loso(twin, load_config(config), tmp_path / "new", folds=["nobody"], device=CPU, progress=False)
 
 
+def _broken_twin_description(root: Path) -> Path:
+    (root / "twin.json").write_text('{"synthetic_twin": tru')
+    return root / "twin.json"
+
+
+def _twin_description_without_its_seed(root: Path) -> Path:
+    (root / "twin.json").write_text('{"synthetic_twin": true, "subjects": 3, "frames_per_subject": 40}')
+    return root / "twin.json"
+
+
+def _one_pixel_frame(root: Path) -> Path:
+    image = sorted((root / "Images").glob("*/*/*.png"))[5]
+    cv2.imwrite(str(image), np.zeros((1, 1, 3), np.uint8))
+    return image
+
+
+@pytest.mark.parametrize(("damage", "reason"), [
+    (_broken_twin_description, "is not a readable synthetic twin description (Expecting"),
+    (_twin_description_without_its_seed, "is not a synthetic twin description (it needs whole numbers"),
+    (_one_pixel_frame, "image too small to be a video frame"),
+], ids=["broken twin.json", "twin.json without its seed", "1×1 image"])
+def test_a_damaged_data_set_is_refused_in_one_line_before_the_run_starts(
+    twin: Path, config: Path, tmp_path: Path, damage: Callable[[Path], Path], reason: str
+) -> None:
+    root = Path(shutil.copytree(twin, tmp_path / "twin"))
+    victim = damage(root)
+    result = subprocess.run(painmon_command("train", "loso", "--data", root, "--config", config, "--out",
+                                            tmp_path / "run"), cwd=ROOT, capture_output=True, text=True,
+                            env=env(), timeout=600)
+    error = result.stderr.splitlines()[-1]  # after the progress bars of reading the data set
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert error.startswith("painmon: error: ") and reason in error and str(victim) in error
+    assert not (tmp_path / "run").exists()
+
+
 def test_export_needs_a_finished_run(tmp_path: Path) -> None:
     with pytest.raises(PainmonError, match="not a LOSO run folder"):
         export_run(tmp_path)
     (tmp_path / "run.json").write_text("{}")
     with pytest.raises(PainmonError, match="no all-subjects model"):
         export_run(tmp_path)
+
+
+def test_export_of_a_run_with_a_damaged_record_is_refused_naming_it(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "folds" / "final").mkdir(parents=True)
+    save_random_checkpoint(run / "folds" / "final" / "model.safetensors")
+    (run / "predictions.csv").write_text("subject,sequence,frame,label,prediction\nA,s,1,0,0.5\n")
+    for record, reason in (('{"twin": nul', "is not a readable run record"),
+                           ('{"twin": null, "config": {}}', r"is not a run record of .* \(no 'data'\)"),
+                           ("[]", "is not a run record of painmon train loso")):
+        (run / "run.json").write_text(record)
+        with pytest.raises(PainmonError, match=reason) as error:
+            export_run(run)
+        assert str(run / "run.json") in str(error.value) and "\n" not in str(error.value)
+    assert not (run / "model.safetensors").exists()

@@ -77,3 +77,13 @@ def test_cli_bad_image_or_no_face_is_one_line_and_exit_2(tmp_path: Path) -> None
                            "--out", tmp_path / "m.png")
     assert faceless.returncode == 2 and f"painmon: error: no face found in {wall}" == faceless.stderr.strip()
     assert not (tmp_path / "m.png").exists()
+
+
+@pytest.mark.parametrize("size", [(1000, 1000), (20, 20)])
+def test_cli_refuses_a_crop_size_the_model_does_not_take(clips_dir: Path, tmp_path: Path,
+                                                          size: tuple[int, int]) -> None:
+    result = run_painmon("train", "saliency", "--model", DEMO_MODEL, "--image", clips_dir / "single_face.jpg",
+                         "--out", tmp_path / "m.png", "--size", *size)
+    why = "face_cnn_small takes crops of h 16..224, w 16..192 pixels, saliency maps at least 32 each way"
+    assert (result.returncode, result.stderr) == (2, f"painmon: error: --size {size[0]} {size[1]}: {why}\n")
+    assert not (tmp_path / "m.png").exists()

@@ -140,6 +140,8 @@ def test_command_writes_a_twin_with_progress_and_refuses_to_overwrite(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--subjects", "26"], "--subjects must be 1..25"),
     (["--frames", "3"], "--frames must be at least"),
+    (["--frames", "1000000"], "--frames must be at least 10 and at most 100000, got 1000000"),
+    (["--seed", "-1"], "--seed must be 0..4294967295, got -1"),
     (["--size", "32", "24"], "--size must be"),
 ])
 def test_command_rejects_bad_arguments_with_one_line(tmp_path, args, message):

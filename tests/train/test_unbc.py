@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
+import hypothesis
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.errors import PainmonError
 from engine.pspi import pspi
+from tests.helpers import examples, mostly
 from train.synth import write_twin
-from train.unbc import SUBJECTS, DatasetError, load_unbc, pspi_to_level, read_aam
+from train.unbc import SUBJECTS, DatasetError, load_unbc, pspi_to_level, read_aam, read_facs, read_number
 
 SUBJECT, SEQUENCE = "042-ll042", "ll042t1aaaff"
 
@@ -146,6 +152,14 @@ DAMAGE = {
     "missing FACS file": (*FACS, remove, "missing FACS label"),
     "missing AAM file": (*AAM, remove, "missing AAM landmark file"),
     "damaged image": (*IMAGE, scribble("not a png"), "unreadable image"),
+    "a 1×1 image": (*IMAGE, lambda path: cv2.imwrite(str(path), np.zeros((1, 1, 3), np.uint8)),
+                    "image too small to be a video frame"),
+    "AAM file of 65 points": (*AAM, scribble("1.0 2.0\n" * 65), r"expected 66 lines .*, found 65"),
+    "AAM file of 67 points": (*AAM, scribble("1.0 2.0\n" * 67), r"expected 66 lines .*, found 67"),
+    "AU beyond FACS": (*FACS, scribble("   9.9000000e+01   2.0000000e+00\n"), "AU 99 at intensity 2 is not"),
+    "negative AU": (*FACS, scribble("  -4.0000000e+00   2.0000000e+00\n"), "is not a number >= 0"),
+    "intensity beyond E": (*FACS, scribble("   4.0000000e+00   7.0000000e+00\n"), "AU 4 at intensity 7 is"),
+    "PSPI beyond 16": (*PSPI, scribble("   1.7000000e+01\n"), "PSPI 17 is above 16"),
 }
 
 
@@ -191,3 +205,56 @@ def test_a_folder_without_the_archive_is_refused(tmp_path):
         load_unbc(tmp_path)
     with pytest.raises(DatasetError, match="not found"):
         load_unbc(tmp_path / "nowhere")
+
+
+# -- properties: whatever a label file holds, its reader gives a valid value or a DatasetError naming it --
+TOKENS = st.one_of(st.floats().map(repr), st.integers(-3, 80).map(str), st.integers().map(str),
+                   st.sampled_from(["0.0000000e+00", "4.3000000e+01", "1e39", "-0", "nan", "x", "1,5", "٣"]),
+                   st.text(max_size=6))
+"""What a token of a label file may be: numbers in the archive's notation, huge, negative, not numbers."""
+COORDINATES = mostly(st.floats(-1000, 5000).map(repr), TOKENS, one_in=100)
+"""A pixel coordinate, or once in 100 any token."""
+LINES = st.lists(st.lists(TOKENS, min_size=1, max_size=3).map(" ".join), max_size=70).map("\n".join)
+
+
+def read_or_refused(reader: Callable[[Path], Any], path: Path) -> Any:
+    """What `reader` reads from `path`, or None when it refuses it with a DatasetError naming the file."""
+    try:
+        value = reader(path)
+    except DatasetError as error:
+        assert str(path) in str(error) and "\n" not in str(error)
+        return None
+    hypothesis.event("read")
+    return value
+
+
+@examples(500)
+@given(st.binary(max_size=200) | LINES.map(str.encode) | TOKENS.map(lambda token: f"   {token}\n".encode()))
+def test_any_pspi_or_sequence_label_file_is_a_number_or_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "label.txt"
+    path.write_bytes(content)
+    value = read_or_refused(read_number, path)
+    assert value is None or (math.isfinite(value) and value >= 0)
+
+
+@examples(500)
+@given(st.binary(max_size=200) | LINES.map(str.encode)
+       | st.lists(st.tuples(st.integers(0, 70), st.integers(0, 6)), max_size=8).map(
+           lambda rows: "".join(f"{au:.7e} {level:.7e}\n" for au, level in rows).encode()))
+def test_any_facs_file_is_aus_with_intensities_or_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "facs.txt"
+    path.write_bytes(content)
+    aus = read_or_refused(read_facs, path)
+    assert aus is None or all(1 <= au <= 64 and 0 <= value <= 5 for au, value in aus.items())
+
+
+@examples(300)
+@given(st.binary(max_size=200) | LINES.map(str.encode)
+       | mostly(st.just(66), st.integers(0, 80), one_in=4).flatmap(
+           lambda lines: st.lists(st.tuples(COORDINATES, COORDINATES), min_size=lines, max_size=lines)).map(
+           lambda rows: "".join(f"{x} {y}\n" for x, y in rows).encode()))
+def test_any_aam_file_is_66_finite_points_or_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "aam.txt"
+    path.write_bytes(content)
+    points = read_or_refused(read_aam, path)
+    assert points is None or (points.shape == (66, 2) and np.isfinite(points).all())
