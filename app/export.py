@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import io
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,7 +134,8 @@ class ScoreStats:
     """Summary of a recording's scores (NaN where there is no score at all)."""
 
     frames: int
-    faces: int
+    scored: int  # frames with a score
+    gaps: dict[FrameStatus, int]  # frames without one, by status (statuses with none left out)
     mean: float
     median: float
     peak: float
@@ -147,18 +149,21 @@ def score_stats(table: FrameTable, threshold: float, max_gap_s: float = DEFAULT_
     until the next one, unless they are more than `max_gap_s` apart (a stretch without frames counts for
     nothing); the last frame counts for the typical frame interval."""
     t, score = table.t, table.score
-    faces = int(np.count_nonzero(table.status == str(FrameStatus.OK)))
+    statuses = Counter(FrameStatus(status) for status in table.status)
+    gaps: dict[FrameStatus, int] = {status: statuses[status] for status in FrameStatus
+            if status is not FrameStatus.OK and statuses[status]}
     scored = np.isfinite(score)
     if not scored.any():
-        return ScoreStats(len(t), faces, math.nan, math.nan, math.nan, math.nan, 0.0, 0.0)
+        return ScoreStats(len(t), 0, gaps, math.nan, math.nan, math.nan, math.nan, 0.0, 0.0)
     step = np.diff(t)
     typical = float(np.median(step)) if len(step) else 0.0
     duration = np.append(step, typical)
     duration[duration > max_gap_s] = 0.0
     peak = int(np.nanargmax(score))
     high = scored & (np.nan_to_num(score, nan=-1.0) >= threshold)
-    return ScoreStats(len(t), faces, float(np.nanmean(score)), float(np.nanmedian(score)), float(score[peak]),
-                      float(t[peak]), float(duration[high].sum()), float(duration[scored].sum()))
+    return ScoreStats(len(t), int(scored.sum()), gaps, float(np.nanmean(score)), float(np.nanmedian(score)),
+                      float(score[peak]), float(t[peak]), float(duration[high].sum()),
+                      float(duration[scored].sum()))
 
 
 # -- exports ------------------------------------------------------------------------------------------
@@ -307,11 +312,13 @@ def summary_html(record: ReplayRecord, curve_url: str) -> str:
         ("Model", record.model or "—"),
     ]))
     parts.append("<h2>Scores</h2>")
-    share = f" ({100 * stats.faces / stats.frames:.0f} %)" if stats.frames else ""
+    share = f" ({100 * stats.scored / stats.frames:.0f} %)" if stats.frames else ""
+    gaps = "; ".join(f"{status.label} {count}" for status, count in stats.gaps.items()) or "none"
     above = (f"{_duration(stats.above_threshold_s)} ({100 * stats.above_threshold_s / stats.scored_s:.0f} % "
              f"of the scored time)" if stats.scored_s else "—")
     parts.append(_pairs([
-        ("Frames", f"{stats.frames}"), ("Frames with a face", f"{stats.faces}{share}"),
+        ("Frames", f"{stats.frames}"), ("Frames scored", f"{stats.scored}{share}"),
+        ("Frames without a score", gaps),
         ("Mean score", _score(stats.mean)), ("Median score", _score(stats.median)),
         ("Peak score", f"{_score(stats.peak)} at {record.format_time(stats.peak_t)}"
          if math.isfinite(stats.peak) else "—"),
@@ -356,6 +363,7 @@ def _card_html(card: ModelCard) -> str:
         ("Intended use", card.intended_use),
         ("Clinical use", "yes" if card.clinical_use else "no"),
         ("Metrics", metrics or "—"),
+        ("Applicability", card.applicability_text()),
         ("Created", card.created),
     ])
 

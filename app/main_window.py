@@ -35,6 +35,7 @@ from app.settings import MonitorSettings
 from app.settings_view import SettingsView
 from app.ward_view import WardView
 from app.widgets.alarm_banner import AlarmBanner, BannerAlarm
+from engine.applicability import UNKNOWN
 from engine.errors import PainmonError
 
 BANNER_STYLE = "background: #ff8f00; color: #000000; font-weight: bold; padding: 6px;"
@@ -126,8 +127,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(error or "")
 
     def show_model(self, info: ModelInfo) -> None:
-        """Banner: why no model runs, or that the model is not for clinical use (hidden for clinical ones).
-        Replay analyses videos with the same model."""
+        """Banner: why no model runs, or that the model is not for clinical use or has no description of
+        its training faces (hidden for a described clinical model). Replay analyses videos with the same
+        model."""
         self.replay.set_settings(analysis_settings(self.monitor.settings))
         if info.error is not None or info.card is None:
             self.model_banner.setStyleSheet(ERROR_STYLE)
@@ -136,10 +138,12 @@ class MainWindow(QMainWindow):
             return
         card = info.card
         self.model_banner.setStyleSheet(BANNER_STYLE)
-        self.model_banner.setText(f"NOT FOR CLINICAL USE — model {card.name} {card.version} "
+        warnings = [] if card.clinical_use else ["NOT FOR CLINICAL USE"]
+        warnings += [] if card.applicability else [UNKNOWN]
+        self.model_banner.setText(f"{' — '.join(warnings)} — model {card.name} {card.version} "
                                   "(its card: Settings)")
         self.model_banner.setToolTip(card.intended_use)
-        self.model_banner.setVisible(not card.clinical_use)
+        self.model_banner.setVisible(bool(warnings))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Stop replay and the monitor (workers, sessions, record) before the window goes."""

@@ -47,7 +47,7 @@ def card_html(card: ModelCard) -> str:
             ("Input", f"{card.input_size[0]}×{card.input_size[1]} aligned face"),
             ("Trained on", card.trained_on), ("Intended use", card.intended_use),
             ("Clinical use", "yes" if card.clinical_use else "NO — not a medical device"),
-            ("Metrics", metrics), ("Created", card.created)]
+            ("Metrics", metrics), ("Applicability", card.applicability_text()), ("Created", card.created)]
     cells = "".join(f"<tr><td><b>{html.escape(key)}</b></td><td>{html.escape(str(value))}</td></tr>"
                     for key, value in rows)
     return f"<table cellspacing='4'>{cells}</table>"

@@ -22,6 +22,7 @@ from types import TracebackType
 from tqdm import tqdm
 
 from engine import paths
+from engine.applicability import UNKNOWN
 from engine.errors import ModelFileError, PainmonError, VideoSourceError
 from engine.files import replacing
 from engine.frame_csv import ResultCsvWriter
@@ -35,7 +36,7 @@ class Summary:
 
     def __init__(self) -> None:
         self.frames = 0
-        self.faces = 0
+        self.scored = 0
         self.statuses: Counter[FrameStatus] = Counter()
         self.reasons: Counter[str] = Counter()  # why faces were of too low quality
         self.scores: list[float] = []
@@ -45,7 +46,7 @@ class Summary:
     def add(self, result: FrameResult) -> None:
         """Count one analysed frame."""
         self.frames += 1
-        self.faces += result.status is FrameStatus.OK
+        self.scored += result.status is FrameStatus.OK
         self.statuses[result.status] += 1
         if result.status is FrameStatus.LOW_QUALITY:
             self.reasons[result.quality_reason] += 1
@@ -58,9 +59,9 @@ class Summary:
         """Three short lines: throughput and faces scored, the frames of each status (with the reasons of low
         quality), then mean and peak score."""
         elapsed = time.perf_counter() - self.started
-        share = 100 * self.faces / self.frames if self.frames else 0.0
+        share = 100 * self.scored / self.frames if self.frames else 0.0
         lines = [f"{name}: {self.frames} frames in {elapsed:.1f} s ({self.frames / elapsed:.1f} fps), "
-                 f"face found in {self.faces} ({share:.0f}%)"]
+                 f"scored {self.scored} ({share:.0f}%)"]
         counts = []
         for status in FrameStatus:
             if self.statuses[status]:
@@ -102,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         card = predictor.card
         print(f"model {card.name} {card.version} ({card.backbone}) on backend {predictor.name}, "
               f"device {predictor.device}" + ("" if card.clinical_use else " -- NOT FOR CLINICAL USE"))
+        if predictor.applicability is None:
+            print(UNKNOWN)
         summary = Summary()
         output = CsvOutput(out, predictor.aus)
         try:

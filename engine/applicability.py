@@ -1,12 +1,13 @@
 """Does a model apply to this face? Its features against a description of the faces it was trained on.
 
 A checkpoint may carry an `Applicability`: where its training faces lie in the model's own feature space
-(the backbone's pooled features, `engine.outputs.FEATURES`) — their mean and the whitening of a Ledoit–Wolf
-shrunk covariance, so that ‖whitening · (f − mean)‖ is the Mahalanobis distance — and a distance threshold
-calibrated on subjects held out of the description, so that about 1 % of their faces fall beyond it. A
-face's applicability is 0.5 ** ((distance / threshold) ** 2): 1 at the centre of the training faces, 0.5 at
-the threshold, towards 0 far outside. Below APPLICABLE the model does not apply and the frame gets no score.
-"""
+(`engine.outputs.FEATURES`: the texture of the backbone's early stages, engine.backbones) — their mean and
+the whitening of a Ledoit–Wolf shrunk covariance, so that ‖whitening · (f − mean)‖ is the Mahalanobis
+distance — and a distance threshold calibrated on subjects held out of the description, so that about 1 %
+of their faces fall beyond it. A face's applicability is 0.5 ** ((distance / threshold) ** 2): 1 at the
+centre of the training faces, 0.5 at the threshold, towards 0 far outside. Below APPLICABLE the model does
+not apply and the frame gets no score. A checkpoint without a description scores every face: its
+applicability is unknown (UNKNOWN says so to users)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ APPLICABLE = 0.5
 """Faces whose applicability is below this are outside the model's training faces."""
 COVERAGE = 0.99
 """Share of held-out in-domain faces the threshold keeps inside."""
+UNKNOWN = ("applicability unknown: the model carries no description of its training faces, so it also "
+           "scores faces unlike them (painmon train describe adds one)")
+"""What users are told of a model without a description."""
 
 
 @dataclass(frozen=True)

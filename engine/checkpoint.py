@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from engine.applicability import Applicability
+from engine.applicability import UNKNOWN, Applicability
 from engine.au import AUPainModel
 from engine.backbones import BACKBONES, BackboneSpec
 from engine.errors import ModelFileError
@@ -103,6 +104,16 @@ class ModelCard:
         if problem is not None:
             raise SchemaError(problem)
         return card
+
+    def applicability_text(self) -> str:
+        """For users: whose faces the model's description covers and its threshold, or that its
+        applicability is unknown (engine.applicability.UNKNOWN)."""
+        if not self.applicability:
+            return UNKNOWN
+        described = self.applicability
+        return (f"scores only faces like the {described.get('frames', '?')} faces of "
+                f"{described.get('subjects', '?')} subjects it was described with (Mahalanobis threshold "
+                f"{float(described.get('threshold', math.nan)):.1f})")
 
     def problem(self) -> str | None:
         """What is wrong between the fields (the schema checks each alone), or None: a backbone painmon has,

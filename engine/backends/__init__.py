@@ -36,8 +36,8 @@ class Backend(LabelledEnum):
 @dataclass(frozen=True)
 class Prediction:
     """What one model gives for N faces, all float32: scores (N,) in [0, 5], AU probabilities (N, K) with
-    columns in the model's `aus` order (None for a model without AUs), and the pooled features (N, D)
-    (N × 0 when N is 0)."""
+    columns in the model's `aus` order (None for a model without AUs), and the features that describe the
+    faces to engine.applicability (N, D) (N × 0 when N is 0)."""
 
     scores: np.ndarray
     aus: np.ndarray | None

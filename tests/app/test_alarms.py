@@ -18,6 +18,7 @@ from app.alarms import (
     Priority,
     Transition,
 )
+from engine.status import FrameStatus
 
 NAN = math.nan
 CONFIG = AlarmConfig(threshold=3.0, delay_s=10.0, no_face_delay_s=5.0, realarm_after_s=150.0)
@@ -141,6 +142,40 @@ def test_no_face_is_a_low_priority_technical_alarm_that_clears_itself() -> None:
     assert alarms.acknowledge(7.5) == []  # nothing to acknowledge; it is not latching
     assert transitions(alarms.update(8.0, 1.0)) == [(8.0, Transition.CLEARED, AlarmKind.NO_FACE)]
     assert alarms.signal.priority is Priority.NONE
+
+
+def test_a_face_the_model_does_not_apply_to_raises_its_own_alarm_and_never_pain() -> None:
+    alarms = BedAlarms(CONFIG)
+    assert CONFIG.not_applicable_delay_s == 30.0  # the default
+    events = []
+    for step in range(61):  # 0 … 30 s of faces outside the model's data
+        events += alarms.update(step * 0.5, NAN, FrameStatus.NOT_APPLICABLE)
+    assert transitions(events) == [(30.0, Transition.RAISED, AlarmKind.NOT_APPLICABLE)]
+    assert events[0].priority is Priority.LOW and not alarms.audible
+    assert alarms.signal.text == "Model not applicable to this patient"
+    assert [a.kind for a in alarms.alarms] == [AlarmKind.NOT_APPLICABLE]  # a face in view: no no-face alarm
+    assert transitions(alarms.update(31.0, 4.0)) == [(31.0, Transition.CLEARED, AlarmKind.NOT_APPLICABLE)]
+
+
+def test_not_applicable_delay_counts_from_the_last_scored_frame() -> None:
+    alarms = BedAlarms(AlarmConfig(threshold=3.0, delay_s=10.0, not_applicable_delay_s=2.0))
+    assert alarms.update(0.0, NAN, FrameStatus.NOT_APPLICABLE) == []
+    alarms.update(1.5, 1.0)  # one scored frame restarts the count
+    assert alarms.update(3.0, NAN, FrameStatus.NOT_APPLICABLE) == []
+    assert alarms.update(4.5, NAN, FrameStatus.NOT_APPLICABLE) == []
+    assert transitions(alarms.update(5.0, NAN, FrameStatus.NOT_APPLICABLE)) == [
+        (5.0, Transition.RAISED, AlarmKind.NOT_APPLICABLE)]
+
+
+def test_low_quality_faces_are_no_usable_face_and_never_pain() -> None:
+    alarms = BedAlarms(CONFIG)
+    feed(alarms, 0.0, 9.0, 4.0)  # pain building up, 9 of the 10 s delay
+    events = []
+    for step in range(12):  # then 5.5 s of blurred faces: no score, the pain condition does not grow
+        events += alarms.update(9.0 + step * 0.5, NAN, FrameStatus.LOW_QUALITY)
+    assert transitions(events) == [(14.0, Transition.RAISED, AlarmKind.NO_FACE)]
+    assert alarms.signal.text == "No usable face for 5 s"
+    assert pain_state(alarms) is AlarmState.IDLE
 
 
 def test_privacy_pause_ends_technical_conditions_and_restarts_the_timers() -> None:

@@ -28,6 +28,7 @@ from app.record_writer import RecordWriter
 from app.widgets.curve import CURVE_COLOUR
 from engine.checkpoint import ModelCard
 from engine.frame_csv import CSV_COLUMNS, FrameTable
+from engine.status import FrameStatus
 from tests.helpers import T0, pdf_text, write_session
 
 
@@ -86,7 +87,7 @@ def test_statistics_match_hand_derived_values() -> None:
     score = np.array([1.0, 3.0, np.nan, 4.0, 2.0, 3.5, 0.5])
     status = np.array(["ok", "ok", "no_face", "ok", "ok", "ok", "ok"])
     stats = score_stats(FrameTable.from_columns(t, score, status), threshold=3.0)
-    assert stats.frames == 7 and stats.faces == 6
+    assert stats.frames == 7 and stats.scored == 6 and stats.gaps == {FrameStatus.NO_FACE: 1}
     assert stats.mean == pytest.approx(14.0 / 6)
     assert stats.median == pytest.approx(2.5)
     assert (stats.peak, stats.peak_t) == (4.0, 0.3)
@@ -96,7 +97,7 @@ def test_statistics_match_hand_derived_values() -> None:
     assert stats.scored_s == pytest.approx(0.5)  # frames at 0, 0.1, 0.3, 5.4, 5.5
 
     empty = score_stats(FrameTable.from_columns(t[:2], [np.nan, np.nan], ["no_face"] * 2), threshold=3.0)
-    assert empty.faces == 0 and math.isnan(empty.mean) and empty.above_threshold_s == 0.0
+    assert empty.scored == 0 and math.isnan(empty.mean) and empty.above_threshold_s == 0.0
 
 
 def test_curve_png_has_the_requested_size_and_shows_the_curve(tmp_path: Path) -> None:
@@ -126,7 +127,8 @@ def test_pdf_summary_of_a_video_parses_and_says_what_matters(tmp_path: Path, qap
     pages, text = pdf_text(path)
     assert pages >= 1
     for expected in ("Pain replay summary", "clip.mp4", "Not for clinical use", "Frames 6",
-                     "Frames with a face 4 (67 %)", "Mean score 2.69", "Median score 2.88",
+                     "Frames scored 4 (67 %)", "Frames without a score no face 1; camera lost 1",
+                     "Mean score 2.69", "Median score 2.88",
                      "Peak score 4.00 at 0:00.4", "Time at or above 3 0.2 s", "demo-regressor 1.2",
                      "synthetic UNBC twin", "MAE 0.412"):
         assert expected in text, expected
@@ -151,7 +153,8 @@ def test_a_recorded_session_exports_its_alarms_annotations_and_period(tmp_path: 
     raised = format_time(record.alarms[0].raised_at, wall_clock=True, with_date=False)  # the period has it
     for expected in ("Bed 3 — session 1", "Patient P-0042", "Bed Bed 3", "camera 0",
                      f"Period {format_time(T0, True)} – {format_time(T0 + 240, True)} (4 min 00 s)",
-                     "Frames 480", "Frames with a face 461 (96 %)", f"pain medium {raised}",
+                     "Frames 480", "Frames scored 461 (96 %)", "Frames without a score no face 19",
+                     f"pain medium {raised}",
                      "Pain ≥ 3 for 10 s", "Analgesic given", "Note patient asleep",
                      "No model card available (demo-regressor 1.2)", "Time at or above 3 39.5 s"):
         assert expected in text, expected

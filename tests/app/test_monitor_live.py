@@ -27,11 +27,12 @@ from app.beds import BedConfig, Source, SourceKind, beds_path, load_beds
 from app.main_window import MainWindow
 from app.record import AnnotationKind, RecordReader, record_path
 from app.settings import MonitorSettings, save_settings, settings_path
+from engine.applicability import UNKNOWN
 from engine.checkpoint import read_card
 from engine.onnx_export import cached_export
 from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
-from tests.helpers import LIVE_TIMEOUT_MS, recorded_samples, tampered_checkpoint
+from tests.helpers import LIVE_TIMEOUT_MS, recorded_samples, save_random_checkpoint, tampered_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def model_file(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def fill_dialog(qtbot, window: MainWindow, name: str, source: Source, *, threshold: float = 3.0,
-                delay_s: float = 10.0, record_video: bool = False) -> None:
+                delay_s: float = 10.0, not_applicable_s: float = 30.0, record_video: bool = False) -> None:
     """Add a bed the way a nurse does: Add bed…, fill in the dialog, OK."""
     qtbot.mouseClick(window.ward.add_button, Qt.MouseButton.LeftButton)
     dialog = window.bed_dialog
@@ -66,6 +67,7 @@ def fill_dialog(qtbot, window: MainWindow, name: str, source: Source, *, thresho
         dialog.file_edit.setText(source.location)
     dialog.threshold_spin.setValue(threshold)
     dialog.delay_spin.setValue(delay_s)
+    dialog.not_applicable_spin.setValue(not_applicable_s)
     dialog.record_check.setChecked(record_video)
     qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Ok), Qt.MouseButton.LeftButton)
     assert window.bed_dialog is None, dialog.error_label.text()
@@ -112,6 +114,17 @@ def test_a_model_whose_card_breaks_its_schema_is_refused_in_the_banner(qtbot, op
     assert window.model_banner.isVisible() and window.model_banner.text() == f"No pain scores: {reason}"
 
 
+def test_a_model_without_a_description_of_its_faces_says_its_applicability_is_unknown(
+        qtbot, open_window, tmp_path: Path):
+    model = save_random_checkpoint(tmp_path / "undescribed.safetensors")
+    save_settings(MonitorSettings(model_path=str(model), backend="onnx", device="cpu"))
+    window = open_window(beds=[])
+    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=LIVE_TIMEOUT_MS)
+    assert window.monitor.model.error is None
+    assert window.model_banner.isVisible() and UNKNOWN in window.model_banner.text()
+    assert UNKNOWN in window.settings_view.card_label.text()
+
+
 def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
         qtbot, open_window, model_file: Path):
     window = open_window(beds=[])
@@ -124,7 +137,9 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
     qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=LIVE_TIMEOUT_MS)
     assert window.monitor.model.error is None
     assert window.model_banner.isVisible() and "NOT FOR CLINICAL USE" in window.model_banner.text()
+    assert "applicability unknown" not in window.model_banner.text()  # the demo model is described
     assert read_card(DEMO_MODEL).name in window.settings_view.card_label.text()
+    assert "faces of 100 subjects" in window.settings_view.card_label.text()
 
     # scores arrive on the tile and the curve grows in the bed view
     qtbot.mouseClick(tile, Qt.MouseButton.LeftButton)
@@ -286,6 +301,32 @@ def test_technical_alarm_when_the_source_fails_is_retried_and_when_the_video_end
     transitions = [(e.event.kind, e.event.transition) for e in window.monitor.alarm_log]
     assert transitions.count((AlarmKind.CAMERA_LOST, Transition.RAISED)) == 2
     assert (AlarmKind.CAMERA_LOST, Transition.CLEARED) in transitions
+
+
+def test_a_real_face_outside_the_demo_models_data_raises_no_pain_alarm_but_says_so(
+        qtbot, open_window, model_file: Path, clips_dir: Path):
+    """The demo model scores the calm real man of WolfgangLanger_Pexels.mp4 at 3.8 when it does not know
+    better: with its description of its training faces it gives no score, the tile says why in words, and
+    after the configured delay the bed raises the low-priority "model not applicable" alarm, never pain."""
+    window = open_window(beds=[])
+    fill_dialog(qtbot, window, "Bed 4", Source.file(clips_dir / "WolfgangLanger_Pexels.mp4"), threshold=3.0,
+                delay_s=2.0, not_applicable_s=3.0)
+    bed = bed_named(window, "Bed 4")
+    tile = window.ward.tiles[bed.bed_id]
+    assert bed.config.alarms.not_applicable_delay_s == 3.0
+
+    def raised(kind: AlarmKind) -> bool:
+        return any(a.kind is kind for a in bed.alarms.alarms)
+
+    qtbot.waitUntil(lambda: raised(AlarmKind.NOT_APPLICABLE), timeout=LIVE_TIMEOUT_MS)
+    assert not raised(AlarmKind.PAIN) and not np.isfinite(bed.history.score).any()
+    assert tile.alarm_signal.priority is Priority.LOW and not tile.alarm_signal.flashing
+    assert "Model not applicable to this patient" in tile.alarm_signal.text
+    assert tile.score_label.text() == "—"
+    assert tile.reading.reason.text() == "model not applicable"
+    assert tile.reading.quality.text().startswith("face quality ")  # a good face: the model is the problem
+    transitions = [(e.event.kind, e.event.transition) for e in window.monitor.alarm_log]
+    assert (AlarmKind.PAIN, Transition.RAISED) not in transitions
 
 
 def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):

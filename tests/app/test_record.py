@@ -367,3 +367,35 @@ def test_sigkill_during_recording_keeps_every_sample_older_than_one_second(tmp_p
     assert len(stored - queued) <= 1  # the kill may fall between queuing a sample and printing it
     assert np.isnan(samples.score[samples.status == "no_face"]).all()
     assert np.isfinite(samples.score[samples.status == "ok"]).all()
+
+
+def test_a_face_quality_and_its_reason_are_kept_with_each_sample() -> None:
+    with RecordWriter() as writer:
+        session = writer.start_session("bed-1", "Bed 1", source="camera 0", started_at=T0)
+        writer.add_sample(session, T0, 2.5, FrameStatus.OK, quality=0.9)
+        writer.add_sample(session, T0 + 0.5, math.nan, FrameStatus.LOW_QUALITY, quality=0.2, detail="blurred")
+        writer.add_sample(session, T0 + 1.0, math.nan, FrameStatus.NOT_APPLICABLE, quality=0.8)
+    with RecordReader() as reader:
+        samples = reader.samples(session)
+    assert samples.status.tolist() == ["ok", "low_quality", "not_applicable"]
+    np.testing.assert_array_equal(samples.quality, [0.9, 0.2, 0.8])
+    assert samples.detail.tolist() == ["", "blurred", ""]
+
+
+def test_a_version_1_record_is_upgraded_in_place_and_keeps_its_sessions(tmp_path: Path) -> None:
+    """A record written before samples had a quality (schema 1) opens, reads with unknown qualities, and
+    takes new samples with theirs."""
+    path = tmp_path / "record.sqlite"
+    session = write_session(path)
+    with sqlite3.connect(path) as db:  # back to what painmon wrote before schema 2
+        db.executescript("ALTER TABLE samples DROP COLUMN quality; ALTER TABLE samples DROP COLUMN detail; "
+                         "PRAGMA user_version=1;")
+    with RecordReader(path) as reader:
+        samples = reader.samples(session)
+    assert len(samples) == 480 and np.isnan(samples.quality).all() and set(samples.detail) == {""}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    with RecordWriter(path) as writer:
+        writer.add_sample(session, T0 + 300, 1.0, FrameStatus.OK, quality=0.75)
+    with RecordReader(path) as reader:
+        assert reader.samples(session, start=T0 + 300).quality.tolist() == [0.75]

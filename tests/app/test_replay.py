@@ -21,9 +21,12 @@ from app.record_writer import RecordWriter
 from app.replay.analysis import AnalysisSettings, analyze_video, cache_key
 from app.replay.playback import Playback, VideoFrames
 from app.replay.view import ReplayView
+from engine.applicability import APPLICABLE
 from engine.errors import PainmonError
 from engine.frame_csv import FrameTable
+from engine.paths import DEMO_MODEL
 from engine.sources import open_source
+from engine.status import FrameStatus
 from tests.helpers import (
     ANALYSIS_TIMEOUT_MS,
     CLIP_FRAMES,
@@ -104,6 +107,29 @@ def test_replay_of_a_real_clip_analyses_seeks_on_click_and_exports(
     np.testing.assert_array_equal(view.record.table.score, table.score)
     assert [a.text for a in view.record.annotations] == ["grimace"]
     assert "results from the cache" in view.title.text()
+    view.shutdown()
+
+
+def test_replay_says_where_the_model_does_not_apply_and_exports_why(
+        qtbot: QtBot, clip: Path, tmp_path: Path) -> None:
+    """The demo model on a real face: no score at any frame, the time line says why in words, and the
+    CSV and the PDF carry the statuses, qualities and applicability."""
+    view = shown_view(qtbot, settings=AnalysisSettings(DEMO_MODEL, backend="torch"),
+                      record_path=tmp_path / "record.sqlite")
+    with qtbot.waitSignal(view.loaded, timeout=ANALYSIS_TIMEOUT_MS):
+        view.open_video(clip)
+    table = view.record.table
+    outside = table.status == FrameStatus.NOT_APPLICABLE.value
+    assert outside.sum() >= CLIP_FRAMES - 2 and np.isnan(table.score).all()
+    assert (table.applicability[outside] < APPLICABLE).all() and (table.quality[outside] >= 0.5).all()
+    frame = int(np.flatnonzero(outside)[0])
+    click_at(qtbot, view.curve, float(table.t[frame]))
+    assert view.time_label.text().endswith("pain model not applicable")
+    back = FrameTable.read_csv(view.export_csv(tmp_path / "scores.csv"))
+    np.testing.assert_array_equal(back.status, table.status)
+    np.testing.assert_allclose(back.applicability, table.applicability, atol=5e-5, equal_nan=True)
+    text = pdf_text(view.export_pdf(tmp_path / "summary.pdf"))[1]
+    assert "Frames scored 0 (0 %)" in text and f"model not applicable {outside.sum()}" in text
     view.shutdown()
 
 

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from app.cli import main
+from engine.applicability import UNKNOWN
 from engine.frame_csv import CSV_COLUMNS, ResultCsvWriter
 from engine.status import FrameStatus
 from engine.types import Face, FrameResult
@@ -82,6 +83,7 @@ def test_real_clip_gives_one_row_per_frame_and_a_summary(clips_dir: Path, checkp
     # No warnings and no progress bar when not on a terminal: only one line per backend fallback.
     assert all(line.startswith("backend auto: not ") for line in result.stderr.splitlines())
     assert "on backend onnx, device cpu -- NOT FOR CLINICAL USE" in result.stdout
+    assert UNKNOWN in result.stdout  # a model without a description of its training faces
     rows = read_csv(out)
     assert [int(r["frame"]) for r in rows] == list(range(72))
     np.testing.assert_allclose([float(r["time_s"]) for r in rows], np.arange(72) / 30, atol=1e-4)
@@ -90,7 +92,7 @@ def test_real_clip_gives_one_row_per_frame_and_a_summary(clips_dir: Path, checkp
     assert all(0 <= float(r["score"]) <= 5 and r["x1"] and r["mouth_right_y"] for r in ok)
     assert all(r["score"] == "" for r in rows if r["status"] != "ok")
     scores = np.array([float(r["score"]) for r in ok])
-    assert "72 frames" in result.stdout and f"face found in {len(ok)} " in result.stdout
+    assert "72 frames" in result.stdout and f"scored {len(ok)} " in result.stdout
     assert f"mean {scores.mean():.2f}, peak {scores.max():.2f}" in result.stdout
     assert str(out) in result.stdout
 
@@ -156,7 +158,7 @@ def test_a_still_image_is_analysed_as_one_frame_whatever_its_name(painmon_here, 
     for image in images:
         code, out, err = painmon_here("analyze", image, "--model", checkpoint, "--out", tmp_path / "x.csv")
         assert code == 0, err
-        assert f"{image}: 1 frames in" in out and "face found in 1 (100%)" in out
+        assert f"{image}: 1 frames in" in out and "scored 1 (100%)" in out
         rows += read_csv(tmp_path / "x.csv")
     assert len(rows) == 3 and rows[0] == rows[1] == rows[2]
     assert (rows[0]["frame"], rows[0]["time_s"], rows[0]["status"]) == ("0", "0.0000", "ok")

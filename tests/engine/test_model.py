@@ -29,6 +29,20 @@ def test_registry_describes_both_backbones() -> None:
 
 
 @pytest.mark.parametrize("name", list(BACKBONES))
+def test_regressor_describes_faces_with_its_backbones_declared_number_of_features(name: str) -> None:
+    """The applicability features: the texture of the declared early stages, described_dim numbers a face,
+    non-negative (mean absolute differences), and different for different faces."""
+    spec = BACKBONES[name]
+    model = PainRegressor(name).eval()
+    faces = torch.rand(2, 3, *spec.input_size) * 255
+    with torch.no_grad():
+        scores, features = model.forward_with_features(faces)
+        assert torch.equal(scores, model(faces))
+    assert features.shape == (2, spec.described_dim)
+    assert (features >= 0).all() and not torch.allclose(features[0], features[1])
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
 def test_backbone_maps_faces_to_features(name: str) -> None:
     spec = BACKBONES[name]
     backbone = build_backbone(name).eval()

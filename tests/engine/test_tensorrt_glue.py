@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import ModelCard, save_checkpoint
+from engine.checkpoint import ModelCard, read_applicability, save_checkpoint
 from engine.detector import FaceDetector
 from engine.errors import BackendUnavailableError
 from engine.model import PainRegressor
 from engine.mtcnn_onnx import NETWORKS
+from engine.paths import DEMO_MODEL
 from engine.tensorrt import EngineBuildError, EngineVerificationError
 from engine.tensorrt.builder import WORKSPACE_BYTES, BuildCancelledError, build_plan
 from engine.tensorrt.cache import PlanCache
@@ -282,6 +283,28 @@ def test_tensorrt_predictor_scores_faces_like_pytorch(trt, small_model, frames):
     assert predictor.predict(faces[:0]).shape == (0,)
     with pytest.raises(ValueError, match="shape"):
         predictor.predict(np.zeros((1, 160, 160, 3), np.uint8))
+
+
+def test_every_backend_returns_the_same_applicability_features(trt, small_model, frames):
+    """torch, ONNX Runtime and (fake) TensorRT in FP32 give the demo model's features of real faces within
+    1e-4 of the largest, so each backend finds the same faces outside the model's training faces."""
+    from engine.backends.onnx_backend import OnnxPredictor
+    from engine.backends.tensorrt_backend import TensorRTPredictor
+    from engine.backends.torch_backend import TorchPredictor
+
+    faces = small_model[2]
+    engines = ensure_engines([regressor_network(DEMO_MODEL)], "fp32", GPU, frames=frames, device=CPU)
+    predictors = [TorchPredictor(DEMO_MODEL, "cpu"), OnnxPredictor(DEMO_MODEL, "cpu"),
+                  TensorRTPredictor.from_engines(engines, DEMO_MODEL)]
+    reference, *others = [p.predict_outputs(faces) for p in predictors]
+    description = read_applicability(DEMO_MODEL)
+    assert description is not None and reference.features.shape == (len(faces), len(description.mean))
+    scale = float(np.abs(reference.features).max())
+    for predictor, outputs in zip(predictors[1:], others, strict=True):
+        assert outputs.features.dtype == np.float32, predictor.name
+        assert np.abs(outputs.features - reference.features).max() <= 1e-4 * scale, predictor.name
+        np.testing.assert_allclose(description.value(outputs.features), description.value(reference.features),
+                                   atol=1e-4, err_msg=predictor.name)
 
 
 # ---------------------------------------------------------------- backend choice and its fallbacks

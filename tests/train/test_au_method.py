@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from engine.au import DEFAULT_AUS, AUPainModel
-from engine.checkpoint import load_checkpoint
+from engine.backbones import BACKBONES
+from engine.checkpoint import load_checkpoint, read_applicability
 from engine.errors import PainmonError
 from tests.helpers import ROOT, KilledError
 from train.align_cache import AlignSettings, build_cache
@@ -113,6 +114,9 @@ def test_au_loso_writes_scores_au_outputs_metrics_and_report_and_the_checkpoint_
     deployed, deployed_card = load_checkpoint(export_run(run))
     assert isinstance(deployed, AUPainModel)
     assert deployed_card.metrics["aus"] == metrics["aus"]
+    description = read_applicability(run / "model.safetensors")  # its training faces, as for a regressor
+    assert description is not None and deployed_card.applicability["threshold"] == description.threshold
+    assert len(description.mean) == BACKBONES[deployed_card.backbone].described_dim
 
 
 def twin_set(twin: Path) -> TrainingSet:

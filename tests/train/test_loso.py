@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import load_checkpoint
+from engine.checkpoint import load_checkpoint, read_applicability
 from engine.errors import PainmonError
 from tests.helpers import ROOT, painmon_command, save_random_checkpoint
 from train.config import load_config
@@ -129,6 +129,9 @@ def test_loso_is_killed_mid_fold_then_resumes_and_writes_predictions_report_and_
     assert card.config["name"] == "tiny test recipe" and card.config["iterations"] == 40
     assert "synthetic" in card.trained_on and card.input_size == (56, 48)
     assert model(torch.zeros(2, 3, 56, 48)).shape == (2,)
+    assert card.applicability["subjects"] == 3 and card.applicability["data"] == [
+        "synthetic twin (painmon train synth --subjects 3 --frames 40 --seed 1)"]
+    assert read_applicability(exported) is not None
 
 
 def test_resuming_with_another_config_or_an_unknown_fold_is_refused(
