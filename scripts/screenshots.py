@@ -1,12 +1,14 @@
-"""Screenshots of the real painmon window under Xvfb: the ward with four simulated beds, one bed, and replay.
+"""Screenshots of the real painmon window under Xvfb: the ward, one bed, and replay.
 
     python scripts/screenshots.py [--out docs/screenshots] [--warmup 45] [--au-model MODEL]
 
 Starts its own Xvfb server unless DISPLAY is set (Debian: `apt-get install xvfb libxcb-cursor0 libxcb-icccm4
 libxcb-keysyms1`, the last three for Qt's xcb platform plugin), runs the app on a fresh data
-directory with four simulated-patient beds and the bundled demo model, and saves ward.png, bed.png and
-replay.png (replay of tests/data/clips/single_face.mp4 once its analysis is done). With --au-model, the
-monitor then switches to that model (one with AUs) and saves bed_aus.png: the bed view with its AU bars.
+directory with the bundled demo model, three simulated-patient beds and a fourth watching a real person
+(tests/data/clips/single_face.mp4 played back and forth: the demo model, trained on rendered faces, does not
+apply to him), and saves ward.png, bed.png and replay.png (replay of a recording of the simulated patient once
+its analysis is done). With --au-model, the monitor then switches to that model (one with AUs) and saves
+bed_aus.png: the bed view with its AU bars.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import itertools
 import os
 import signal
 import subprocess
@@ -24,12 +27,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
+import numpy as np
+
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's app, not an installed copy
 CLIP = ROOT / "tests" / "data" / "clips" / "single_face.mp4"
+REAL_FACE_S = 180.0  # how long the real person's bed has video: longer than the screenshots take
 SCREEN = "1280x860x24"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -86,17 +93,46 @@ def take(window: QWidget, path: Path) -> None:
     print(f"{path} ({pixmap.width()}×{pixmap.height()}, {path.stat().st_size // 1024} KiB)")
 
 
-def shoot(out: Path, warmup_s: float, au_model: Path | None) -> None:
+def write_video(path: Path, frames: Iterator[np.ndarray], fps: float) -> Path:
+    """Write BGR frames as an MP4 file."""
+    first = next(frames)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, first.shape[1::-1])
+    for frame in itertools.chain([first], frames):
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def real_face_frames(seconds: float) -> Iterator[np.ndarray]:
+    """The real face clip played forwards and backwards for `seconds` (at its own frame rate)."""
+    capture = cv2.VideoCapture(str(CLIP))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    clip = []
+    while (frame := capture.read()[1]) is not None:
+        clip.append(frame)
+    capture.release()
+    yield from itertools.islice(itertools.cycle(clip + clip[-2:0:-1]), int(seconds * fps))
+
+
+def shoot(out: Path, scratch: Path, warmup_s: float, au_model: Path | None) -> None:
     """Run the app, drive it to each view and save the screenshots."""
     import dataclasses
 
     from PySide6.QtWidgets import QApplication
 
+    from app.alarms import AlarmConfig
     from app.beds import BedConfig, Source, save_beds
     from app.main_window import MainWindow, dark_palette
     from app.monitor import Monitor
+    from engine.simulated_patient import SimulatedPatient
 
-    save_beds([BedConfig(f"Bed {i}", Source.simulated(seed=i), patient=f"Patient {i}") for i in range(1, 5)])
+    fps = cv2.VideoCapture(str(CLIP)).get(cv2.CAP_PROP_FPS)
+    real = write_video(scratch / "real_face.mp4", real_face_frames(REAL_FACE_S), fps)
+    patient = SimulatedPatient(seed=5, fps=15.0, size=(640, 360))
+    recording = write_video(scratch / "simulated_patient.mp4", (f.image for f in patient.frames(450)), 15.0)
+    simulated = [BedConfig(f"Bed {i}", Source.simulated(seed=i), patient=f"Patient {i}") for i in range(1, 4)]
+    save_beds([*simulated, BedConfig("Bed 4", Source.file(real), patient="Patient 4",
+                                     alarms=AlarmConfig(not_applicable_delay_s=10.0))])
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("painmon")
     app.setStyle("Fusion")
@@ -119,7 +155,7 @@ def shoot(out: Path, warmup_s: float, au_model: Path | None) -> None:
     window.replay.loaded.connect(outcome.append)
     window.replay.failed.connect(outcome.append)
     window.tabs.setCurrentWidget(window.replay)
-    window.replay.open_video(CLIP)
+    window.replay.open_video(recording)
     if not spin(300, lambda: bool(outcome)):
         sys.exit("screenshots: the replay analysis did not finish within five minutes")
     if isinstance(outcome[0], str):
@@ -148,7 +184,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="painmon-screenshots-") as scratch, virtual_display():
         os.environ["PAINMON_DATA_DIR"] = str(Path(scratch, "data"))  # a fresh ward, not the user's
         os.environ.setdefault("PAINMON_CACHE_DIR", str(Path(scratch, "cache")))
-        shoot(args.out.resolve(), args.warmup, args.au_model and args.au_model.resolve())
+        shoot(args.out.resolve(), Path(scratch), args.warmup, args.au_model and args.au_model.resolve())
 
 
 if __name__ == "__main__":

@@ -77,6 +77,11 @@ class AlarmFlasher(QObject):
         """Time between toggles, 0 when not flashing."""
         return self._clock.interval_ms if self._clock else 0
 
+    @property
+    def colours_background(self) -> bool:
+        """Whether the alarm colour fills the background now (and its text colour the text)."""
+        return self.on and bool(self.signal.colour and self.signal.text_colour)
+
     def set_signal(self, signal: AlarmSignal) -> None:
         """Follow a new alarm signal (flashing keeps its phase if the rate does not change)."""
         self.signal = signal
@@ -101,7 +106,7 @@ def alarm_stylesheet(object_name: str, flasher: AlarmFlasher) -> str:
     signal = flasher.signal
     border, width = (signal.colour, 6) if signal.colour else (NEUTRAL_BORDER, 2)
     background, text = NEUTRAL_BACKGROUND, NEUTRAL_TEXT
-    if flasher.on and signal.colour and signal.text_colour:
+    if flasher.colours_background and signal.colour and signal.text_colour:
         background, text = signal.colour, signal.text_colour
     return (f"QFrame#{object_name} {{ background: {background}; border: {width}px solid {border};"
             f" border-radius: 6px; }} QFrame#{object_name} QLabel {{ color: {text}; }}")

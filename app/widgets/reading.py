@@ -20,9 +20,11 @@ class ReadingLabels:
         self.reason = QLabel("")
         self.reason.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.reason.setWordWrap(True)
-        self.reason.setStyleSheet("font-size: 12pt; color: #bdbdbd;")
         self.quality = QLabel("")
         self.quality.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._quality_colour = QUALITY_COLOURS[0][1]
+        self._on_alarm_colour = False
+        self._restyle()
 
     def show(self, reason: str, quality: float) -> None:
         """Say why there is no score ("" when there is one) and show the face's quality (NaN: no face)."""
@@ -31,6 +33,20 @@ class ReadingLabels:
         if math.isnan(quality):
             self.quality.setText("")
             return
-        colour = next(colour for bound, colour in QUALITY_COLOURS if quality >= bound)
         self.quality.setText(f"face quality {100 * quality:.0f} %")
-        self.quality.setStyleSheet(f"color: {colour};")
+        colour = next(colour for bound, colour in QUALITY_COLOURS if quality >= bound)
+        if colour != self._quality_colour:
+            self._quality_colour = colour
+            self._restyle()
+
+    def set_on_alarm_colour(self, on: bool) -> None:
+        """While the background shows an alarm colour both labels take the alarm's text colour (grey and the
+        quality colours cannot be read on it); otherwise their own colours."""
+        if on != self._on_alarm_colour:
+            self._on_alarm_colour = on
+            self._restyle()
+
+    def _restyle(self) -> None:
+        inherit = self._on_alarm_colour
+        self.reason.setStyleSheet("font-size: 12pt;" + ("" if inherit else " color: #bdbdbd;"))
+        self.quality.setStyleSheet("" if inherit else f"color: {self._quality_colour};")

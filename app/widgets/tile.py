@@ -113,3 +113,4 @@ class BedTile(QFrame):
 
     def _restyle(self) -> None:
         self.setStyleSheet(alarm_stylesheet(self.objectName(), self.flasher))
+        self.reading.set_on_alarm_colour(self.flasher.colours_background)

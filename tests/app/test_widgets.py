@@ -240,6 +240,35 @@ def test_tile_colour_follows_the_alarm_state(qtbot: QtBot) -> None:
     assert tile_colours(tile) == neutral and tile.alarm_label.text() == ""
 
 
+def contrast_ratio(label: QWidget, background: QColor) -> float:
+    """WCAG contrast ratio between a label's background and the rendered pixel of its text that differs most
+    from it."""
+    image = label.grab().toImage()
+
+    def luminance(colour: QColor) -> float:
+        channels = [c / 255 for c in (colour.red(), colour.green(), colour.blue())]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    back = luminance(background)
+    pixels = itertools.product(range(image.width()), range(image.height()))
+    text = max((luminance(image.pixelColor(x, y)) for x, y in pixels), key=lambda lum: abs(lum - back))
+    return (max(back, text) + 0.05) / (min(back, text) + 0.05)
+
+
+@pytest.mark.parametrize("signal", [AlarmSignal(), NO_FACE, PAIN_ACKNOWLEDGED, HIGH])
+def test_why_there_is_no_score_and_the_face_quality_can_be_read_on_every_alarm_colour(
+        qtbot: QtBot, signal: AlarmSignal) -> None:
+    tile = shown_tile(qtbot)
+    tile.set_score(float("nan"))
+    tile.set_reading("model not applicable", 0.6)  # borderline quality: amber on the neutral background
+    tile.set_alarm(signal)
+    background = tile.grab().toImage().pixelColor(tile.score_label.geometry().topRight() + QPoint(-2, 2))
+    for label in (tile.reading.reason, tile.reading.quality):
+        assert label.isVisible() and label.text()
+        assert contrast_ratio(label, background) >= 4.5, (label.text(), background.name())  # WCAG AA
+
+
 @pytest.mark.parametrize(("signal", "low_hz", "high_hz"), [(PAIN, 0.4, 0.8), (HIGH, 1.4, 2.8)])
 def test_tile_flashes_at_the_iec_rate(qtbot: QtBot, signal: AlarmSignal, low_hz: float, high_hz: float
                                       ) -> None:
