@@ -16,7 +16,7 @@ the condition has been seen for `delay_s` (time between its first and latest sco
 
 Acknowledging LATCHED ends the alarm (events ACKNOWLEDGED then CLEARED). Technical alarms (no usable face
 for `no_face_delay_s`, the model not applicable to the face for `not_applicable_delay_s`, camera lost, model
-error, record error) are low priority, steady cyan, silent, not
+error, record error, video recording stopped) are low priority, steady cyan, silent, not
 latching: they clear themselves when the condition ends (for camera lost and record error the monitor
 decides when that is). Audio pause silences the audible signal for `AUDIO_PAUSE_S`; visual
 signals continue. Every transition returns an `AlarmEvent` for the alarm log and the record.
@@ -66,6 +66,7 @@ class AlarmKind(LabelledEnum):
     CAMERA_LOST = "camera_lost", "camera lost"
     MODEL_ERROR = "model_error", "model error"
     RECORD_ERROR = "record_error", "record error"
+    VIDEO_ERROR = "video_error", "video recording stopped"
 
     @property
     def priority(self) -> Priority:
@@ -74,7 +75,7 @@ class AlarmKind(LabelledEnum):
 
 
 _REPORTED = {AlarmKind.CAMERA_LOST: "Camera lost", AlarmKind.MODEL_ERROR: "Model error",
-             AlarmKind.RECORD_ERROR: "Record error"}
+             AlarmKind.RECORD_ERROR: "Record error", AlarmKind.VIDEO_ERROR: "Video recording stopped"}
 """Technical alarms reported by the monitor (`set_technical`), with their default messages."""
 
 

@@ -55,6 +55,7 @@ class ReplayRecord:
     wall_clock: bool  # times are Unix time (a session) rather than seconds into a video
     patient: str = ""
     bed: str = ""
+    bed_id: str = ""  # a session's bed (its recordings are named by it)
     alarms: Sequence[AlarmRecord] = ()
     annotations: Sequence[Annotation] = ()
     card: ModelCard | None = None
@@ -115,9 +116,10 @@ def session_record(reader: RecordReader, session_id: int, threshold: float = DEF
                                                                  else session.started_at)
     return ReplayRecord(
         f"{session.bed_name} — session {session.id}", session.source, table, wall_clock=True,
-        patient=session.patient, bed=session.bed_name, alarms=tuple(reader.alarms(session_id)),
-        annotations=tuple(reader.annotations(session_id)), card=_card_of(session.model), model=session.model,
-        threshold=threshold, period=(session.started_at, max(end, session.started_at)))
+        patient=session.patient, bed=session.bed_name, bed_id=session.bed_id,
+        alarms=tuple(reader.alarms(session_id)), annotations=tuple(reader.annotations(session_id)),
+        card=_card_of(session.model), model=session.model, threshold=threshold,
+        period=(session.started_at, max(end, session.started_at)))
 
 
 def _card_of(model: str) -> ModelCard | None:

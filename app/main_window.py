@@ -77,7 +77,6 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.bed_dialog: BedDialog | None = None
-        self._record_error: str | None = None
 
         self.ward.bed_clicked.connect(self.open_bed)
         self.ward.add_requested.connect(self.add_bed)
@@ -117,14 +116,10 @@ class MainWindow(QMainWindow):
         return self._open_dialog(bed_id)
 
     def refresh(self) -> None:
-        """Show the most urgent alarm across beds in the banner; note record problems in the status bar."""
+        """Show the most urgent alarm across beds in the banner."""
         self.alarm_banner.set_alarms([
             BannerAlarm(r.bed_id, r.config.name, r.alarms.signal, r.pain_alarm_pending)
             for r in self.monitor.beds if r.alarms.alarms])
-        error = self.monitor.record.error
-        if error != self._record_error:
-            self._record_error = error
-            self.statusBar().showMessage(error or "")
 
     def show_model(self, info: ModelInfo) -> None:
         """Banner: why no model runs, or that the model is not for clinical use or has no description of

@@ -32,7 +32,6 @@ from app.record import AnnotationKind, RecordError
 from app.record_writer import open_record
 from app.series import ScoreSeries
 from app.settings import MonitorSettings, recover_settings, save_settings, settings_path
-from app.video_recording import recording_stem
 from app.workers import RETRY_S, CaptureWorker, FrameSlots, InferenceWorker, Results, start_worker
 from engine.paths import data_dir
 from engine.status import FrameStatus
@@ -88,7 +87,7 @@ class BedRuntime:
     watched_from: float = -math.inf  # the capture (re)started then: a first frame is due STALE_AFTER_S later
     frames_seen: float = -math.inf  # capture time of the newest frame the watchdog has seen
     flowing_since: float | None = None  # frames have come without a stall since then
-    record_refused_at: float | None = None  # the record last refused a write of this bed then
+    record_refused: tuple[float, str] | None = None  # when and why the record last refused this bed a write
     _times: deque[float] = field(default_factory=deque)
 
     @property
@@ -339,7 +338,7 @@ class Monitor(QObject):
             runtime = self._beds.get(bed_id)
             if runtime is not None and not runtime.paused:
                 runtime.latest = frame
-        self._take_record_failures(now)
+        self._watch_storage(now)
         for runtime in self._beds.values():
             if runtime.capture is not None:
                 self._watch_frames(runtime, now)
@@ -368,21 +367,26 @@ class Monitor(QObject):
         runtime.history.extend([s.t for s in fresh], [s.score for s in fresh])
         runtime.version += 1
 
-    def _take_record_failures(self, now: float) -> None:
-        """A write the record refused raises a technical alarm on its bed (the bed goes on being monitored
-        and recorded); it clears `RECORD_ALARM_S` after the last one."""
+    def _watch_storage(self, now: float) -> None:
+        """Technical alarms for what is not being kept, while monitoring goes on: a write the record refused
+        (on its bed, until `RECORD_ALARM_S` after the last one), the record failing to commit at all (a full
+        disk, a lock: on every bed, until it commits again), and a bed's video recording stopped (a full
+        disk: until it resumes)."""
         for failure in self.record.take_failures():
             runtime = self._beds.get(failure.bed_id or "")
             if runtime is None:
                 log.warning("record: %s", failure.message)
                 continue
-            runtime.record_refused_at = now
-            self._log(runtime, runtime.alarms.set_technical(now, AlarmKind.RECORD_ERROR, True,
-                                                            f"Record: {failure.message}"))
+            runtime.record_refused = (now, f"Record: {failure.message}")
+        failing = self.record.error
         for runtime in self._beds.values():
-            if runtime.record_refused_at is not None and now - runtime.record_refused_at >= RECORD_ALARM_S:
-                runtime.record_refused_at = None
-                self._log(runtime, runtime.alarms.set_technical(now, AlarmKind.RECORD_ERROR, False))
+            if runtime.record_refused is not None and now - runtime.record_refused[0] >= RECORD_ALARM_S:
+                runtime.record_refused = None
+            record = failing or (runtime.record_refused[1] if runtime.record_refused else None)
+            recorder = runtime.capture.recorder if runtime.capture is not None else None
+            video = recorder.problem if recorder is not None else None
+            for kind, why in ((AlarmKind.RECORD_ERROR, record), (AlarmKind.VIDEO_ERROR, video)):
+                self._log(runtime, runtime.alarms.set_technical(now, kind, why is not None, why or ""))
 
     def _watch_frames(self, runtime: BedRuntime, now: float) -> None:
         """The frame-age watchdog: a source that sends no frame for `STALE_AFTER_S` (a stalled stream, a
@@ -460,10 +464,8 @@ class Monitor(QObject):
 
     def _start_capture(self, runtime: BedRuntime) -> None:
         config = runtime.config
-        stem = None
-        if config.record_video:  # opt-in, off by default (privacy)
-            stem = recording_stem(data_dir("video"), config.bed_id)
-        worker = CaptureWorker(config.bed_id, config.source, retry_s=self.retry_s, record_stem=stem)
+        record_to = data_dir("video") if config.record_video else None  # opt-in, off by default (privacy)
+        worker = CaptureWorker(config.bed_id, config.source, retry_s=self.retry_s, record_to=record_to)
         worker.frame_captured.connect(self.slots.put, Qt.ConnectionType.DirectConnection)
         worker.source_state.connect(self._source_state)
         runtime.source_ok, runtime.source_message = False, CONNECTING

@@ -55,8 +55,8 @@ class CaptureWorker(QObject):
     Emits `frame_captured(bed_id, image, t)` for every frame (t: `wall_clock()` at capture) and
     `source_state(bed_id, delivering, message)` when the source starts delivering or is lost. Lost cameras
     and streams, and sources that cannot be opened, are retried every `retry_s`; a video file that ends is
-    reported and not replayed. Recorded files are played at their own pace, as if live. With a `record_stem`
-    the frames are also recorded (`VideoRecorder`).
+    reported and not replayed. Recorded files are played at their own pace, as if live. With a `record_to`
+    folder the frames are also recorded there (`VideoRecorder`).
     """
 
     frame_captured = Signal(str, object, float)
@@ -64,12 +64,12 @@ class CaptureWorker(QObject):
     finished = Signal()
 
     def __init__(self, bed_id: str, source: Source, *, retry_s: float = RETRY_S,
-                 record_stem: Path | None = None) -> None:
+                 record_to: Path | None = None) -> None:
         super().__init__()
         self.bed_id = bed_id
         self.source = source
         self.retry_s = retry_s
-        self.record_stem = record_stem
+        self.record_to = record_to
         self.recorder: VideoRecorder | None = None
         self._stop = threading.Event()
         self._delivering: bool | None = None
@@ -116,8 +116,8 @@ class CaptureWorker(QObject):
 
     def _read_all(self, source: VideoSource) -> None:
         started = time.monotonic()
-        if self.record_stem is not None and self.recorder is None:  # a reconnected source continues it
-            self.recorder = VideoRecorder(self.record_stem, source.fps or RECORDING_FPS)
+        if self.record_to is not None and self.recorder is None:  # a reconnected source continues it
+            self.recorder = VideoRecorder(self.record_to, self.bed_id, source.fps or RECORDING_FPS)
         while not self._stop.is_set():
             frame = source.read()
             if frame is None:

@@ -1,10 +1,12 @@
 """Replay's timeline: `Playback` moves through a recording's frames by hand or in time with their timestamps,
-decoding video frames with `VideoFrames` (frame-exact seeks, also in files with a variable frame rate)."""
+showing `Frames`: a video file's with `VideoFrames` (frame-exact seeks, also in files with a variable frame
+rate), or a session's recorded video (app.replay.recordings)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -17,6 +19,16 @@ MAX_WAIT_S = 0.5
 """Longest wall-clock wait between two frames while playing: a stretch without frames is skipped quickly."""
 SEQUENTIAL_FRAMES = 16
 """A frame this few ahead of the last one decoded is reached by decoding forward rather than seeking."""
+
+
+class Frames(Protocol):
+    """Frames along a timeline, by index: a video's (`VideoFrames`) or a session's recorded video."""
+
+    def read(self, index: int) -> np.ndarray | None:
+        """The BGR frame at `index`, or None when there is none to show."""
+
+    def close(self) -> None:
+        """Release the files."""
 
 
 class VideoFrames:
@@ -64,14 +76,16 @@ class VideoFrames:
         self._capture.release()
 
 
+def nearest_indices(times: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Index of the time nearest to each of `t` in sorted `times` (not empty); ties go to the earlier."""
+    right = np.searchsorted(times, t).clip(0, len(times) - 1)
+    left = (right - 1).clip(0)
+    return np.where(np.abs(times[right] - t) < np.abs(t - times[left]), right, left)
+
+
 def nearest_index(times: np.ndarray, t: float) -> int:
     """Index of the time nearest to t in sorted `times` (not empty)."""
-    right = int(np.searchsorted(times, t))
-    if right <= 0:
-        return 0
-    if right >= len(times):
-        return len(times) - 1
-    return right if times[right] - t < t - times[right - 1] else right - 1
+    return int(nearest_indices(times, np.asarray([t], dtype=np.float64))[0])
 
 
 class Playback(QObject):
@@ -88,7 +102,7 @@ class Playback(QObject):
         super().__init__(parent)
         self.times = np.zeros(0)
         self.frame: np.ndarray | None = None  # the current video frame (BGR), None without video
-        self._video: VideoFrames | None = None
+        self._video: Frames | None = None
         self._position = 0
         self._speed = 1.0
         self._playing = False
@@ -98,12 +112,13 @@ class Playback(QObject):
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
 
-    def load(self, times: np.ndarray, video: Path | None = None) -> None:
-        """Replace the timeline (frame times in seconds, increasing) and the video, and show frame 0."""
+    def load(self, times: np.ndarray, frames: Frames | None = None) -> None:
+        """Replace the timeline (times in seconds, increasing) and the frames shown along it (taking them
+        over: `close` releases them), and show the first."""
         self.pause()
         self.close()
         self.times = np.asarray(times, dtype=np.float64)
-        self._video = VideoFrames(video, self.times) if video is not None and len(self.times) else None
+        self._video = frames
         self._position = -1
         if len(self.times):
             self.seek(0)

@@ -40,12 +40,14 @@ from app.record import record_path as default_record_path
 from app.record_writer import RecordWriter
 from app.replay.analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
 from app.replay.annotations import load_video_annotations, save_video_annotations
-from app.replay.playback import SPEEDS, Playback
+from app.replay.playback import SPEEDS, Frames, Playback, VideoFrames
+from app.replay.recordings import SessionFrames, recordings_of
 from app.replay.widgets import FrameView, SessionDialog
 from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
 from app.widgets.image import draw_face
 from engine.errors import PainmonError, VideoSourceError
+from engine.paths import data_dir
 from engine.status import FrameStatus
 
 
@@ -69,10 +71,11 @@ class ReplayView(QWidget):
 
     def __init__(self, parent: QWidget | None = None, *, settings: AnalysisSettings | None = None,
                  record_path: Path | None = None, writer: RecordWriter | None = None,
-                 threshold: float = DEFAULT_THRESHOLD) -> None:
+                 video_folder: Path | None = None, threshold: float = DEFAULT_THRESHOLD) -> None:
         super().__init__(parent)
         self.settings = settings or AnalysisSettings()
         self.record_path = writer.path if writer is not None else record_path or default_record_path()
+        self.video_folder = video_folder or data_dir("video")
         self.threshold = threshold
         self.record: ReplayRecord | None = None
         self.analysis: VideoAnalysis | None = None
@@ -218,7 +221,7 @@ class ReplayView(QWidget):
         path = Path(path)
         self._reset(path.name)
         with contextlib.suppress(VideoSourceError):  # if unreadable, the analysis says why
-            self.playback.load(np.zeros(1), path)  # the first frame while the analysis runs
+            self.playback.load(np.zeros(1), VideoFrames(path, np.zeros(1)))  # its first frame meanwhile
         self.frame_view.show_frame(self.playback.frame, "")
         job = AnalysisJob(path, self.settings, self)
         job.progress.connect(lambda done, total: self._analysis_progress(job, done, total))
@@ -230,7 +233,8 @@ class ReplayView(QWidget):
         job.start()
 
     def open_session(self, session_id: int) -> None:
-        """Replay a past session from the record (curve, alarms, annotations; sessions keep no video)."""
+        """Replay a past session from the record: curve, alarms, annotations, and the bed's recorded video
+        where there is some (app.video_recording)."""
         self._reset(f"session {session_id}")
         try:
             with RecordReader(self.record_path) as reader:
@@ -239,7 +243,8 @@ class ReplayView(QWidget):
             self._fail(str(error))
             return
         self.session_id = session_id
-        self._present(record, None)
+        recordings = recordings_of(self.video_folder, record.bed_id, *record.span) if record.bed_id else []
+        self._present(record, SessionFrames(recordings, record.table.t) if recordings else None)
 
     def cancel_analysis(self) -> None:
         """Stop a running analysis (its results are not kept)."""
@@ -307,7 +312,12 @@ class ReplayView(QWidget):
             self._fail(str(error))
         self.analysis = analysis
         self.au_bars.set_thresholds(analysis.au_thresholds)
-        self._present(export.video_record(analysis, annotations, self.threshold), analysis.video)
+        record = export.video_record(analysis, annotations, self.threshold)
+        try:
+            self._present(record, VideoFrames(analysis.video, record.table.t))
+        except VideoSourceError as error:
+            self._present(record, None)
+            self._fail(str(error))
         notes = ["results from the cache" if analysis.from_cache else ""]
         if analysis.early_end:
             notes.append(analysis.early_end)
@@ -320,23 +330,22 @@ class ReplayView(QWidget):
         self._show_progress(False)
         self._fail(message)
 
-    def _present(self, record: ReplayRecord, video: Path | None) -> None:
+    def _present(self, record: ReplayRecord, frames: Frames | None) -> None:
+        """Show a record along with its frames (None: no video), taking the frames over."""
         self.record = record
         self._set_time_axis(record.wall_clock)
-        self.frame_view.setVisible(video is not None)
+        self.frame_view.setVisible(frames is not None)
         self.curve.set_data(record.table.t, record.table.score)
         self.curve.set_alarm_spans([(a.raised_at, a.cleared_at) for a in record.alarms
                                     if a.kind is AlarmKind.PAIN])
         self._show_annotations()
-        if video is None:
+        if record.wall_clock:
+            video = "recorded video" if frames is not None else "no video recorded"
             self.title.setText(f"{record.title} — {record.patient or 'no patient recorded'} — "
-                               f"{record.format_time(record.span[0])}")
+                               f"{record.format_time(record.span[0])} — {video}")
         self.slider.setRange(0, max(0, len(record.table) - 1))
         self._set_ready(len(record.table) > 0)
-        try:
-            self.playback.load(record.table.t, video)
-        except VideoSourceError as error:
-            self._fail(str(error))
+        self.playback.load(record.table.t, frames)
         self.loaded.emit(record)
 
     def _set_time_axis(self, clock: bool) -> None:
@@ -365,7 +374,8 @@ class ReplayView(QWidget):
         frame = self.playback.frame
         if frame is not None:
             frame = draw_face(frame, table.box[index], table.landmarks[index])
-        self.frame_view.show_frame(frame, "frame cannot be decoded")
+        self.frame_view.show_frame(frame, "no video recorded at this moment" if record.wall_clock
+                                   else "frame cannot be decoded")
         t = float(table.t[index])
         self.curve.set_cursor(t)
         self.au_bars.set_values(table.aus_at(index))

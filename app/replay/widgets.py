@@ -32,8 +32,11 @@ class FrameView(QLabel):
 
     def show_frame(self, frame: np.ndarray | None, message: str = "") -> None:
         """Show a BGR frame, or `message` on black when there is none."""
-        self._pixmap = QPixmap() if frame is None else QPixmap.fromImage(bgr_to_qimage(frame))
-        self.setText(message if frame is None else "")
+        if frame is None:
+            self._pixmap = QPixmap()
+            self.setText(message)  # also clears the pixmap shown
+            return
+        self._pixmap = QPixmap.fromImage(bgr_to_qimage(frame))
         self._rescale()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt naming)
@@ -41,11 +44,9 @@ class FrameView(QLabel):
         self._rescale()
 
     def _rescale(self) -> None:
-        if self._pixmap.isNull():
-            self.setPixmap(QPixmap())
-            return
-        self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation))
+        if not self._pixmap.isNull():
+            self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation))
 
 
 class SessionDialog(QDialog):

@@ -1,6 +1,7 @@
 """The live monitor when things fail (pytest-qt, offscreen, real sources, record and files; the app itself in
 a subprocess where a signal or a start-up matters): one bad value never stops the ward, damaged files at start
-are set aside and said in a banner, SIGTERM closes cleanly, patient data stays private, and a stalled stream
+are set aside and said in a banner, SIGTERM closes cleanly, a kill -9 loses at most ~2 s of recorded video,
+a record or a disk that refuses writes is a technical alarm, patient data stays private, and a stalled stream
 is lost at once without flapping.
 
 No model runs here (its file is missing): every frame still becomes a sample, which is all these need.
@@ -25,18 +26,23 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from app import video_recording
 from app.alarms import AlarmKind, Transition
 from app.beds import BedConfig, Source, beds_path, default_beds, load_beds
 from app.main_window import MainWindow
 from app.monitor import STALE_AFTER_S, Monitor
 from app.record import AnnotationKind, RecordReader, record_path
 from app.record_writer import MAX_TEXT_LENGTH
+from app.replay.recordings import read_times, recordings_of
+from app.replay.view import ReplayView
 from app.settings import MonitorSettings, save_settings, settings_path
+from app.video_recording import TIMES_SUFFIX
 from engine.paths import data_dir
 from engine.status import FrameStatus
-from tests.helpers import LIVE_TIMEOUT_MS, ROOT, painmon_command, recorded_samples, write_session
+from tests.helpers import LIVE_TIMEOUT_MS, ROOT, painmon_command, recorded_samples, show, write_session
 
 Window = Callable[..., MainWindow]
+RECORDED = "0123456789ab"
 
 
 @pytest.fixture(autouse=True)
@@ -201,6 +207,90 @@ def test_a_binary_ward_file_no_longer_stops_the_app(launch) -> None:
     [aside] = data_dir().glob("beds.json.damaged-*")
     assert aside.read_bytes() == junk
     assert [(b.name, b.source) for b in load_beds()] == [(b.name, b.source) for b in default_beds()]
+
+
+def test_after_a_kill_9_the_recorded_video_replays_in_step_with_the_curve_to_2_s_before_it(
+        qtbot, launch) -> None:
+    write_ward(bed(RECORDED, "Bed 1", record_video=True))
+    app = launch()
+    run_until_recorded(app, 90)
+    killed_at = time.time()
+    app.kill()  # kill -9: nothing is closed or flushed
+    app.wait(30)
+    with RecordReader() as reader:
+        [session] = reader.sessions()
+    view = show(qtbot, ReplayView(), 1000, 800)
+    with qtbot.waitSignal(view.loaded, timeout=10_000):
+        view.open_session(session.id)
+    assert view.frame_view.isVisible() and "recorded video" in view.title.text()
+    [recording] = recordings_of(data_dir("video"), RECORDED, 0.0, np.inf)
+    capture = cv2.VideoCapture(str(recording.video))
+    played = []  # the recording decoded from start to end: what replay must show, frame by frame
+    while (frame := capture.read()[1]) is not None:
+        played.append(frame)
+    capture.release()
+    assert killed_at - recording.times[len(played) - 1] <= 2.0  # at most ~2 s lost
+    t = view.record.table.t
+    shown = [i for i in range(len(t)) if np.abs(recording.times[: len(played)] - t[i]).min() < 1e-6]
+    assert len(shown) >= 0.9 * len(t[t <= recording.times[len(played) - 1]])  # each sample has its frame
+    for index in [*shown[:: max(1, len(shown) // 12)], shown[-1], shown[0]]:  # across the session and back
+        view.playback.seek(index)
+        frame = int(np.abs(recording.times - t[index]).argmin())  # captured with this very sample
+        assert np.array_equal(view.playback.frame, played[frame]), (index, frame)
+        assert view.curve.cursor_time() == t[index]
+    assert t[shown[-1]] >= killed_at - 2.0
+
+
+def test_a_record_that_cannot_be_written_is_a_technical_alarm_on_every_bed_and_loses_nothing(
+        qtbot, open_window: Window) -> None:
+    window = open_window(beds=[BedConfig(f"Bed {i}", Source.simulated(i)) for i in (1, 2)])
+    beds = window.monitor.beds
+    qtbot.waitUntil(lambda: all(len(b.history) >= 5 for b in beds), timeout=LIVE_TIMEOUT_MS)
+    other = sqlite3.connect(record_path(), timeout=0, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another program holds the write lock, as a full disk stops writes
+    locked_at = time.time()
+    qtbot.waitUntil(lambda: all(b.alarms.has(AlarmKind.RECORD_ERROR) for b in beds), timeout=15_000)
+    [alarm] = [a for a in beds[1].alarms.alarms if a.kind is AlarmKind.RECORD_ERROR]
+    assert alarm.message.startswith("cannot write the record") and "locked" in alarm.message
+    counts = [len(b.history) for b in beds]
+    qtbot.waitUntil(lambda: all(len(b.history) >= c + 10 for b, c in zip(beds, counts, strict=True)),
+                    timeout=LIVE_TIMEOUT_MS)  # monitoring goes on
+    other.execute("ROLLBACK")
+    other.close()
+    unlocked_at = time.time()
+    qtbot.waitUntil(lambda: not any(b.alarms.has(AlarmKind.RECORD_ERROR) for b in beds), timeout=15_000)
+    window.monitor.record.flush()
+    with RecordReader() as reader:
+        for runtime in beds:
+            [session] = reader.sessions(runtime.bed_id)
+            t = reader.samples(session.id).t
+            assert ((t > locked_at) & (t < unlocked_at)).sum() >= 10  # kept while locked, written after
+            assert AlarmKind.RECORD_ERROR in [a.kind for a in reader.alarms(session.id)]
+
+
+def test_video_recording_stopped_by_a_full_disk_is_a_technical_alarm_and_resumes(
+        qtbot, open_window: Window, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(video_recording, "RESUME_CHECK_S", 0.5)
+    window = open_window(beds=[BedConfig("Bed 1", Source.simulated(1), record_video=True)])
+    [runtime] = window.monitor.beds
+    qtbot.waitUntil(lambda: runtime.capture is not None and runtime.capture.recorder is not None
+                    and runtime.capture.recorder.written >= 10, timeout=LIVE_TIMEOUT_MS)
+    recorder = runtime.capture.recorder
+    recorder.min_free_bytes = 1 << 62  # more than this disk has free: as a full disk looks
+    qtbot.waitUntil(lambda: runtime.alarms.has(AlarmKind.VIDEO_ERROR), timeout=10_000)
+    [alarm] = [a for a in runtime.alarms.alarms if a.kind is AlarmKind.VIDEO_ERROR]
+    assert alarm.message.startswith("Video recording stopped:") and "MiB free" in alarm.message
+    count, written = len(runtime.history), recorder.written
+    qtbot.waitUntil(lambda: len(runtime.history) >= count + 15, timeout=LIVE_TIMEOUT_MS)  # monitoring goes on
+    assert recorder.written <= written + 1
+    recorder.min_free_bytes = 0  # space is freed
+    qtbot.waitUntil(lambda: not runtime.alarms.has(AlarmKind.VIDEO_ERROR), timeout=10_000)
+    qtbot.waitUntil(lambda: recorder.written >= written + 10, timeout=10_000)
+    window.close()
+    assert len(recorder.paths) == 2 and all(len(read_times(p.with_name(p.stem + TIMES_SUFFIX))) >= 10
+                                            for p in recorder.paths)
+    events = [row[1:4] for row in window.alarm_log.rows()]
+    assert ("Bed 1", "video recording stopped", "cleared") in events
 
 
 # -- patient data private -----------------------------------------------------------------------------------

@@ -1,14 +1,12 @@
-"""The live monitor's parts on their own: the newest-frame mailbox, video recording, the alarm burst, the face
-overlay, the bed dialog's checks, the inference worker without a usable model."""
+"""The live monitor's parts on their own: the newest-frame mailbox, the alarm burst, the face overlay, the bed
+dialog's checks, the inference worker without a usable model (video recording: test_video_recording.py)."""
 
 from __future__ import annotations
 
-import stat
 import threading
 import wave
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -17,7 +15,6 @@ from app.alarms import AlarmConfig
 from app.bed_dialog import BedDialog
 from app.beds import BedConfig, Source, SourceKind
 from app.settings import MonitorSettings
-from app.video_recording import QUEUE_FRAMES, VideoRecorder, recording_stem
 from app.widgets.image import SCORED_COLOUR, draw_face
 from app.workers import FrameSlots, InferenceWorker, Results, start_worker
 from engine.status import FrameStatus
@@ -47,50 +44,6 @@ def test_frame_slots_wake_a_waiting_taker():
     slots.put("a", np.zeros((2, 2, 3), np.uint8), 1.0)
     taker.join(10)
     assert [f.bed_id for f in got] == ["a"]
-
-
-def test_video_recording_writes_every_frame_it_keeps_with_its_time(face_frames, tmp_path: Path):
-    recorder = VideoRecorder(tmp_path / "video" / "bed", fps=10.0)
-    for i, frame in enumerate(face_frames):
-        recorder.add(frame, 1000.0 + i / 10)
-    recorder.close()
-    assert recorder.error is None and recorder.written + recorder.dropped == len(face_frames)
-    lines = recorder.times_path.read_text().splitlines()
-    assert lines[0] == "frame,t" and len(lines) == recorder.written + 1
-    capture = cv2.VideoCapture(str(recorder.video_path))
-    decoded = 0
-    while (image := capture.read()[1]) is not None:
-        assert image.shape == face_frames[0].shape
-        decoded += 1
-    capture.release()
-    assert decoded == recorder.written
-
-
-@pytest.mark.parametrize("bed_id", ["../../x", "/etc/cron.d/x", "0123456789ab/../../x", ""])
-def test_a_recording_path_never_leaves_its_folder(tmp_path: Path, bed_id: str):
-    with pytest.raises(ValueError, match="not a bed id"):
-        recording_stem(tmp_path, bed_id)
-
-
-def test_recordings_are_readable_by_their_owner_only(face_frames, tmp_path: Path):
-    stem = recording_stem(tmp_path, "0123456789ab")
-    assert stem.parent == tmp_path and stem.name.startswith("0123456789ab_")
-    recorder = VideoRecorder(stem, fps=10.0)
-    for i, frame in enumerate(face_frames[:3]):
-        recorder.add(frame, 1000.0 + i / 10)
-    recorder.close()
-    assert recorder.written == 3
-    assert [stat.S_IMODE(p.stat().st_mode) for p in (recorder.video_path, recorder.times_path)] == [0o600] * 2
-
-
-def test_video_recording_drops_frames_when_the_writer_falls_behind(tmp_path: Path):
-    recorder = VideoRecorder(tmp_path / "bed", fps=10.0)
-    frame = np.zeros((720, 1280, 3), np.uint8)
-    for i in range(QUEUE_FRAMES * 4):  # far faster than a 720p encoder
-        recorder.add(frame, float(i))
-    recorder.close()
-    assert recorder.dropped > 0 and recorder.written + recorder.dropped == QUEUE_FRAMES * 4
-    assert len(recorder.times_path.read_text().splitlines()) == recorder.written + 1
 
 
 def test_alarm_burst_is_three_pulses(tmp_path: Path):
