@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import SIGNAL, QCoreApplication, QObject, Qt, QTimer, Signal
 
-from app.alarms import AlarmSignal
+from app.alarms import AlarmSignal, Priority
 
 NEUTRAL_BACKGROUND = "#1e1e1e"
 NEUTRAL_TEXT = "#e0e0e0"
@@ -66,9 +66,10 @@ class AlarmFlasher(QObject):
 
     changed = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, *, fill_low: bool = True) -> None:
         super().__init__(parent)
         self.signal = AlarmSignal()
+        self.fill_low = fill_low
         self._clock: FlashClock | None = None
         self.on = False
 
@@ -79,7 +80,11 @@ class AlarmFlasher(QObject):
 
     @property
     def colours_background(self) -> bool:
-        """Whether the alarm colour fills the background now (and its text colour the text)."""
+        """Whether the alarm colour fills the background now (and its text colour the text). Without
+        `fill_low`, a low-priority (technical) alarm colours only the border: many tiles in steady cyan must
+        not outshout one flashing pain alarm."""
+        if not self.fill_low and self.signal.priority <= Priority.LOW:
+            return False
         return self.on and bool(self.signal.colour and self.signal.text_colour)
 
     def set_signal(self, signal: AlarmSignal) -> None:

@@ -24,6 +24,7 @@ class ReadingLabels:
         self.quality.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._quality_colour = QUALITY_COLOURS[0][1]
         self._on_alarm_colour = False
+        self._font_px = 16
         self._restyle()
 
     def show(self, reason: str, quality: float) -> None:
@@ -46,7 +47,14 @@ class ReadingLabels:
             self._on_alarm_colour = on
             self._restyle()
 
+    def set_font_px(self, px: int) -> None:
+        """Size the reason's text (the quality's is three quarters of it)."""
+        if px != self._font_px:
+            self._font_px = px
+            self._restyle()
+
     def _restyle(self) -> None:
         inherit = self._on_alarm_colour
-        self.reason.setStyleSheet("font-size: 12pt;" + ("" if inherit else " color: #bdbdbd;"))
-        self.quality.setStyleSheet("" if inherit else f"color: {self._quality_colour};")
+        self.reason.setStyleSheet(f"font-size: {self._font_px}px;" + ("" if inherit else " color: #bdbdbd;"))
+        self.quality.setStyleSheet(f"font-size: {round(0.75 * self._font_px)}px;"
+                                   + ("" if inherit else f" color: {self._quality_colour};"))

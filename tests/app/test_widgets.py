@@ -21,7 +21,7 @@ from app.widgets.curve import WINDOWS, PainCurve
 from app.widgets.flash import NEUTRAL_BACKGROUND, NEUTRAL_BORDER
 from app.widgets.image import bgr_to_qimage
 from app.widgets.sparkline import Sparkline
-from app.widgets.tile import THUMBNAIL_SIZE, BedTile
+from app.widgets.tile import BedTile
 from tests.helpers import click_at, show
 
 T0 = 1_750_000_000.0
@@ -220,11 +220,11 @@ def test_tile_colour_follows_the_alarm_state(qtbot: QtBot) -> None:
     assert tile_colours(tile) == neutral
 
     cyan = QColor(COLOURS[Priority.LOW]).name()
-    tile.set_alarm(NO_FACE)  # low priority: steady cyan
-    assert tile_colours(tile) == (cyan, cyan)
+    tile.set_alarm(NO_FACE)  # low priority (technical): a steady cyan border, no fill to outshout pain
+    assert tile_colours(tile) == (cyan, neutral[1])
     with qtbot.assertNotEmitted(tile.flasher.changed, wait=1200):
         pass
-    assert tile_colours(tile) == (cyan, cyan) and tile.alarm_label.text() == NO_FACE.text
+    assert tile_colours(tile) == (cyan, neutral[1]) and tile.alarm_label.text() == NO_FACE.text
 
     yellow = QColor(COLOURS[Priority.MEDIUM]).name()
     tile.set_alarm(PAIN)  # medium: yellow border, background flashing yellow / neutral
@@ -291,7 +291,7 @@ def test_tile_shows_a_frame_score_and_status_and_reports_clicks(qtbot: QtBot, fa
     frame = face_frames[0]  # 640×360 BGR
     tile.set_frame(frame)
     pixmap = tile.thumbnail.pixmap()
-    assert (pixmap.width(), pixmap.height()) == (THUMBNAIL_SIZE.width(), THUMBNAIL_SIZE.height())
+    assert (pixmap.width(), pixmap.height()) == (tile.thumbnail.width(), tile.thumbnail.height())
     small = cv2.resize(frame, (pixmap.width(), pixmap.height()), interpolation=cv2.INTER_AREA)
     shown = pixmap.toImage().pixelColor(96, 54)
     b, g, r = (int(v) for v in small[54, 96])
