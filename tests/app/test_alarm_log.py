@@ -222,3 +222,17 @@ def test_live_events_appear_on_top_once_and_only_when_the_filters_let_them_throu
     choose(view.priority_filter, "Low and above")
     view.monitor.pause_audio()
     assert view.rows() == []
+
+
+def test_a_record_that_cannot_be_read_leaves_this_runs_alarms_and_says_so(open_log: LogView,
+                                                                          tmp_path: Path) -> None:
+    view = open_log([BedConfig("Bed 1", Source.simulated(1), bed_id=BED_1)])
+    view.monitor.pause_audio()
+    view.record_path = tmp_path / "gone.sqlite"  # the record went away under the running monitor
+    view.refresh()
+    assert cells(view, 1, 4) == [("Bed 1", "audio paused")]
+    assert view.note.text() == (f"1 alarm event — the record cannot be read (no painmon record at "
+                                f"{view.record_path}): only this run's alarms are shown.")
+    with pytest.raises(ExportError, match=r"the record cannot be read .*: nothing exported"):
+        view.export_csv(tmp_path / "alarms.csv")
+    assert not (tmp_path / "alarms.csv").exists()
