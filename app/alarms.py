@@ -41,6 +41,11 @@ class Priority(IntEnum):
     MEDIUM = 2
     HIGH = 3
 
+    @property
+    def label(self) -> str:
+        """The priority in words ("" for NONE)."""
+        return "" if self is Priority.NONE else self.name.lower()
+
 
 # IEC 60601-1-8 visual signals: high = red flashing 1.4–2.8 Hz, medium = yellow flashing 0.4–0.8 Hz,
 # low = cyan (or yellow) steady. Flashing uses a 50 % duty cycle (allowed: 20–60 % on).

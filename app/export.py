@@ -1,4 +1,5 @@
-"""Exports of a replayed recording: the per-frame CSV, the pain curve as PNG, and a PDF summary.
+"""Exports of a replayed recording: the per-frame CSV, the pain curve as PNG, and a PDF summary; and the
+alarm log's CSV.
 
 A `ReplayRecord` is what was replayed — an analysed video or a recorded session — with its alarms,
 annotations and model. Its times are in one frame: seconds into the video, or Unix time for a session
@@ -9,13 +10,14 @@ needs the running Qt application of the GUI).
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from app.alarms import COLOURS, AlarmConfig, AlarmKind, Priority
-from app.record import AlarmRecord, Annotation, RecordReader
+from app.record import AlarmHistoryRow, AlarmRecord, Annotation, RecordReader
 from app.replay.analysis import VideoAnalysis
 from app.series import DEFAULT_MAX_GAP_S, with_gaps
 from app.widgets.curve import CURVE_COLOUR, SCORE_RANGE
@@ -182,6 +184,30 @@ def write_csv(record: ReplayRecord, path: Path) -> Path:
     path = _writable(path)
     try:
         record.table.write_csv(path)
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
+    return path
+
+
+ALARM_CSV_COLUMNS = ("time", "bed", "alarm", "priority", "event", "message")
+
+
+def iso_time(t: float) -> str:
+    """A Unix time as ISO 8601 local time with its UTC offset, to the millisecond."""
+    return datetime.fromtimestamp(t, UTC).astimezone().isoformat(timespec="milliseconds")
+
+
+def write_alarm_csv(rows: Sequence[AlarmHistoryRow], path: Path) -> Path:
+    """Write alarm-log rows as CSV (`ALARM_CSV_COLUMNS`; the priority empty for audio-pause events),
+    readable by its owner only: it tells what happened to patients."""
+    path = _writable(path)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(ALARM_CSV_COLUMNS)
+    writer.writerows((iso_time(r.t), r.bed_name, r.alarm, r.priority.label, r.transition.label, r.message)
+                     for r in rows)
+    try:
+        write_atomically(path, text.getvalue().encode("utf-8"), private=True)  # bytes: CRLF rows as written
     except OSError as error:
         raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
     return path

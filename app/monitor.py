@@ -59,6 +59,7 @@ RETENTION_INTERVAL_MS = 3_600_000
 class LogEntry:
     """One line of the alarm log."""
 
+    bed_id: str
     bed_name: str
     event: AlarmEvent
 
@@ -516,7 +517,7 @@ class Monitor(QObject):
         for event in events:
             if (session := self._session(runtime)) is not None:
                 self.record.add_alarm_event(session, event)
-            entry = LogEntry(runtime.config.name, event)
+            entry = LogEntry(runtime.bed_id, runtime.config.name, event)
             self.alarm_log.append(entry)
             self.alarm_logged.emit(entry)
             if event.kind is AlarmKind.PAIN and event.transition in (Transition.RAISED, Transition.CLEARED):

@@ -1,6 +1,7 @@
 """The SQLite record of everything the monitor saw: beds, patients, sessions, per-frame samples, alarms and
 annotations: its schema, opening and checking it, and `RecordReader`, which gives sessions, samples, alarms
-and annotations back for replay and export (any thread may read). No Qt. All writes go through
+and annotations back for replay and export, and the alarm history of all sessions for the alarm log (any
+thread may read). No Qt. All writes go through
 `app.record_writer.RecordWriter`.
 
 Times are wall-clock seconds since the Unix epoch. A sample without a score (no face, no camera, privacy
@@ -12,18 +13,19 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from app.alarms import AlarmKind, Transition
+from app.alarms import AlarmKind, Priority, Transition
 from engine.errors import PainmonError
 from engine.files import PRIVATE_MODE
 from engine.labelled import LabelledEnum
 from engine.paths import data_dir
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE beds (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE patients (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE);
@@ -63,6 +65,7 @@ CREATE TABLE alarm_events (
     message TEXT NOT NULL
 );
 CREATE INDEX alarm_events_by_time ON alarm_events(session_id, t);
+CREATE INDEX alarm_events_by_t ON alarm_events(t);
 CREATE TABLE annotations (
     id INTEGER PRIMARY KEY,
     session_id INTEGER NOT NULL REFERENCES sessions(id),
@@ -76,9 +79,11 @@ CREATE TABLE annotations (
 MIGRATIONS = {
     1: "ALTER TABLE samples ADD COLUMN quality REAL; "
        "ALTER TABLE samples ADD COLUMN detail TEXT NOT NULL DEFAULT '';",
+    2: "CREATE INDEX IF NOT EXISTS alarm_events_by_t ON alarm_events(t);",
 }
 """SQL that brings a record of each older version to the next (version 2: a sample's face quality and the
-detail of its status, such as why the face was of too low quality)."""
+detail of its status, such as why the face was of too low quality; version 3: alarm events indexed by time
+alone, for the alarm history of all sessions)."""
 
 
 class RecordError(PainmonError):
@@ -145,6 +150,25 @@ class AlarmLogEntry:
     transition: Transition
     alarm_uid: str | None
     message: str
+
+
+@dataclass(frozen=True)
+class AlarmHistoryRow:
+    """One alarm transition of any session, with its bed; kind is None and priority NONE for audio-pause
+    events (they concern the bed's audible signal, not one alarm)."""
+
+    t: float
+    bed_id: str
+    bed_name: str
+    kind: AlarmKind | None
+    priority: Priority
+    transition: Transition
+    message: str
+
+    @property
+    def alarm(self) -> str:
+        """What the row is about, in words: the alarm kind's label, or "audio signal"."""
+        return self.kind.label if self.kind is not None else "audio signal"
 
 
 @dataclass(frozen=True)
@@ -259,6 +283,28 @@ class RecordReader:
             "SELECT t, transition, alarm_uid, message FROM alarm_events WHERE session_id=? ORDER BY t, rowid",
             (session_id,)).fetchall()
         return [AlarmLogEntry(t, Transition(why), uid, message) for t, why, uid, message in rows]
+
+    def alarm_history(self, start: float = -math.inf, end: float = math.inf,
+                      bed_ids: Collection[str] | None = None, min_priority: Priority = Priority.NONE,
+                      limit: int | None = None) -> list[AlarmHistoryRow]:
+        """Alarm transitions of every session with start <= t <= end, newest first (at most `limit`): of the
+        beds in `bed_ids` (all when None), of at least `min_priority` (audio-pause events have none, so
+        only Priority.NONE keeps them). Bed names are the beds' current ones."""
+        beds = "" if bed_ids is None else f"AND s.bed_id IN ({', '.join('?' * len(bed_ids))}) "
+        rows = self._db.execute(
+            "SELECT e.t, s.bed_id, b.name, a.kind, coalesce(a.priority, 0), e.transition, e.message "
+            "FROM alarm_events e JOIN sessions s ON s.id = e.session_id JOIN beds b ON b.id = s.bed_id "
+            "LEFT JOIN alarms a ON a.uid = e.alarm_uid "
+            f"WHERE e.t BETWEEN ? AND ? AND coalesce(a.priority, 0) >= ? {beds}"
+            "ORDER BY e.t DESC, e.rowid DESC LIMIT ?",
+            (start, end, int(min_priority), *(bed_ids or ()), -1 if limit is None else limit)).fetchall()
+        return [AlarmHistoryRow(t, bed, name, None if kind is None else AlarmKind(kind), Priority(priority),
+                                Transition(why), message)
+                for t, bed, name, kind, priority, why, message in rows]
+
+    def beds(self) -> dict[str, str]:
+        """Every bed the record knows (also removed ones): its current name by id, in order of name."""
+        return dict(self._db.execute("SELECT id, name FROM beds ORDER BY name, id").fetchall())
 
     def annotations(self, session_id: int, start: float = -math.inf, end: float = math.inf
                     ) -> list[Annotation]:

@@ -86,7 +86,7 @@ def test_a_write_the_record_refuses_is_a_technical_alarm_on_its_bed_and_the_ward
     [alarm] = [a for a in first.alarms.alarms if a.kind is AlarmKind.RECORD_ERROR]
     assert alarm.message.startswith("Record: annotation not recorded: ValueError: text is longer than")
     assert not second.alarms.has(AlarmKind.RECORD_ERROR)
-    assert ("Bed 1", "record error", "raised") in [row[1:4] for row in window.alarm_log.rows()]
+    assert ("Bed 1", "record error", "low", "raised") in [row[1:5] for row in window.alarm_log.rows()]
     count = len(first.history)
     qtbot.waitUntil(lambda: len(first.history) >= count + 10, timeout=LIVE_TIMEOUT_MS)  # monitoring goes on
     window.monitor.record.flush()

@@ -20,7 +20,14 @@ import numpy as np
 import pytest
 
 from app.alarms import AlarmConfig, AlarmEvent, AlarmKind, BedAlarms, Priority, Transition
-from app.record import AnnotationKind, RecordError, RecordReader, check_record, record_path
+from app.record import (
+    SCHEMA_VERSION,
+    AnnotationKind,
+    RecordError,
+    RecordReader,
+    check_record,
+    record_path,
+)
 from app.record_writer import MAX_TEXT_LENGTH, RecordWriter, open_record
 from engine.paths import data_dir
 from engine.status import FrameStatus
@@ -382,6 +389,15 @@ def test_a_face_quality_and_its_reason_are_kept_with_each_sample() -> None:
     assert samples.detail.tolist() == ["", "blurred", ""]
 
 
+def schema_of(path: Path) -> tuple[int, set[str]]:
+    """A record's version and the names of its indexes."""
+    with sqlite3.connect(path) as db:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    db.close()
+    return version, indexes
+
+
 def test_a_version_1_record_is_upgraded_in_place_and_keeps_its_sessions(tmp_path: Path) -> None:
     """A record written before samples had a quality (schema 1) opens, reads with unknown qualities, and
     takes new samples with theirs."""
@@ -389,13 +405,76 @@ def test_a_version_1_record_is_upgraded_in_place_and_keeps_its_sessions(tmp_path
     session = write_session(path)
     with sqlite3.connect(path) as db:  # back to what painmon wrote before schema 2
         db.executescript("ALTER TABLE samples DROP COLUMN quality; ALTER TABLE samples DROP COLUMN detail; "
-                         "PRAGMA user_version=1;")
+                         "DROP INDEX alarm_events_by_t; PRAGMA user_version=1;")
+    db.close()
     with RecordReader(path) as reader:
         samples = reader.samples(session)
     assert len(samples) == 480 and np.isnan(samples.quality).all() and set(samples.detail) == {""}
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    version, indexes = schema_of(path)
+    assert version == SCHEMA_VERSION == 3 and "alarm_events_by_t" in indexes
     with RecordWriter(path) as writer:
         writer.add_sample(session, T0 + 300, 1.0, FrameStatus.OK, quality=0.75)
     with RecordReader(path) as reader:
         assert reader.samples(session, start=T0 + 300).quality.tolist() == [0.75]
+
+
+def test_a_version_2_record_gets_the_alarm_history_index_and_its_history(tmp_path: Path) -> None:
+    """A record written before alarm events were indexed by time alone (schema 2) is upgraded in place when
+    opened, and its alarm history reads back."""
+    path = tmp_path / "record.sqlite"
+    write_session(path)
+    with sqlite3.connect(path) as db:  # back to what painmon wrote before schema 3
+        db.executescript("DROP INDEX alarm_events_by_t; PRAGMA user_version=2;")
+    db.close()
+    assert schema_of(path) == (2, {"samples_by_time", "alarm_events_by_time", "sqlite_autoindex_beds_1",
+                                   "sqlite_autoindex_patients_1", "sqlite_autoindex_alarms_1"})
+    with RecordReader(path) as reader:
+        history = reader.alarm_history()
+    assert schema_of(path)[0] == 3 and "alarm_events_by_t" in schema_of(path)[1]
+    with sqlite3.connect(path) as db:
+        plan = " ".join(row[-1] for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT t FROM alarm_events WHERE t BETWEEN 0 AND 1 ORDER BY t DESC LIMIT 5"))
+    db.close()
+    assert "alarm_events_by_t" in plan  # the newest events of all sessions are found without a scan
+    assert [(r.bed_name, r.kind, r.transition) for r in reversed(history)] == [
+        ("Bed 3", AlarmKind.PAIN, t) for t in (Transition.RAISED, Transition.LATCHED, Transition.ACKNOWLEDGED,
+                                               Transition.CLEARED)]
+
+
+def test_the_alarm_history_of_every_session_comes_back_newest_first_and_filtered() -> None:
+    """Two beds over three sessions (one bed renamed): pain, no-face and camera-lost alarms and an audio
+    pause, read back by time range, bed, minimum priority and count."""
+    first = BedAlarms(AlarmConfig(threshold=3.0, delay_s=2.0, no_face_delay_s=3.0), bed="Bed 1")
+    second = BedAlarms(AlarmConfig(threshold=3.0, delay_s=2.0), bed="Bed 2")
+    with RecordWriter() as writer:
+        old = writer.start_session("bed-1", "Bed 1", source="camera 0", started_at=T0)
+        for i in range(20):  # pain at 0–4 s (raised at 2 s), no face from 4.5 s (raised at 7.5 s)
+            for event in first.update(T0 + i * 0.5, 4.0 if i < 9 else math.nan):
+                writer.add_alarm_event(old, event)
+        writer.end_session(old, T0 + 10)
+        other = writer.start_session("bed-2", "Bed 2", source="camera 1", started_at=T0 + 20)
+        events = second.set_technical(T0 + 21, AlarmKind.CAMERA_LOST, True) + second.pause_audio(T0 + 22)
+        for event in events + second.set_technical(T0 + 23, AlarmKind.CAMERA_LOST, False):
+            writer.add_alarm_event(other, event)
+        writer.start_session("bed-1", "Window bed", source="camera 0", started_at=T0 + 30)  # renamed
+    with RecordReader() as reader:
+        history = reader.alarm_history()
+        assert [r.t for r in history] == sorted((r.t for r in history), reverse=True)
+        assert [(r.t - T0, r.bed_id, r.bed_name, r.alarm, r.priority, r.transition) for r in history] == [
+            (23.0, "bed-2", "Bed 2", "camera lost", Priority.LOW, Transition.CLEARED),
+            (22.0, "bed-2", "Bed 2", "audio signal", Priority.NONE, Transition.AUDIO_PAUSED),
+            (21.0, "bed-2", "Bed 2", "camera lost", Priority.LOW, Transition.RAISED),
+            (7.5, "bed-1", "Window bed", "no face", Priority.LOW, Transition.RAISED),
+            (6.5, "bed-1", "Window bed", "pain", Priority.MEDIUM, Transition.LATCHED),
+            (2.0, "bed-1", "Window bed", "pain", Priority.MEDIUM, Transition.RAISED)]
+        assert history[1].kind is None and history[1].message == "Audio paused for 120 s"
+        assert history[-1].message == "Pain ≥ 3 for 2 s"
+        assert reader.alarm_history(T0 + 6, T0 + 22) == history[1:5]
+        assert reader.alarm_history(bed_ids=["bed-2"]) == history[:3]
+        assert reader.alarm_history(bed_ids=["bed-1", "bed-2"]) == history
+        assert reader.alarm_history(bed_ids=[]) == []
+        assert reader.alarm_history(min_priority=Priority.LOW) == history[:1] + history[2:]
+        assert reader.alarm_history(min_priority=Priority.MEDIUM) == history[4:]
+        assert reader.alarm_history(min_priority=Priority.HIGH) == []
+        assert reader.alarm_history(limit=2) == history[:2]
+        assert reader.beds() == {"bed-2": "Bed 2", "bed-1": "Window bed"}
