@@ -289,8 +289,8 @@ def test_video_recording_stopped_by_a_full_disk_is_a_technical_alarm_and_resumes
     window.close()
     assert len(recorder.paths) == 2 and all(len(read_times(p.with_name(p.stem + TIMES_SUFFIX))) >= 10
                                             for p in recorder.paths)
-    events = [row[1:4] for row in window.alarm_log.rows()]
-    assert ("Bed 1", "video recording stopped", "cleared") in events
+    events = [row[1:5] for row in window.alarm_log.rows()]
+    assert ("Bed 1", "video recording stopped", "low", "cleared") in events
 
 
 # -- patient data private -----------------------------------------------------------------------------------
