@@ -5,6 +5,7 @@ banner, and tabs for the ward, one bed, the alarm log, replay and settings. `run
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -128,9 +129,10 @@ class MainWindow(QMainWindow):
 
     def show_model(self, info: ModelInfo) -> None:
         """Banner: why no model runs, or that the model is not for clinical use or has no description of
-        its training faces (hidden for a described clinical model). Replay analyses videos with the same
-        model."""
-        self.replay.set_settings(analysis_settings(self.monitor.settings))
+        its training faces (hidden for a described clinical model), and when it is not the model the settings
+        name, why (the demo model in its place). Replay analyses videos with the same model."""
+        self.replay.set_settings(analysis_settings(dataclasses.replace(self.monitor.settings,
+                                                                       model_path=info.path)))
         if info.error is not None or info.card is None:
             self.model_banner.setStyleSheet(ERROR_STYLE)
             self.model_banner.setText(f"No pain scores: {info.error}")
@@ -138,7 +140,8 @@ class MainWindow(QMainWindow):
             return
         card = info.card
         self.model_banner.setStyleSheet(BANNER_STYLE)
-        warnings = [] if card.clinical_use else ["NOT FOR CLINICAL USE"]
+        warnings = [info.notice] if info.notice else []
+        warnings += [] if card.clinical_use else ["NOT FOR CLINICAL USE"]
         warnings += [] if card.applicability else [UNKNOWN]
         self.model_banner.setText(f"{' — '.join(warnings)} — model {card.name} {card.version} "
                                   "(its card: Settings)")

@@ -3,11 +3,13 @@ a subprocess where a signal or a start-up matters): one bad value never stops th
 are set aside and said in a banner, SIGTERM closes cleanly, patient data stays private, and a stalled stream
 is lost at once without flapping.
 
-No model runs here (its file is missing): every frame still becomes a sample, which is all these need.
+No model runs here (its file is missing, and the demo model is not offered in its place): every frame still
+becomes a sample, which is all these need. The app in a subprocess falls back to the demo model.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -43,6 +45,12 @@ Window = Callable[..., MainWindow]
 def no_model(tmp_path: Path) -> None:
     """Settings naming a model file that is not there: the beds show video and every frame is a sample."""
     save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))
+
+
+@pytest.fixture
+def open_window(open_window: Window) -> Window:
+    """The main window with no model at all: no bundled demo model to fall back on."""
+    return functools.partial(open_window, fallback_model=None)
 
 
 def bed(bed_id: str, name: str, **fields: object) -> dict[str, object]:

@@ -19,7 +19,8 @@ from app.beds import BedConfig, Source, SourceKind
 from app.settings import MonitorSettings
 from app.video_recording import QUEUE_FRAMES, VideoRecorder, recording_stem
 from app.widgets.image import SCORED_COLOUR, draw_face
-from app.workers import FrameSlots, InferenceWorker, Results, start_worker
+from app.workers import FrameSlots, InferenceWorker, Results, model_failure, start_worker
+from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
 
 
@@ -185,6 +186,16 @@ def test_inference_worker_without_a_usable_model_reports_why_and_keeps_frames_fl
     worker.stop()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_model_is_checked_by_the_self_test_with_one_line_for_a_failure(tmp_path: Path):
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(np.random.default_rng(0).bytes(4096))
+    failures = [model_failure(MonitorSettings(model_path=str(path), backend="onnx"))
+                for path in (damaged, tmp_path / "gone.safetensors", DEMO_MODEL)]
+    assert failures[0] is not None and failures[0].startswith(f"{damaged} is damaged or not a safetensors")
+    assert failures[1] == f"model file not found: {tmp_path / 'gone.safetensors'}"
+    assert failures[2] is None  # the bundled demo model passes painmon --self-test's check
 
 
 def test_inference_worker_builds_tensorrt_engines_in_the_background_and_switches_when_ready(
