@@ -50,7 +50,7 @@ def model_file(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def open_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
     """Opens the main window over a fresh monitor (with `beds` as the saved ward, or what the data folder
-    holds; `monitor_args` for `Monitor`, e.g. fallback_model); closes it (stopping the
+    holds; `monitor_args` for `Monitor`, e.g. fallback_model); closes it without asking (stopping the
     monitor's threads) after the test."""
     opened: list[MainWindow] = []
 
@@ -64,4 +64,4 @@ def open_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
 
     yield open_
     for window in opened:
-        window.close()
+        window.close_without_asking()

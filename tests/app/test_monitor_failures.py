@@ -70,7 +70,7 @@ def test_a_lone_surrogate_in_a_patient_label_never_stops_the_ward(qtbot, open_wi
     beds = window.monitor.beds
     qtbot.waitUntil(lambda: all(len(b.history) >= 20 for b in beds), timeout=LIVE_TIMEOUT_MS)
     assert window.monitor.notices == [] and beds[0].config.patient == "\ufffd"
-    window.close()
+    window.close_without_asking()
     with RecordReader() as reader:
         sessions = reader.sessions()
         assert {s.bed_id: s.patient for s in sessions} == {"0123456789ab": "\ufffd", "0123456789ac": "P-2"}
@@ -147,7 +147,7 @@ def test_a_record_with_damaged_pages_is_set_aside_untouched_and_a_new_one_writte
     text = window.notice_label.text()
     assert "The record could not be used" in text and "is damaged" in text and aside.name in text
     qtbot.waitUntil(lambda: recorded_samples() >= 10, timeout=LIVE_TIMEOUT_MS)
-    window.close()
+    window.close_without_asking()
     with sqlite3.connect(record_path()) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
@@ -232,7 +232,7 @@ def test_patient_data_is_private_on_a_fresh_start_and_after_a_recording(qtbot, o
     while_running = assert_private(root)
     assert {"beds.json", "settings.json", "record.sqlite", "record.sqlite-wal", "record.sqlite-shm",
             "video"} <= set(while_running)
-    window.close()  # the recording is finished and the record closed
+    window.close_without_asking()  # the recording is finished and the record closed
     after = assert_private(root)
     assert sorted(Path(p).suffix for p in after if p.startswith("video/")) == [".csv", ".mp4"]
 
@@ -258,7 +258,7 @@ def test_a_bed_id_naming_a_path_never_writes_outside_the_data_folder(
     assert "bed id must be 12 lowercase hex digits" in window.notice_label.text()
     assert [b.config.name for b in window.monitor.beds] == ["Bed 2"]
     qtbot.waitUntil(lambda: recorded_samples() >= 10, timeout=LIVE_TIMEOUT_MS)
-    window.close()
+    window.close_without_asking()
     assert [p for p in outside.rglob("*escaped*")] == []
     assert [p.name.split("_")[0] for p in (data_dir() / "video").iterdir()] == ["0123456789ab"] * 2
 

@@ -33,6 +33,7 @@ from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
 from tests.helpers import (
     LIVE_TIMEOUT_MS,
+    answer_message_box,
     recorded_samples,
     save_random_checkpoint,
     tampered_checkpoint,
@@ -99,7 +100,7 @@ def test_a_model_whose_card_breaks_its_schema_is_refused_in_the_banner(
     reason = f"{model} has an invalid model card: clinical_use must be true or false, got 'no'"
     assert window.monitor.model.error == reason
     assert window.model_banner.isVisible() and window.model_banner.text() == f"No pain scores: {reason}"
-    window.close()
+    window.close_without_asking()
 
     window = open_window(beds=[])  # with the bundled demo model to fall back on: it runs, the banner says why
     qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=LIVE_TIMEOUT_MS)
@@ -188,7 +189,7 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
 
     # the opted-in video: an MP4 per capture run (before the pause, after it) and a sidecar with one
     # wall-clock time per written frame
-    window.close()  # stops the capture, which closes the video files
+    window.close_without_asking()  # stops the capture, which closes the video files
     videos = sorted((beds_path().parent / "video").glob("*.mp4"))
     assert len(videos) == 2
     times = videos[0].with_suffix(".timestamps.csv").read_text().splitlines()
@@ -345,7 +346,15 @@ def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
     assert "already called" in dialog.error_label.text() and dialog.isVisible()
     dialog.reject()
 
-    window.edit_bed(bed.bed_id).remove_button.click()
+    # removing asks first, saying what happens to the bed's records; Cancel keeps the bed
+    question = answer_message_box("Cancel")
+    dialog = window.edit_bed(bed.bed_id)
+    dialog.remove_button.click()
+    assert question[0] == "Remove Window bed? Monitoring and alarms stop for this bed."
+    assert "session is ended and kept in the record" in question[1] and "recordings are kept" in question[1]
+    assert dialog.isVisible() and window.monitor.beds == [bed] and len(load_beds()) == 1
+    answer_message_box("Yes")
+    dialog.remove_button.click()
     assert window.monitor.beds == [] and window.ward.tiles == {} and load_beds() == []
 
 

@@ -22,6 +22,7 @@ from app.widgets.image import SCORED_COLOUR, draw_face
 from app.workers import FrameSlots, InferenceWorker, Results, model_failure, start_worker
 from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
+from tests.helpers import answer_message_box
 
 
 def test_frame_slots_keep_only_the_newest_frame_per_bed_and_count_the_rest():
@@ -163,8 +164,14 @@ def test_edit_dialog_keeps_the_bed_id_and_offers_removal(qtbot):
     assert dialog.build_config() == BedConfig("Bed 4", Source.camera(2), AlarmConfig(threshold=4.5),
                                               record_video=True, patient="AB", bed_id=bed.bed_id)
     dialog.open()
+    answer_message_box("Cancel")  # removing asks first; Cancel keeps the dialog open and the bed
+    dialog.remove_button.click()
+    assert not dialog.remove and dialog.config is None and dialog.isVisible()
+    question = answer_message_box("Yes")
     dialog.remove_button.click()
     assert dialog.remove and dialog.config == bed and not dialog.isVisible()
+    assert question[0] == "Remove Bed 4? Monitoring and alarms stop for this bed."
+    assert question[1].endswith("Data retention is off: they are kept until deleted.")
 
 
 def test_inference_worker_without_a_usable_model_reports_why_and_keeps_frames_flowing(qtbot, tmp_path: Path):

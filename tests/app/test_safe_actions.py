@@ -1,6 +1,7 @@
 """Care with what cannot be undone (pytest-qt, offscreen, real files and threads): a model applied in Settings
-is loaded and self-tested before the monitor switches to it, and a model that is gone or damaged at start-up
-is replaced by the bundled demo model with a banner saying so."""
+is loaded and self-tested before the monitor switches to it, a model that is gone or damaged at start-up is
+replaced by the bundled demo model with a banner saying so, and closing the window while beds are monitored
+asks first (removing a bed: tests/app/test_monitor_live.py and test_monitor_parts.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from PySide6.QtCore import Qt
 from app.beds import BedConfig, Source
 from app.main_window import MainWindow
 from app.monitor import BedRuntime
+from app.record import RecordReader
 from app.settings import MonitorSettings, save_settings, settings_path
 from app.settings_view import CHECKING
 from engine.paths import DEMO_MODEL
-from tests.helpers import LIVE_TIMEOUT_MS
+from tests.helpers import LIVE_TIMEOUT_MS, answer_message_box
 
 
 def scored(runtime: BedRuntime) -> int:
@@ -84,3 +86,25 @@ def test_start_up_with_a_deleted_model_runs_the_demo_model_and_the_banner_says_s
     scores_keep_coming(qtbot, window.monitor.beds[0])
     assert settings_path().read_bytes() == saved  # the settings still name the model, should it come back
 
+
+def test_closing_the_window_while_beds_are_monitored_asks_first(qtbot, open_window, tmp_path: Path) -> None:
+    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors"), retention_days=30))
+    beds = [BedConfig("Bed 1", Source.simulated(1)), BedConfig("Bed 2", Source.simulated(2))]
+    window = open_window(beds=beds, fallback_model=None)  # video only
+    qtbot.waitUntil(lambda: all(len(b.history) >= 3 for b in window.monitor.beds), timeout=LIVE_TIMEOUT_MS)
+    question = answer_message_box("Cancel")
+    assert not window.close()
+    assert question[0] == "Close painmon? Monitoring and alarms stop for Bed 1, Bed 2."
+    assert question[1] == ("Each open session is ended and kept in the record with its scores, alarms and "
+                           "notes; video recordings are kept. Data retention (Settings) deletes them 30 days "
+                           "after they end.")
+    count = len(window.monitor.beds[0].history)
+    qtbot.waitUntil(lambda: len(window.monitor.beds[0].history) >= count + 3, timeout=LIVE_TIMEOUT_MS)
+    assert window.isVisible()  # still monitoring
+
+    answer_message_box("Yes")
+    assert window.close()
+    assert not window.isVisible() and not window.monitor.timer.isActive()
+    with RecordReader() as reader:
+        sessions = reader.sessions()
+        assert len(sessions) == 2 and all(s.ended_at is not None for s in sessions)
