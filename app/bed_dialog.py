@@ -33,6 +33,7 @@ from app.beds import (
     list_cameras,
     normalise_text,
 )
+from app.confirm import confirm, records_kept
 
 SOURCE_LABELS = {SourceKind.SIMULATED: "Simulated patient", SourceKind.CAMERA: "Camera",
                  SourceKind.FILE: "Video file", SourceKind.URL: "Network stream (RTSP/HTTP)"}
@@ -41,12 +42,14 @@ VIDEO_FILTER = "Videos (*.mp4 *.mov *.avi *.mkv *.webm);;All files (*)"
 
 class BedDialog(QDialog):
     """Edits one bed. After `accepted`, `config` is the validated bed and `remove` says whether the user
-    asked to remove it instead (edit mode only). Invalid input keeps the dialog open with the reason shown.
+    asked to remove it instead (edit mode only, after confirming: the question says what happens to its
+    records under `retention_days`). Invalid input keeps the dialog open with the reason shown.
     """
 
     def __init__(self, parent: QWidget | None = None, config: BedConfig | None = None,
-                 other_names: Iterable[str] = ()) -> None:
+                 other_names: Iterable[str] = (), *, retention_days: int = 0) -> None:
         super().__init__(parent)
+        self.retention_days = retention_days
         self.setWindowTitle("Edit bed" if config else "Add bed")
         self.original = config
         self.other_names = {normalise_text(name).casefold() for name in other_names}
@@ -202,6 +205,10 @@ class BedDialog(QDialog):
         super().accept()
 
     def _remove(self) -> None:
+        name = self.original.name if self.original else ""
+        if not confirm(self, f"Remove {name}? Monitoring and alarms stop for this bed.",
+                       records_kept(self.retention_days), "Remove bed"):
+            return
         self.remove = True
         self.config = self.original
         super().accept()

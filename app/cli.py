@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     engine_cli.add_commands(sub)
     train_cli.add_commands(sub)
-    parser.set_defaults(func=engine_cli.lazy("app.main_window:run_gui"))  # bare `painmon`: the monitor
+    parser.set_defaults(func=engine_cli.lazy("app.qt_libraries:open_monitor"))  # bare `painmon`: the monitor
     return parser
 
 

@@ -62,7 +62,8 @@ class AnalysedFrame:
 @dataclass(frozen=True)
 class ModelInfo:
     """The model the inference worker runs, or why it runs none (error); au_thresholds: each AU's presence
-    threshold (AU number → probability, the model's order), empty for a model without AUs."""
+    threshold (AU number → probability, the model's order), empty for a model without AUs; notice: why it
+    is not the model the settings name (one line; "" when it is)."""
 
     path: str
     card: ModelCard | None = None
@@ -70,3 +71,4 @@ class ModelInfo:
     device: str = ""
     au_thresholds: dict[int, float] = field(default_factory=dict)
     error: str | None = None
+    notice: str = ""

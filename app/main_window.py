@@ -5,6 +5,7 @@ banner, and tabs for the ward, one bed, the alarm log, replay and settings. `run
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.alarm_log_view import AlarmLogView
 from app.bed_dialog import BedDialog
 from app.bed_view import BedView
+from app.confirm import confirm, records_kept
 from app.handoff import ModelInfo
 from app.monitor import Monitor
 from app.replay.analysis import AnalysisSettings
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.bed_dialog: BedDialog | None = None
+        self._close_confirmed = False
 
         self.ward.bed_clicked.connect(self.open_bed)
         self.ward.add_requested.connect(self.add_bed)
@@ -123,9 +126,10 @@ class MainWindow(QMainWindow):
 
     def show_model(self, info: ModelInfo) -> None:
         """Banner: why no model runs, or that the model is not for clinical use or has no description of
-        its training faces (hidden for a described clinical model). Replay analyses videos with the same
-        model."""
-        self.replay.set_settings(analysis_settings(self.monitor.settings))
+        its training faces (hidden for a described clinical model), and when it is not the model the settings
+        name, why (the demo model in its place). Replay analyses videos with the same model."""
+        self.replay.set_settings(analysis_settings(dataclasses.replace(self.monitor.settings,
+                                                                       model_path=info.path)))
         if info.error is not None or info.card is None:
             self.model_banner.setStyleSheet(ERROR_STYLE)
             self.model_banner.setText(f"No pain scores: {info.error}")
@@ -133,7 +137,8 @@ class MainWindow(QMainWindow):
             return
         card = info.card
         self.model_banner.setStyleSheet(BANNER_STYLE)
-        warnings = [] if card.clinical_use else ["NOT FOR CLINICAL USE"]
+        warnings = [info.notice] if info.notice else []
+        warnings += [] if card.clinical_use else ["NOT FOR CLINICAL USE"]
         warnings += [] if card.applicability else [UNKNOWN]
         self.model_banner.setText(f"{' — '.join(warnings)} — model {card.name} {card.version} "
                                   "(its card: Settings)")
@@ -141,15 +146,31 @@ class MainWindow(QMainWindow):
         self.model_banner.setVisible(bool(warnings))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        """Stop replay and the monitor (workers, sessions, record) before the window goes."""
+        """Stop replay and the monitor (workers, sessions, record) before the window goes; while beds are
+        monitored, only once the person closing it has confirmed (`close_without_asking` does not ask)."""
+        if self.monitor.beds and not self._close_confirmed and not self._confirm_close():
+            event.ignore()
+            return
         self.replay.shutdown()
         self.monitor.close()
         super().closeEvent(event)
 
+    def close_without_asking(self) -> None:
+        """Close now, without the question: for SIGTERM and the other closing signals, and the end of
+        `run_gui`."""
+        self._close_confirmed = True
+        self.close()
+
+    def _confirm_close(self) -> bool:
+        names = ", ".join(runtime.config.name for runtime in self.monitor.beds)
+        return confirm(self, f"Close painmon? Monitoring and alarms stop for {names}.",
+                       records_kept(self.monitor.settings.retention_days), "Close painmon")
+
     def _open_dialog(self, bed_id: str | None) -> BedDialog:
         runtime = self.monitor.bed(bed_id) if bed_id else None
         others = [r.config.name for r in self.monitor.beds if r.bed_id != bed_id]
-        dialog = BedDialog(self, runtime.config if runtime else None, others)
+        dialog = BedDialog(self, runtime.config if runtime else None, others,
+                           retention_days=self.monitor.settings.retention_days)
         dialog.accepted.connect(lambda: self._dialog_done(dialog))
         self.bed_dialog = dialog
         dialog.open()
@@ -210,11 +231,16 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     monitor = Monitor()
     window = MainWindow(monitor)
     window.show()
-    # Each closes the app cleanly (sessions ended, record flushed): from the event loop, not from inside
-    # whatever slot the Python signal handler happens to interrupt (the monitor's tick lets it run)
+    # Each closes the app cleanly (sessions ended, record flushed) without asking: from the event loop, not
+    # from inside whatever slot the Python signal handler happens to interrupt (the monitor's tick lets it
+    # run). The window first: Qt's quit() would try to close it, which asks while beds are monitored.
+    def quit_without_asking() -> None:
+        window.close_without_asking()
+        app.quit()
+
     for name in CLOSING_SIGNALS:
         if hasattr(signal, name):  # SIGHUP is POSIX only
-            signal.signal(getattr(signal, name), lambda *_: QTimer.singleShot(0, app.quit))
+            signal.signal(getattr(signal, name), lambda *_: QTimer.singleShot(0, quit_without_asking))
     code = app.exec()
-    window.close()  # stops replay and the monitor also when the event loop ended another way
+    window.close_without_asking()  # stops replay and the monitor also when the event loop ended another way
     return code

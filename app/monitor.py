@@ -32,8 +32,16 @@ from app.record import AnnotationKind, RecordError
 from app.record_writer import open_record
 from app.series import ScoreSeries
 from app.settings import MonitorSettings, recover_settings, save_settings, settings_path
-from app.workers import RETRY_S, CaptureWorker, FrameSlots, InferenceWorker, Results, start_worker
-from engine.paths import data_dir
+from app.workers import (
+    RETRY_S,
+    CaptureWorker,
+    FrameSlots,
+    InferenceWorker,
+    ModelCheck,
+    Results,
+    start_worker,
+)
+from engine.paths import DEMO_MODEL, data_dir
 from engine.status import FrameStatus
 
 log = logging.getLogger(__name__)
@@ -155,18 +163,22 @@ class Monitor(QObject):
 
     Signals: `beds_changed()` when beds are added, edited or removed; `updated()` after each display tick;
     `alarm_logged(LogEntry)` for every alarm transition; `model_changed(ModelInfo)` when a model is loaded
-    or fails to load. `notices` says what start-up found wrong (damaged files set aside, permissions it
-    could not fix), one line each, for a banner.
+    or fails to load; `model_checked(failure)` when a model applied in Settings has been checked (failure:
+    None, or why it was refused in one line). At start a model that cannot be loaded is replaced by
+    `fallback_model` (the bundled demo model; None: no model runs). `notices` says what start-up found wrong
+    (damaged files set aside, permissions it could not fix), one line each, for a banner.
     """
 
     beds_changed = Signal()
     updated = Signal()
     alarm_logged = Signal(object)
     model_changed = Signal(object)
+    model_checked = Signal(object)
 
     def __init__(self, parent: QObject | None = None, *, beds_file: Path | None = None,
                  record_file: Path | None = None, settings_file: Path | None = None,
-                 retry_s: float = RETRY_S, display_interval_ms: int = 33, smoothing_s: float = 0.5) -> None:
+                 retry_s: float = RETRY_S, display_interval_ms: int = 33, smoothing_s: float = 0.5,
+                 fallback_model: Path | None = DEMO_MODEL) -> None:
         super().__init__(parent)
         self.notices = make_private(data_dir())  # patient data: the folder 0700, its files 0600
         self.beds_file = beds_file or beds_path()
@@ -186,8 +198,9 @@ class Monitor(QObject):
         self._retiring: set[threading.Thread] = set()
         self._inference: tuple[InferenceWorker, threading.Thread] | None = None
         self._pending_settings: MonitorSettings | None = None
+        self._check: tuple[ModelCheck, threading.Thread] | None = None
         self._closed = False
-        self._start_inference(self.settings)
+        self._start_inference(self.settings, fallback_model)
         for config in configs:
             self._start_bed(config)
         self.timer = QTimer(self)
@@ -297,7 +310,30 @@ class Monitor(QObject):
 
     # -- model ----------------------------------------------------------------------------------------
     def apply_settings(self, settings: MonitorSettings) -> None:
-        """Save new settings; a different model, backend or device restarts the inference worker."""
+        """Save new settings. A different model, backend or device is checked first, in the background
+        (`ModelCheck`: loaded and self-tested on the simulated patient); the running model keeps scoring
+        meanwhile and is replaced only if the new one passes, else the settings keep it and `model_checked`
+        says why. The other settings apply at once."""
+        self._use(settings.with_engine(self.settings.engine))
+        self._check = None  # a check still running for an earlier Apply no longer counts
+        if settings.engine != self.settings.engine:
+            check = ModelCheck(settings)
+            check.done.connect(self._model_checked)
+            self._check = (check, start_worker(check))
+
+    def _model_checked(self, settings: MonitorSettings, failure: str | None) -> None:
+        if self._closed or self._check is None or self._check[0].settings is not settings:
+            return  # closed, or replaced by a later Apply
+        self._check = None
+        if failure is None:
+            self._use(self.settings.with_engine(settings.engine))
+        else:
+            log.warning("model %s refused: %s", settings.model_path, failure)
+        self.model_checked.emit(failure)
+
+    def _use(self, settings: MonitorSettings) -> None:
+        """Save settings and apply them; a different model, backend or device restarts the inference
+        worker."""
         save_settings(settings, self.settings_file)
         old, self.settings = self.settings, settings
         self._update_tone()
@@ -535,8 +571,8 @@ class Monitor(QObject):
     def _update_tone(self) -> None:
         self.tone.set_active(self.settings.audible and any(r.alarms.audible for r in self._beds.values()))
 
-    def _start_inference(self, settings: MonitorSettings) -> None:
-        worker = InferenceWorker(self.slots, self.results, settings, self.smoothing_s)
+    def _start_inference(self, settings: MonitorSettings, fallback: Path | None = None) -> None:
+        worker = InferenceWorker(self.slots, self.results, settings, self.smoothing_s, fallback)
         worker.model_loaded.connect(self._model_loaded)
         worker.finished.connect(self._inference_finished)
         self._inference = (worker, start_worker(worker))

@@ -52,6 +52,11 @@ class MonitorSettings:
         """What the inference worker is built from: model path, backend, device."""
         return self.model_path, self.backend, self.device
 
+    def with_engine(self, engine: tuple[str, str, str]) -> MonitorSettings:
+        """These settings with another model path, backend and device (an `engine` tuple)."""
+        model_path, backend, device = engine
+        return dataclasses.replace(self, model_path=model_path, backend=backend, device=device)
+
 
 def settings_path() -> Path:
     """Default location of the settings file."""

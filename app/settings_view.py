@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from engine.checkpoint import ModelCard
 
 AUTOMATIC_DEVICE = "automatic"
+CHECKING = "Checking the new model on a simulated face… the model running keeps scoring meanwhile."
 DEVICES = (AUTOMATIC_DEVICE, "cpu", "cuda")
 MODEL_FILTER = "painmon models (*.safetensors);;All files (*)"
 RETENTION_NOTE = (
@@ -86,6 +87,8 @@ class SettingsView(QWidget):
         retention_note.setWordWrap(True)
         self.apply_button = QPushButton("Apply")
         self.apply_button.clicked.connect(self.apply)
+        self.check_label = QLabel("")
+        self.check_label.setWordWrap(True)
         self.status_label = QLabel("loading model…")
         self.status_label.setWordWrap(True)
         self.card_label = QLabel("")
@@ -98,6 +101,7 @@ class SettingsView(QWidget):
         form.addRow("Delete records older than", self.retention_spin)
         form.addRow("", retention_note)
         form.addRow("", self.apply_button)
+        form.addRow("", self.check_label)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(QLabel("<h3>Model running</h3>"))
@@ -105,6 +109,7 @@ class SettingsView(QWidget):
         layout.addWidget(self.card_label)
         layout.addStretch(1)
         monitor.model_changed.connect(self.show_model)
+        monitor.model_checked.connect(self.show_check)
         if monitor.model is not None:
             self.show_model(monitor.model)
 
@@ -118,12 +123,23 @@ class SettingsView(QWidget):
                                retention_days=self.retention_spin.value())
 
     def apply(self) -> None:
-        """Save the settings; a new model, backend or device is loaded in the background."""
+        """Save the settings; a new model, backend or device is checked in the background first (the model
+        running keeps scoring meanwhile, and if the new one fails)."""
         settings = self.settings()
-        if settings.engine != self.monitor.settings.engine:
+        checking = settings.engine != self.monitor.settings.engine
+        self.check_label.setText(CHECKING if checking else "")
+        self.apply_button.setEnabled(not checking)
+        self.monitor.apply_settings(settings)
+
+    def show_check(self, failure: str | None) -> None:
+        """The end of a model check: loading the new model, or why it was refused (the old one runs on)."""
+        self.apply_button.setEnabled(True)
+        if failure is None:
+            self.check_label.clear()
             self.status_label.setText("loading model…")
             self.card_label.clear()
-        self.monitor.apply_settings(settings)
+        else:
+            self.check_label.setText(f"Model not changed: {failure}. The model running keeps scoring.")
 
     def show_model(self, info: ModelInfo) -> None:
         """Show the loaded model and its card, or why none could be loaded."""

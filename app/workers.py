@@ -11,6 +11,7 @@ The values handed between the threads are in `app.handoff`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -212,20 +213,22 @@ class InferenceWorker(QObject):
     """Owns the face detector and the model (a `BedAnalyser`); analyses the newest frame of every bed in
     rounds.
 
-    Emits `model_loaded(ModelInfo)` once the model is loaded or has failed to load. Without a model (or
-    when a round fails) frames are still published, with status MODEL_ERROR and the reason, so the beds
-    keep showing video and raise a technical alarm.
+    Emits `model_loaded(ModelInfo)` once the model is loaded or has failed to load. With a `fallback` model
+    (the monitor's start-up: the bundled demo model), a model that fails to load is replaced by it, and the
+    info's `notice` says why. Without a model (or when a round fails) frames are still published, with
+    status MODEL_ERROR and the reason, so the beds keep showing video and raise a technical alarm.
     """
 
     model_loaded = Signal(object)
     finished = Signal()
 
     def __init__(self, slots: FrameSlots, results: Results, settings: MonitorSettings,
-                 smoothing_s: float = 0.5) -> None:
+                 smoothing_s: float = 0.5, fallback: Path | None = None) -> None:
         super().__init__()
         self.slots = slots
         self.results = results
         self.settings = settings
+        self.fallback = fallback
         self.smoothing_s = smoothing_s
         self.rounds = 0
         self._stop = threading.Event()
@@ -269,19 +272,21 @@ class InferenceWorker(QObject):
             self.finished.emit()
 
     def _load(self) -> tuple[BedAnalyser | None, str]:
-        try:
-            from app.bed_analyser import BedAnalyser  # the engine (torch, MTCNN) loads on this thread
-
-            analyser = BedAnalyser(self.settings, self.smoothing_s)
-        except PainmonError as exc:
-            error = str(exc)
-        except Exception as exc:  # shown in the UI and as a technical alarm, never a crash
-            error = f"cannot load model {self.settings.model_path}: {type(exc).__name__}: {exc}"
-        else:
-            self.model_loaded.emit(analyser.info)
-            return analyser, ""
-        self.model_loaded.emit(ModelInfo(self.settings.model_path, error=error))
-        return None, error
+        """Load the model (or the fallback in its place, once) and emit `model_loaded`."""
+        analyser, error = _analyser(self.settings, self.smoothing_s)
+        fallback, self.fallback = self.fallback, None
+        if analyser is None and fallback is not None and Path(self.settings.model_path) != fallback:
+            settings = dataclasses.replace(self.settings, model_path=str(fallback))
+            analyser, _ = _analyser(settings, self.smoothing_s)
+            if analyser is not None:  # a later reload (TensorRT ready) loads the model that runs
+                self.settings = settings
+                analyser.info = dataclasses.replace(
+                    analyser.info, notice=f"Running the bundled demo model instead: {error}")
+        if analyser is None:
+            self.model_loaded.emit(ModelInfo(self.settings.model_path, error=error))
+            return None, error
+        self.model_loaded.emit(analyser.info)
+        return analyser, ""
 
     def _build_engines(self) -> BackgroundBuild | None:
         """On a GPU where TensorRT runs but this model's engines are not built yet (backend auto), build and
@@ -315,13 +320,57 @@ class InferenceWorker(QObject):
             return _failed(frames, f"model error: {type(exc).__name__}: {exc}")
 
 
+class ModelCheck(QObject):
+    """Checks a model before the monitor switches to it, in its own thread: loads it through the engine and
+    runs `painmon --self-test`'s check (`engine.self_test.check`) on the simulated patient with it.
+
+    Emits `done(settings, failure)`: failure is None when the model passed, else why not, in one line.
+    """
+
+    done = Signal(object, object)
+
+    def __init__(self, settings: MonitorSettings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def run(self) -> None:
+        """Load and self-test the model (the thread's body)."""
+        self.done.emit(self.settings, model_failure(self.settings))
+
+
+def model_failure(settings: MonitorSettings) -> str | None:
+    """Why the model, backend and device of `settings` fail the self-test, in one line (None if they pass)."""
+    try:
+        from engine.self_test import check  # the engine (torch, MTCNN) loads on the calling thread
+
+        _, failure = check(model=Path(settings.model_path), backend=settings.backend,
+                           device=settings.device or None)
+    except PainmonError as exc:
+        failure = str(exc)
+    except Exception as exc:  # a model that breaks the engine is refused, never a crash
+        failure = f"cannot load model {settings.model_path}: {type(exc).__name__}: {exc}"
+    return " ".join(failure.split()) if failure is not None else None
+
+
+def _analyser(settings: MonitorSettings, smoothing_s: float) -> tuple[BedAnalyser | None, str]:
+    """The detector and model for `settings`, or None and why they could not be loaded (one line)."""
+    try:
+        from app.bed_analyser import BedAnalyser  # the engine (torch, MTCNN) loads on the worker's thread
+
+        return BedAnalyser(settings, smoothing_s), ""
+    except PainmonError as exc:
+        return None, str(exc)
+    except Exception as exc:  # shown in the UI and as a technical alarm, never a crash
+        return None, f"cannot load model {settings.model_path}: {type(exc).__name__}: {exc}"
+
+
 def _failed(frames: list[CapturedFrame], message: str) -> list[AnalysedFrame]:
     """Frames the model did not score, with the reason."""
     return [AnalysedFrame(f.bed_id, f.image, None, Sample(f.t, math.nan, FrameStatus.MODEL_ERROR, message))
             for f in frames]
 
 
-def start_worker(worker: CaptureWorker | InferenceWorker) -> threading.Thread:
+def start_worker(worker: CaptureWorker | InferenceWorker | ModelCheck) -> threading.Thread:
     """Run a worker's loop in a new daemon thread.
 
     Not a QThread: a worker can be stuck in a camera read or a model load that cannot be interrupted, and a

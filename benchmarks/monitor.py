@@ -137,7 +137,7 @@ def main() -> None:
     rss.append(rss_bytes())
     loaded = probe.take()
     load = os.getloadavg()
-    window.close()
+    window.close_without_asking()
 
     print(f"\nload average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs "
           f"(shared with other processes); {elapsed / 60:.1f} min measured; backend "

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 
 from engine import paths
+from engine.backends import Backend
 from engine.pipeline import Pipeline
 from engine.simulated_patient import SimulatedPatient
 from engine.sources import Frame
@@ -20,9 +22,11 @@ FRAMES = 60
 MIN_FACE_FRACTION = 0.8  # the simulated patient is always in view; the tracker may miss the odd frame
 
 
-def check(frames: int = FRAMES) -> tuple[list[str], str | None]:
-    """Analyse `frames` simulated frames with the demo model; return report lines and a failure (or None)."""
-    pipeline = Pipeline.from_checkpoint(paths.DEMO_MODEL)
+def check(frames: int = FRAMES, model: Path = paths.DEMO_MODEL, backend: str = Backend.AUTO,
+          device: str | None = None) -> tuple[list[str], str | None]:
+    """Analyse `frames` simulated frames with a model (the demo model by default); return report lines and a
+    failure (or None). A model that cannot be loaded raises PainmonError (ModelFileError, ...)."""
+    pipeline = Pipeline.from_checkpoint(model, backend=backend, device=device)
     predictor = pipeline.scorer.predictor
     patient = SimulatedPatient(seed=0, realtime=False)
     faces, scores = 0, []
@@ -34,7 +38,7 @@ def check(frames: int = FRAMES) -> tuple[list[str], str | None]:
             scores.append(result.score)
     elapsed = time.perf_counter() - start
     report = [
-        f"model:   {predictor.card.name} ({paths.DEMO_MODEL.name})",
+        f"model:   {predictor.card.name} ({model.name})",
         f"backend: {predictor.name} on {predictor.device}",
         f"frames:  {frames} in {elapsed:.1f} s ({frames / elapsed:.1f} fps)",
         f"faces:   {faces}/{frames}",

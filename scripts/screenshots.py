@@ -170,7 +170,7 @@ def shoot(out: Path, scratch: Path, warmup_s: float, au_model: Path | None) -> N
             sys.exit(f"screenshots: no AU bars within two minutes of switching to {au_model}")
         spin(warmup_s / 3)
         take(window, out / "bed_aus.png")
-    window.close()
+    window.close_without_asking()
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Builders shared by tests in several folders: the `painmon` command, real frames, random-weight models,
-killed training runs, shown widgets and recorded sessions. Fixtures live in the conftest.py files."""
+killed training runs, shown widgets, answered message boxes and recorded sessions. Fixtures live in the
+conftest.py files."""
 
 from __future__ import annotations
 
@@ -188,6 +189,29 @@ def show(qtbot: QtBot, widget: Any, width: int, height: int) -> Any:
     widget.show()
     qtbot.waitExposed(widget)
     return widget
+
+
+def answer_message_box(button: str) -> list[str]:
+    """Answer the next message box with its `button` ("Yes" or "Cancel") once it shows: a timer polls for it,
+    so that the code under test may wait in its `exec()`. The list returned gets the box's question and
+    consequences, once answered."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    seen: list[str] = []
+    timer = QTimer(QApplication.instance())  # owned by the app: it lives until it has answered
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            timer.stop()
+            timer.deleteLater()
+            seen.extend([box.text(), box.informativeText()])
+            box.button(getattr(QMessageBox.StandardButton, button)).click()
+
+    timer.timeout.connect(answer)
+    timer.start(20)
+    return seen
 
 
 def click_at(qtbot: QtBot, curve: PainCurve, t: float, score: float = 2.5, button: Any = None) -> None:

@@ -1,5 +1,5 @@
-"""Fixtures of the app tests: a short real clip for replay's analysis, and the main window over a live
-monitor."""
+"""Fixtures of the app tests: a short real clip for replay's analysis, the demo model as the monitor's model
+(its ONNX export made once per module), and the main window over a live monitor."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import pytest
 from app.beds import BedConfig, save_beds
 from app.main_window import MainWindow
 from app.monitor import Monitor
+from app.settings import MonitorSettings, save_settings
+from engine.onnx_export import cached_export
+from engine.paths import DEMO_MODEL
 from tests.helpers import CLIP_FRAMES, read_frames
 
 
@@ -26,20 +29,39 @@ def clip(tmp_path_factory: pytest.TempPathFactory, clips_dir: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A painmon cache holding the demo model's ONNX export, made once for this module."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PAINMON_CACHE_DIR", str(cache))
+        cached_export(DEMO_MODEL)
+    return cache
+
+
+@pytest.fixture
+def model_file(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo model, set as the monitor's model on ONNX Runtime."""
+    monkeypatch.setenv("PAINMON_CACHE_DIR", str(demo_cache))
+    save_settings(MonitorSettings(model_path=str(DEMO_MODEL), backend="onnx", device="cpu", audible=True))
+    return DEMO_MODEL
+
+
 @pytest.fixture
 def open_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
     """Opens the main window over a fresh monitor (with `beds` as the saved ward, or what the data folder
-    holds); closes it (stopping the monitor's threads) after the test."""
+    holds; `monitor_args` for `Monitor`, e.g. fallback_model); closes it without asking (stopping the
+    monitor's threads) after the test."""
     opened: list[MainWindow] = []
 
-    def open_(beds: list[BedConfig] | None = None) -> MainWindow:
+    def open_(beds: list[BedConfig] | None = None, **monitor_args: object) -> MainWindow:
         if beds is not None:
             save_beds(beds)
-        window = MainWindow(Monitor(retry_s=0.5))
+        window = MainWindow(Monitor(retry_s=0.5, **monitor_args))
         window.show()
         opened.append(window)
         return window
 
     yield open_
     for window in opened:
-        window.close()
+        window.close_without_asking()

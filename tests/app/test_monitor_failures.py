@@ -4,11 +4,13 @@ are set aside and said in a banner, SIGTERM closes cleanly, a kill -9 loses at m
 a record or a disk that refuses writes is a technical alarm, patient data stays private, and a stalled stream
 is lost at once without flapping.
 
-No model runs here (its file is missing): every frame still becomes a sample, which is all these need.
+No model runs here (its file is missing, and the demo model is not offered in its place): every frame still
+becomes a sample, which is all these need. The app in a subprocess falls back to the demo model.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -51,6 +53,12 @@ def no_model(tmp_path: Path) -> None:
     save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))
 
 
+@pytest.fixture
+def open_window(open_window: Window) -> Window:
+    """The main window with no model at all: no bundled demo model to fall back on."""
+    return functools.partial(open_window, fallback_model=None)
+
+
 def bed(bed_id: str, name: str, **fields: object) -> dict[str, object]:
     """A simulated-patient bed as beds.json holds it."""
     return {"id": bed_id, "name": name, "source": {"kind": "simulated", "seed": 1}, **fields}
@@ -68,7 +76,7 @@ def test_a_lone_surrogate_in_a_patient_label_never_stops_the_ward(qtbot, open_wi
     beds = window.monitor.beds
     qtbot.waitUntil(lambda: all(len(b.history) >= 20 for b in beds), timeout=LIVE_TIMEOUT_MS)
     assert window.monitor.notices == [] and beds[0].config.patient == "\ufffd"
-    window.close()
+    window.close_without_asking()
     with RecordReader() as reader:
         sessions = reader.sessions()
         assert {s.bed_id: s.patient for s in sessions} == {"0123456789ab": "\ufffd", "0123456789ac": "P-2"}
@@ -145,7 +153,7 @@ def test_a_record_with_damaged_pages_is_set_aside_untouched_and_a_new_one_writte
     text = window.notice_label.text()
     assert "The record could not be used" in text and "is damaged" in text and aside.name in text
     qtbot.waitUntil(lambda: recorded_samples() >= 10, timeout=LIVE_TIMEOUT_MS)
-    window.close()
+    window.close_without_asking()
     with sqlite3.connect(record_path()) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
@@ -314,7 +322,7 @@ def test_patient_data_is_private_on_a_fresh_start_and_after_a_recording(qtbot, o
     while_running = assert_private(root)
     assert {"beds.json", "settings.json", "record.sqlite", "record.sqlite-wal", "record.sqlite-shm",
             "video"} <= set(while_running)
-    window.close()  # the recording is finished and the record closed
+    window.close_without_asking()  # the recording is finished and the record closed
     after = assert_private(root)
     assert sorted(Path(p).suffix for p in after if p.startswith("video/")) == [".csv", ".mp4"]
 
@@ -340,7 +348,7 @@ def test_a_bed_id_naming_a_path_never_writes_outside_the_data_folder(
     assert "bed id must be 12 lowercase hex digits" in window.notice_label.text()
     assert [b.config.name for b in window.monitor.beds] == ["Bed 2"]
     qtbot.waitUntil(lambda: recorded_samples() >= 10, timeout=LIVE_TIMEOUT_MS)
-    window.close()
+    window.close_without_asking()
     assert [p for p in outside.rglob("*escaped*")] == []
     assert [p.name.split("_")[0] for p in (data_dir() / "video").iterdir()] == ["0123456789ab"] * 2
 

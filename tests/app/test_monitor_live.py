@@ -26,31 +26,18 @@ from app.alarms import AlarmKind, AlarmState, Priority, Transition
 from app.beds import BedConfig, Source, SourceKind, beds_path, load_beds
 from app.main_window import MainWindow
 from app.record import AnnotationKind, RecordReader, record_path
-from app.settings import MonitorSettings, save_settings, settings_path
+from app.settings import MonitorSettings, save_settings
 from engine.applicability import UNKNOWN
 from engine.checkpoint import read_card
-from engine.onnx_export import cached_export
 from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
-from tests.helpers import LIVE_TIMEOUT_MS, recorded_samples, save_random_checkpoint, tampered_checkpoint
-
-
-@pytest.fixture(scope="module")
-def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A painmon cache holding the demo model's ONNX export, made once for this module."""
-    cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PAINMON_CACHE_DIR", str(cache))
-        cached_export(DEMO_MODEL)
-    return cache
-
-
-@pytest.fixture
-def model_file(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The demo model, set as the monitor's model on ONNX Runtime."""
-    monkeypatch.setenv("PAINMON_CACHE_DIR", str(demo_cache))
-    save_settings(MonitorSettings(model_path=str(DEMO_MODEL), backend="onnx", device="cpu", audible=True))
-    return DEMO_MODEL
+from tests.helpers import (
+    LIVE_TIMEOUT_MS,
+    answer_message_box,
+    recorded_samples,
+    save_random_checkpoint,
+    tampered_checkpoint,
+)
 
 
 def fill_dialog(qtbot, window: MainWindow, name: str, source: Source, *, threshold: float = 3.0,
@@ -87,7 +74,7 @@ def test_first_start_shows_one_simulated_bed_and_says_the_model_is_missing(
         qtbot, open_window, tmp_path: Path):
     missing = tmp_path / "demo_model.safetensors"
     save_settings(MonitorSettings(model_path=str(missing)))
-    window = open_window()  # no beds.json yet: a first start
+    window = open_window(fallback_model=missing)  # no beds.json yet: a first start
     assert [r.config.source.kind for r in window.monitor.beds] == [SourceKind.SIMULATED]
     tile = window.ward.tiles[window.monitor.beds[0].bed_id]
     # the bundled demo model is not in this checkout: the banner says so, the bed still shows video
@@ -103,15 +90,23 @@ def test_first_start_shows_one_simulated_bed_and_says_the_model_is_missing(
     assert tile.alarm_signal.priority is Priority.LOW and not tile.alarm_signal.flashing
 
 
-def test_a_model_whose_card_breaks_its_schema_is_refused_in_the_banner(qtbot, open_window, tmp_path: Path):
+def test_a_model_whose_card_breaks_its_schema_is_refused_in_the_banner(
+        qtbot, open_window, model_file: Path, tmp_path: Path):
     # "no" is text, not false: read as true it would hide the NOT FOR CLINICAL USE banner
     model = tampered_checkpoint(DEMO_MODEL, tmp_path / "tampered.safetensors", card={"clinical_use": "no"})
     save_settings(MonitorSettings(model_path=str(model), backend="onnx", device="cpu"))
-    window = open_window(beds=[])
+    window = open_window(beds=[], fallback_model=None)
     qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=LIVE_TIMEOUT_MS)
     reason = f"{model} has an invalid model card: clinical_use must be true or false, got 'no'"
     assert window.monitor.model.error == reason
     assert window.model_banner.isVisible() and window.model_banner.text() == f"No pain scores: {reason}"
+    window.close_without_asking()
+
+    window = open_window(beds=[])  # with the bundled demo model to fall back on: it runs, the banner says why
+    qtbot.waitUntil(lambda: window.monitor.model is not None, timeout=LIVE_TIMEOUT_MS)
+    assert window.monitor.model.path == str(DEMO_MODEL) and window.monitor.model.error is None
+    assert window.model_banner.text().startswith(f"Running the bundled demo model instead: {reason} — NOT")
+    assert window.monitor.settings.model_path == str(model)  # the settings still name it
 
 
 def test_a_model_without_a_description_of_its_faces_says_its_applicability_is_unknown(
@@ -189,18 +184,12 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
     assert replayed_record.card.name == read_card(DEMO_MODEL).name
     assert len(replayed_record.table.t) == len(samples)
 
-    # another model in Settings: the worker reloads; a missing file is said plainly, beds keep running
     window.monitor.set_paused(bed.bed_id, False)
-    window.settings_view.model_edit.setText(str(model_file.with_name("gone.safetensors")))
-    qtbot.mouseClick(window.settings_view.apply_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "model file not found" in window.model_banner.text(), timeout=LIVE_TIMEOUT_MS)
-    assert "No model running" in window.settings_view.status_label.text()
-    qtbot.waitUntil(lambda: tile.status_label.text().startswith("no model"), timeout=LIVE_TIMEOUT_MS)
-    assert json.loads(settings_path().read_text())["model_path"].endswith("gone.safetensors")
+    qtbot.waitUntil(lambda: len(bed.history) >= paused_at + 5, timeout=LIVE_TIMEOUT_MS)  # a new capture run
 
     # the opted-in video: an MP4 per capture run (before the pause, after it) and a sidecar with one
     # wall-clock time per written frame
-    window.close()  # stops the capture, which closes the video files
+    window.close_without_asking()  # stops the capture, which closes the video files
     videos = sorted((beds_path().parent / "video").glob("*.mp4"))
     assert len(videos) == 2
     times = videos[0].with_suffix(".timestamps.csv").read_text().splitlines()
@@ -331,7 +320,7 @@ def test_a_real_face_outside_the_demo_models_data_raises_no_pain_alarm_but_says_
 
 def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
     save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))  # video only
-    window = open_window()
+    window = open_window(fallback_model=None)
     bed = window.monitor.beds[0]
     window.open_bed(bed.bed_id)
     qtbot.mouseClick(window.bed_view.edit_button, Qt.MouseButton.LeftButton)
@@ -357,7 +346,15 @@ def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
     assert "already called" in dialog.error_label.text() and dialog.isVisible()
     dialog.reject()
 
-    window.edit_bed(bed.bed_id).remove_button.click()
+    # removing asks first, saying what happens to the bed's records; Cancel keeps the bed
+    question = answer_message_box("Cancel")
+    dialog = window.edit_bed(bed.bed_id)
+    dialog.remove_button.click()
+    assert question[0] == "Remove Window bed? Monitoring and alarms stop for this bed."
+    assert "session is ended and kept in the record" in question[1] and "recordings are kept" in question[1]
+    assert dialog.isVisible() and window.monitor.beds == [bed] and len(load_beds()) == 1
+    answer_message_box("Yes")
+    dialog.remove_button.click()
     assert window.monitor.beds == [] and window.ward.tiles == {} and load_beds() == []
 
 

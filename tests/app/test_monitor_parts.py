@@ -16,8 +16,10 @@ from app.bed_dialog import BedDialog
 from app.beds import BedConfig, Source, SourceKind
 from app.settings import MonitorSettings
 from app.widgets.image import SCORED_COLOUR, draw_face
-from app.workers import FrameSlots, InferenceWorker, Results, start_worker
+from app.workers import FrameSlots, InferenceWorker, Results, model_failure, start_worker
+from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
+from tests.helpers import answer_message_box
 
 
 def test_frame_slots_keep_only_the_newest_frame_per_bed_and_count_the_rest():
@@ -115,8 +117,14 @@ def test_edit_dialog_keeps_the_bed_id_and_offers_removal(qtbot):
     assert dialog.build_config() == BedConfig("Bed 4", Source.camera(2), AlarmConfig(threshold=4.5),
                                               record_video=True, patient="AB", bed_id=bed.bed_id)
     dialog.open()
+    answer_message_box("Cancel")  # removing asks first; Cancel keeps the dialog open and the bed
+    dialog.remove_button.click()
+    assert not dialog.remove and dialog.config is None and dialog.isVisible()
+    question = answer_message_box("Yes")
     dialog.remove_button.click()
     assert dialog.remove and dialog.config == bed and not dialog.isVisible()
+    assert question[0] == "Remove Bed 4? Monitoring and alarms stop for this bed."
+    assert question[1].endswith("Data retention is off: they are kept until deleted.")
 
 
 def test_inference_worker_without_a_usable_model_reports_why_and_keeps_frames_flowing(qtbot, tmp_path: Path):
@@ -138,6 +146,16 @@ def test_inference_worker_without_a_usable_model_reports_why_and_keeps_frames_fl
     worker.stop()
     thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_model_is_checked_by_the_self_test_with_one_line_for_a_failure(tmp_path: Path):
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(np.random.default_rng(0).bytes(4096))
+    failures = [model_failure(MonitorSettings(model_path=str(path), backend="onnx"))
+                for path in (damaged, tmp_path / "gone.safetensors", DEMO_MODEL)]
+    assert failures[0] is not None and failures[0].startswith(f"{damaged} is damaged or not a safetensors")
+    assert failures[1] == f"model file not found: {tmp_path / 'gone.safetensors'}"
+    assert failures[2] is None  # the bundled demo model passes painmon --self-test's check
 
 
 def test_inference_worker_builds_tensorrt_engines_in_the_background_and_switches_when_ready(
