@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="painmon", description="Real-time bedside pain monitor.")
     parser.add_argument("--self-test", action="store_true",
                         help="run the engine on the simulated patient (no camera or display) and exit")
+    parser.add_argument("--full-screen", action="store_true",
+                        help="open the monitor full screen, as a central station (F11 toggles it)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     engine_cli.add_commands(sub)
     train_cli.add_commands(sub)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import cast
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QCloseEvent, QColor, QPalette
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QColor, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
@@ -43,6 +43,8 @@ from engine.errors import PainmonError
 BANNER_STYLE = "background: #ff8f00; color: #000000; font-weight: bold; padding: 6px;"
 ERROR_STYLE = "background: #b71c1c; color: #ffffff; font-weight: bold; padding: 6px;"
 NOTICE_STYLE = "background: #4a3b00; color: #ffe082; padding: 6px;"
+SHORTCUTS = {"acknowledge": "F9", "audio pause": "F10", "full screen": "F11"}
+"""Keys that work wherever the focus is in the window."""
 CLOSING_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 """Ctrl+C, logout / shutdown / `systemctl stop`, a closed terminal: each closes the app cleanly."""
 
@@ -88,7 +90,24 @@ class MainWindow(QMainWindow):
         monitor.updated.connect(self.refresh)
         if monitor.model is not None:
             self.show_model(monitor.model)
+        self._add_shortcuts()
         self.resize(1280, 860)
+
+    def _add_shortcuts(self) -> None:
+        """F9 acknowledges the alarm the banner shows, F10 pauses audio, F11 toggles full screen."""
+        actions = {"acknowledge": self.alarm_banner.acknowledge_button.click,
+                   "audio pause": self.alarm_banner.audio_pause_button.click,
+                   "full screen": self.toggle_full_screen}
+        for name, action in actions.items():
+            shortcut = QShortcut(QKeySequence(SHORTCUTS[name]), self)
+            shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+            shortcut.activated.connect(action)
+        self.alarm_banner.acknowledge_button.setToolTip(f"Acknowledge ({SHORTCUTS['acknowledge']})")
+        self.alarm_banner.audio_pause_button.setToolTip(f"Pause audio ({SHORTCUTS['audio pause']})")
+
+    def toggle_full_screen(self) -> None:
+        """Full screen (a central station's kiosk) or back to a window."""
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
     def _notice_banner(self, notices: list[str]) -> QWidget:
         """What start-up found wrong (damaged files set aside), until dismissed; hidden when all was well."""
@@ -230,7 +249,7 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     app.setPalette(dark_palette())
     monitor = Monitor()
     window = MainWindow(monitor)
-    window.show()
+    window.showFullScreen() if args is not None and args.full_screen else window.show()
     # Each closes the app cleanly (sessions ended, record flushed) without asking: from the event loop, not
     # from inside whatever slot the Python signal handler happens to interrupt (the monitor's tick lets it
     # run). The window first: Qt's quit() would try to close it, which asks while beds are monitored.
