@@ -84,7 +84,7 @@ class BedView(QWidget):
         top.addWidget(self.video, 3)
         top.addLayout(side, 1)
 
-        self.curve = PainCurve()
+        self.curve = PainCurve(live=True)
         self.au_bars = AUBars()
         trends = QHBoxLayout()
         trends.addWidget(self.curve, 1)

@@ -38,7 +38,8 @@ def _alpha(colour: str, alpha: int) -> QColor:
 
 
 class PainCurve(QWidget):
-    """Window buttons above a pyqtgraph plot of one bed's scores.
+    """Window buttons above a pyqtgraph plot of one bed's scores (`live` for a bed being monitored: samples
+    keep arriving and the view follows them).
 
     `time_clicked(t)` is emitted when the user clicks the plot at time t (the replay view seeks there and
     calls `set_cursor(t)`).
@@ -47,10 +48,12 @@ class PainCurve(QWidget):
     time_clicked = Signal(float)
 
     def __init__(self, parent: QWidget | None = None, *, window: str = "5 min",
-                 max_gap_s: float = DEFAULT_MAX_GAP_S) -> None:
+                 max_gap_s: float = DEFAULT_MAX_GAP_S, live: bool = False) -> None:
         super().__init__(parent)
         _check_window(window)
+        self.live = live
         self.series = ScoreSeries()
+        self._drawn = ScoreSeries()  # the series with a NaN sample in each gap, as drawn
         self.max_gap_s = max_gap_s
         self._window = window
         self._follow = True
@@ -98,16 +101,33 @@ class PainCurve(QWidget):
     def set_data(self, t: np.ndarray, score: np.ndarray) -> None:
         """Replace all samples (replay, or a bed view opened on a running bed)."""
         self.series.clear()
+        self._drawn.clear()
         self.append(t, score)
 
     def append(self, t: np.ndarray | float, score: np.ndarray | float) -> None:
-        """Add the newest samples (one, or arrays of them) and redraw once."""
+        """Add the newest samples (one, or arrays of them) and redraw once. The cost does not grow with the
+        stay: gaps are marked as samples arrive, and while the curve follows a window of minutes only the
+        last stretch goes to the plot."""
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        score = np.atleast_1d(np.asarray(score, dtype=np.float64))
+        last_t, last_score = self.series.t[-1:], self.series.score[-1:]  # the gap before the new samples too
         self.series.extend(t, score)
-        x, y = with_gaps(self.series.t, self.series.score, self.max_gap_s)
-        self.curve.setData(x, y, connect="finite")
+        x, y = with_gaps(np.concatenate((last_t, t)), np.concatenate((last_score, score)), self.max_gap_s)
+        self._drawn.extend(x[len(last_t):], y[len(last_t):])
+        self._draw()
         self._extend_spans()
         if self._follow:
             self._apply_window()
+
+    def _draw(self) -> None:
+        """Hand the plot the samples it may show: on a live curve following a window of minutes, the last two
+        windows' worth; otherwise (panned by hand, the whole session, replay) all of them."""
+        span = WINDOWS[self._window]
+        if self.live and self._follow and span is not None and len(self._drawn):
+            x, y = self._drawn.since(float(self._drawn.t[-1]) - 2 * span)
+        else:
+            x, y = self._drawn.t, self._drawn.score
+        self.curve.setData(x, y, connect="finite")
 
     def set_threshold(self, value: float | None) -> None:
         """Show the alarm threshold as a dashed line (None hides it)."""
@@ -167,6 +187,7 @@ class PainCurve(QWidget):
         self._follow = True
         for button in self.window_buttons.buttons():
             button.setChecked(button.text() == name)
+        self._draw()
         self._apply_window()
 
     def set_cursor(self, t: float | None) -> None:
@@ -204,7 +225,9 @@ class PainCurve(QWidget):
         self.view_box.setXRange(lo, hi, padding=0)
 
     def _stop_following(self) -> None:
-        self._follow = False
+        if self._follow:
+            self._follow = False
+            self._draw()  # panned or zoomed by hand: all of it, to look back at
 
     def _extend_spans(self) -> None:
         """Let open alarm spans reach the newest sample."""

@@ -91,6 +91,25 @@ def test_curve_draws_gaps_as_breaks_never_as_zero(qtbot: QtBot, n: int) -> None:
     assert segments_crossing(curve, (t[10], t[20])) > 0  # continuous data is joined
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 250])
+def test_a_live_curve_marks_gaps_as_samples_arrive_and_hands_the_plot_only_what_it_may_show(
+        qtbot: QtBot, chunk: int) -> None:
+    curve = shown_curve(qtbot, window="1 min", live=True)
+    t, score, no_face, no_frames = session(6000)  # 10 min at 10 Hz
+    for start in range(0, len(t), chunk):  # as display ticks deliver them
+        curve.append(t[start:start + chunk], score[start:start + chunk])
+    whole = with_gaps(t, score)
+    x, y = curve.curve.getOriginalDataset()
+    assert len(x) < 0.25 * len(whole[0])  # while following one minute live: the last two, not ten
+    assert np.array_equal(x, whole[0][-len(x):]) and np.array_equal(y, whole[1][-len(y):], equal_nan=True)
+    curve.view_box.translateBy(x=-300.0)  # panned back by hand: everything, gaps as breaks
+    curve.view_box.sigRangeChangedManually.emit(curve.view_box.state["mouseEnabled"])
+    x, y = curve.curve.getOriginalDataset()
+    assert np.array_equal(x, whole[0]) and np.array_equal(y, whole[1], equal_nan=True)
+    curve.set_window("Session")
+    assert segments_crossing(curve, no_face) == 0 and segments_crossing(curve, no_frames) == 0
+
+
 def test_clicking_the_curve_emits_the_time_under_the_mouse(qtbot: QtBot) -> None:
     curve = shown_curve(qtbot, window="1 min")
     t, score, _, _ = session(600)
