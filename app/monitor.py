@@ -270,6 +270,11 @@ class Monitor(QObject):
         self._update_tone()
         self.updated.emit()
 
+    def audio_pause_left(self) -> float:
+        """Seconds of audio pause left (0 when audio is on), for the audio-paused indication."""
+        now = wall_clock()
+        return max((runtime.alarms.audio_pause_left(now) for runtime in self._beds.values()), default=0.0)
+
     def pause_audio(self) -> None:
         """Silence the audible alarm of every bed for the audio-pause time (visual signals continue)."""
         now = wall_clock()
