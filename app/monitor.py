@@ -25,6 +25,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from app.alarm_sound import AlarmTone
 from app.alarms import AlarmEvent, AlarmKind, AlarmState, BedAlarms, Transition
+from app.bed_states import VIDEO_ENDED, PrivacyPause
 from app.beds import BedConfig, beds_path, recover_beds, save_beds
 from app.data_folder import delete_files_before, make_private
 from app.handoff import AnalysedFrame, ModelInfo, Sample, wall_clock
@@ -77,7 +78,7 @@ class BedRuntime:
     version: int = 0  # bumped whenever samples or the latest frame change
     session_model: str = ""
     session_retry_at: float = -math.inf
-    paused: bool = False
+    privacy: PrivacyPause | None = None  # a privacy pause running
     source_ok: bool = False
     source_message: str = CONNECTING
     captured: int = 0
@@ -101,10 +102,16 @@ class BedRuntime:
         return float(self.history.score[-1]) if len(self.history) else math.nan
 
     @property
+    def paused(self) -> bool:
+        """True during a privacy pause."""
+        return self.privacy is not None
+
+    @property
     def status(self) -> str:
-        """What the tile says about the bed: paused, source problem, or the newest face status."""
-        if self.paused:
-            return "privacy pause"
+        """What the tile says about the bed: privacy pause with its time left, source problem (or video
+        ended), or the newest face status."""
+        if self.privacy is not None:
+            return self.privacy.text(wall_clock())
         if not self.source_ok:
             return self.source_message
         if self.latest is None:
@@ -246,13 +253,14 @@ class Monitor(QObject):
         del self._beds[bed_id]
         self.beds_changed.emit()
 
-    def set_paused(self, bed_id: str, paused: bool) -> None:
-        """Privacy pause: stop (or restart) capture and analysis of a bed; the pause is a gap in the
-        record."""
+    def set_paused(self, bed_id: str, paused: bool, for_s: float | None = None) -> None:
+        """Privacy pause: stop capture and analysis of a bed for `for_s` (by default the setting's minutes),
+        after which monitoring resumes on its own, or resume it early; the pause is a gap in the record."""
         runtime = self._beds[bed_id]
         if paused == runtime.paused:
             return
-        runtime.paused = paused
+        length = self.settings.privacy_pause_min * 60.0 if for_s is None else for_s
+        runtime.privacy = PrivacyPause(wall_clock() + length) if paused else None
         if paused:
             self._stop_capture(runtime)
             self._mark_gap(runtime, FrameStatus.PAUSED)
@@ -345,6 +353,8 @@ class Monitor(QObject):
                 runtime.latest = frame
         self._watch_storage(now)
         for runtime in self._beds.values():
+            if runtime.privacy is not None and runtime.privacy.over(now):
+                self.set_paused(runtime.bed_id, False)
             if runtime.capture is not None:
                 self._watch_frames(runtime, now)
             self._log(runtime, runtime.alarms.tick(now))
