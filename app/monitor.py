@@ -121,11 +121,11 @@ class BedRuntime:
     @property
     def reason(self) -> str:
         """Why the bed shows no score now, in words ("" while it shows one): privacy pause, camera lost,
-        starting, or the newest frame's status (with the reason of a low quality)."""
+        video ended, starting, or the newest frame's status (with the reason of a low quality)."""
         if self.paused:
             return "privacy pause"
         if not self.source_ok:
-            return CONNECTING if self.source_message == CONNECTING else "camera lost"
+            return self.source_message if self.source_message in (CONNECTING, VIDEO_ENDED) else "camera lost"
         if self.latest is None:
             return "starting…"
         sample = self.latest.sample
@@ -238,7 +238,8 @@ class Monitor(QObject):
             runtime.version += 1
         if config.source != old.source or config.patient != old.patient:
             self._end_session(runtime)
-        restart = (config.source, config.record_video) != (old.source, old.record_video)
+        restart = (config.source, config.record_video, config.loop_video) != (
+            old.source, old.record_video, old.loop_video)
         if restart and not runtime.paused:
             self._stop_capture(runtime)
             self._start_capture(runtime)
@@ -480,9 +481,11 @@ class Monitor(QObject):
     def _start_capture(self, runtime: BedRuntime) -> None:
         config = runtime.config
         record_to = data_dir("video") if config.record_video else None  # opt-in, off by default (privacy)
-        worker = CaptureWorker(config.bed_id, config.source, retry_s=self.retry_s, record_to=record_to)
+        worker = CaptureWorker(config.bed_id, config.source, retry_s=self.retry_s, record_to=record_to,
+                               loop=config.loop_video)
         worker.frame_captured.connect(self.slots.put, Qt.ConnectionType.DirectConnection)
         worker.source_state.connect(self._source_state)
+        worker.source_ended.connect(self._source_ended)
         runtime.source_ok, runtime.source_message = False, CONNECTING
         runtime.watched_from, runtime.flowing_since = wall_clock(), None
         runtime.capture, runtime.thread = worker, start_worker(worker)
@@ -494,6 +497,7 @@ class Monitor(QObject):
             return
         worker.stop()
         worker.source_state.disconnect(self._source_state)
+        worker.source_ended.disconnect(self._source_ended)
         self._retiring.add(thread)
         runtime.capture = runtime.thread = None
         self.slots.discard(runtime.bed_id)
@@ -507,6 +511,18 @@ class Monitor(QObject):
             return
         runtime.frames_seen = max(runtime.frames_seen, self.slots.newest(bed_id))  # older frames are no flow
         self._lose(runtime, message, wall_clock())
+
+    def _source_ended(self, bed_id: str) -> None:
+        """A bed's video file played to its end: an informational state, not a lost camera. Capture stops
+        (so the watchdog does not call it lost), the curve and record get a gap, no frozen face stays, and
+        the source's technical conditions end as in a privacy pause."""
+        runtime = self._beds.get(bed_id)
+        if runtime is None or runtime.paused or self._closed:
+            return
+        self._stop_capture(runtime)
+        self._mark_gap(runtime, FrameStatus.VIDEO_ENDED)
+        runtime.source_ok, runtime.source_message, runtime.latest = False, VIDEO_ENDED, None
+        self._log(runtime, runtime.alarms.suspend(wall_clock()))
 
     def _lose(self, runtime: BedRuntime, message: str, now: float) -> None:
         """The bed's source is lost: a gap in the curve and the record (once), no frozen face or score, and
