@@ -100,6 +100,21 @@ class BedView(QWidget):
         trends = QHBoxLayout()
         trends.addWidget(self.curve, 1)
         trends.addWidget(self.au_bars)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addLayout(top, 3)
+        layout.addLayout(trends, 2)
+        layout.addLayout(self._markers_row())
+        monitor.beds_changed.connect(self._beds_changed)
+        monitor.updated.connect(self.refresh)
+        monitor.model_changed.connect(self._model_changed)
+        if monitor.model is not None:
+            self._model_changed(monitor.model)
+        self._beds_changed()
+
+    def _markers_row(self) -> QHBoxLayout:
+        """One-click event markers and a free-text note."""
         self.annotation_buttons: dict[AnnotationKind, QPushButton] = {}
         markers = QHBoxLayout()
         markers.addWidget(QLabel("Mark:"))
@@ -115,18 +130,7 @@ class BedView(QWidget):
         self.note_button.clicked.connect(self._add_note)
         markers.addWidget(self.note_edit, 1)
         markers.addWidget(self.note_button)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(header)
-        layout.addLayout(top, 3)
-        layout.addLayout(trends, 2)
-        layout.addLayout(markers)
-        monitor.beds_changed.connect(self._beds_changed)
-        monitor.updated.connect(self.refresh)
-        monitor.model_changed.connect(self._model_changed)
-        if monitor.model is not None:
-            self._model_changed(monitor.model)
-        self._beds_changed()
+        return markers
 
     @property
     def runtime(self) -> BedRuntime | None:
