@@ -19,7 +19,8 @@ for `no_face_delay_s`, the model not applicable to the face for `not_applicable_
 error, record error, video recording stopped) are low priority, steady cyan, silent, not
 latching: they clear themselves when the condition ends (for camera lost and record error the monitor
 decides when that is). Audio pause silences the audible signal for `AUDIO_PAUSE_S`; visual
-signals continue. Every transition returns an `AlarmEvent` for the alarm log and the record.
+signals continue, and the display shows the audio-paused indication with the time left
+(`audio_pause_left`). Every transition returns an `AlarmEvent` for the alarm log and the record.
 """
 
 from __future__ import annotations
@@ -293,6 +294,10 @@ class BedAlarms:
     def audio_paused(self) -> bool:
         """True while an audio pause is running."""
         return self._audio_paused_until is not None
+
+    def audio_pause_left(self, t: float) -> float:
+        """Seconds of audio pause left at time t (0 when audio is on), for the audio-paused indication."""
+        return 0.0 if self._audio_paused_until is None else max(0.0, self._audio_paused_until - t)
 
     @property
     def audible(self) -> bool:

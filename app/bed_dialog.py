@@ -1,5 +1,6 @@
-"""The dialog in which a bed is added, edited or removed: name, patient, video source, alarm settings and
-the video-recording opt-in. Names and labels are normalised to one line of text as they enter."""
+"""The dialog in which a bed is added, edited or removed: name, patient, video source (a video file plays
+once or loops), alarm settings and the video-recording opt-in. Names and labels are normalised to one line
+of text as they enter."""
 
 from __future__ import annotations
 
@@ -75,6 +76,9 @@ class BedDialog(QDialog):
         self.file_edit = QLineEdit()
         self.file_browse = QPushButton("Browse…")
         self.file_browse.clicked.connect(self._browse)
+        self.loop_check = QCheckBox("Loop")
+        self.loop_check.setToolTip("Play the video again when it ends (otherwise the bed says 'video ended')")
+        self.loop_check.setChecked(bool(config and config.loop_video))
         self.url_edit = QLineEdit()
         self.url_edit.setPlaceholderText("rtsp://camera.local/stream or http://…")
         self.source_stack = QStackedWidget()
@@ -144,7 +148,7 @@ class BedDialog(QDialog):
         widgets: dict[SourceKind, list[QWidget]] = {
             SourceKind.SIMULATED: [QLabel("Seed"), self.seed_spin],
             SourceKind.CAMERA: [QLabel("Index"), self.camera_combo, self.camera_refresh],
-            SourceKind.FILE: [self.file_edit, self.file_browse],
+            SourceKind.FILE: [self.file_edit, self.file_browse, self.loop_check],
             SourceKind.URL: [self.url_edit]}
         for widget in widgets[kind]:
             row.addWidget(widget)
@@ -192,8 +196,10 @@ class BedDialog(QDialog):
                              not_applicable_delay_s=self.not_applicable_spin.value(),
                              realarm_after_s=self.realarm_spin.value())
         details = {"bed_id": self.original.bed_id} if self.original else {}
-        return BedConfig(name, self._source(), alarms, record_video=self.record_check.isChecked(),
-                         patient=normalise_text(self.patient_edit.text()), **details)
+        source = self._source()
+        return BedConfig(name, source, alarms, record_video=self.record_check.isChecked(),
+                         patient=normalise_text(self.patient_edit.text()),
+                         loop_video=source.kind is SourceKind.FILE and self.loop_check.isChecked(), **details)
 
     def accept(self) -> None:
         """Close with the validated bed, or stay open and show what is wrong."""

@@ -1,6 +1,10 @@
 """One bed in detail: large live video with the face box and landmarks, the pain curve with thresholds,
 alarm spans, event markers and gaps, the action units of the newest frame beside it (for a model with AUs),
-one-click annotations, acknowledge and privacy pause."""
+one-click annotations, acknowledge and privacy pause (a timed standby: the button stays down while it runs,
+the status counts down to the end and turns amber in its last minute).
+
+The curve keeps a readable height at 1280×720: the video takes what room is left (its picture never asks the
+layout for more)."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.handoff import ModelInfo
+from app.handoff import ModelInfo, wall_clock
 from app.monitor import BedRuntime, Monitor
 from app.record import AnnotationKind
 from app.ward_view import bed_status_text
@@ -31,6 +35,10 @@ from app.widgets.reading import ReadingLabels
 from engine.status import FrameStatus
 
 ONE_CLICK = (AnnotationKind.ANALGESIC, AnnotationKind.REPOSITIONED, AnnotationKind.PROCEDURE)
+CURVE_MIN_HEIGHT = 290
+"""The pain curve's least height with its window buttons (a plot of about 250 px): the video yields first."""
+REMINDER_STYLE = "color: #ffb300; font-weight: bold;"
+"""The status in a privacy pause's last minute: monitoring resumes soon."""
 
 
 class BedView(QWidget):
@@ -54,6 +62,8 @@ class BedView(QWidget):
         self.edit_button.clicked.connect(self._edit)
         self.pause_button = QPushButton("Privacy pause")
         self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Stop watching this bed for a while (Settings: how long); monitoring "
+                                     "resumes on its own at the end, or when this is clicked again")
         self.pause_button.toggled.connect(self._pause_toggled)
         self.acknowledge_button = QPushButton("Acknowledge alarm")
         self.acknowledge_button.clicked.connect(self._acknowledge)
@@ -67,7 +77,7 @@ class BedView(QWidget):
         self.video = QLabel("no video")
         self.video.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.video.setMinimumSize(320, 180)
-        self.video.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.video.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.video.setStyleSheet("background: #000000; color: #9e9e9e;")
         self.score_label = QLabel("—")
         self.score_label.setStyleSheet("font-size: 48pt; font-weight: bold;")
@@ -85,10 +95,26 @@ class BedView(QWidget):
         top.addLayout(side, 1)
 
         self.curve = PainCurve(live=True)
+        self.curve.setMinimumHeight(CURVE_MIN_HEIGHT)
         self.au_bars = AUBars()
         trends = QHBoxLayout()
         trends.addWidget(self.curve, 1)
         trends.addWidget(self.au_bars)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addLayout(top, 3)
+        layout.addLayout(trends, 2)
+        layout.addLayout(self._markers_row())
+        monitor.beds_changed.connect(self._beds_changed)
+        monitor.updated.connect(self.refresh)
+        monitor.model_changed.connect(self._model_changed)
+        if monitor.model is not None:
+            self._model_changed(monitor.model)
+        self._beds_changed()
+
+    def _markers_row(self) -> QHBoxLayout:
+        """One-click event markers and a free-text note."""
         self.annotation_buttons: dict[AnnotationKind, QPushButton] = {}
         markers = QHBoxLayout()
         markers.addWidget(QLabel("Mark:"))
@@ -104,18 +130,7 @@ class BedView(QWidget):
         self.note_button.clicked.connect(self._add_note)
         markers.addWidget(self.note_edit, 1)
         markers.addWidget(self.note_button)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(header)
-        layout.addLayout(top, 3)
-        layout.addLayout(trends, 2)
-        layout.addLayout(markers)
-        monitor.beds_changed.connect(self._beds_changed)
-        monitor.updated.connect(self.refresh)
-        monitor.model_changed.connect(self._model_changed)
-        if monitor.model is not None:
-            self._model_changed(monitor.model)
-        self._beds_changed()
+        return markers
 
     @property
     def runtime(self) -> BedRuntime | None:
@@ -140,6 +155,9 @@ class BedView(QWidget):
         signal = runtime.alarms.signal
         self.alarm_label.setText(signal.text)
         self.status_label.setText(f"{runtime.config.source.describe()} · {bed_status_text(runtime)}")
+        reminding = runtime.privacy is not None and runtime.privacy.reminding(wall_clock())
+        if self.status_label.styleSheet() != (style := REMINDER_STYLE if reminding else ""):
+            self.status_label.setStyleSheet(style)
         self.acknowledge_button.setEnabled(runtime.pain_alarm_pending)
         if runtime.version == self._painted_version:
             return

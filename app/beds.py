@@ -129,7 +129,9 @@ def is_plain_text(text: str) -> bool:
 @dataclass(frozen=True)
 class BedConfig:
     """One bed. `bed_id` is stable across renames (the record keys history by it). Video recording is off
-    unless the bed opts in (privacy). Raises ValueError for an invalid name, patient label or id."""
+    unless the bed opts in (privacy). A video file plays once and the bed then says "video ended", unless
+    `loop_video` plays it again. Raises ValueError for an invalid name, patient label or id, or a loop for a
+    source that is not a file."""
 
     name: str
     source: Source
@@ -137,8 +139,11 @@ class BedConfig:
     record_video: bool = False
     patient: str = ""
     bed_id: str = field(default_factory=_new_bed_id)
+    loop_video: bool = False
 
     def __post_init__(self) -> None:
+        if self.loop_video and self.source.kind is not SourceKind.FILE:
+            raise ValueError(f"only a video file can loop, not a {self.source.kind} source")
         if not self.name.strip():
             raise ValueError("bed name is empty")
         for what, text, limit in (("bed name", self.name, MAX_NAME_LENGTH),
@@ -263,7 +268,7 @@ def list_cameras(max_index: int = 8) -> list[int]:
 
 
 # -- JSON conversion ----------------------------------------------------------------------------------
-_BED_KEYS = {"id", "name", "patient", "source", "alarms", "record_video"}
+_BED_KEYS = {"id", "name", "patient", "source", "alarms", "record_video", "loop_video"}
 _SOURCE_KEYS = {"kind", "location", "seed"}
 _ALARM_KEYS = {"threshold", "delay_s", "no_face_delay_s", "not_applicable_delay_s", "realarm_after_s"}
 
@@ -272,7 +277,7 @@ def _bed_to_dict(bed: BedConfig) -> dict[str, Any]:
     source = {"kind": str(bed.source.kind), "location": bed.source.location, "seed": bed.source.seed}
     alarms = {key: getattr(bed.alarms, key) for key in sorted(_ALARM_KEYS)}
     return {"id": bed.bed_id, "name": bed.name, "patient": bed.patient, "source": source, "alarms": alarms,
-            "record_video": bed.record_video}
+            "record_video": bed.record_video, "loop_video": bed.loop_video}
 
 
 def _bed_from_dict(data: Any, where: str) -> BedConfig:
@@ -298,6 +303,7 @@ def _bed_from_dict(data: Any, where: str) -> BedConfig:
             record_video=_typed(data.get("record_video", False), bool, "record_video"),
             patient=normalise_text(_typed(data.get("patient", ""), str, "patient")),
             bed_id=_typed(data.get("id") or _id_for(name), str, "id"),
+            loop_video=_typed(data.get("loop_video", False), bool, "loop_video"),  # absent before it existed
         )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from exc

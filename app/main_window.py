@@ -45,6 +45,17 @@ ERROR_STYLE = "background: #b71c1c; color: #ffffff; font-weight: bold; padding: 
 NOTICE_STYLE = "background: #4a3b00; color: #ffe082; padding: 6px;"
 SHORTCUTS = {"acknowledge": "F9", "audio pause": "F10", "full screen": "F11"}
 """Keys that work wherever the focus is in the window."""
+BUTTON_STYLE = (
+    "QPushButton { background: #333333; color: #e0e0e0; border: 1px solid #5a5a5a; border-radius: 3px;"
+    " padding: 4px 10px; }"
+    " QPushButton:hover { border-color: #8a8a8a; }"
+    " QPushButton:pressed, QPushButton:checked { background: #1e88e5; color: #ffffff;"
+    " border-color: #90caf9; }"
+    " QPushButton:disabled { background: #262626; color: #6b6b6b; border-color: #3a3a3a; }")
+"""Buttons of the window: a toggled button (privacy pause) lit while checked, a disabled one visibly grey."""
+DISABLED_COLOURS = {QPalette.ColorRole.WindowText: "#6b6b6b", QPalette.ColorRole.Text: "#6b6b6b",
+                    QPalette.ColorRole.ButtonText: "#6b6b6b", QPalette.ColorRole.Button: "#262626"}
+"""The dark palette's disabled widgets: grey, so that they look like what they are."""
 CLOSING_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 """Ctrl+C, logout / shutdown / `systemctl stop`, a closed terminal: each closes the app cleanly."""
 
@@ -80,6 +91,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.alarm_banner)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
+        self.setStyleSheet(BUTTON_STYLE)
         self.bed_dialog: BedDialog | None = None
         self._close_confirmed = False
 
@@ -138,10 +150,11 @@ class MainWindow(QMainWindow):
         return self._open_dialog(bed_id)
 
     def refresh(self) -> None:
-        """Show the most urgent alarm across beds in the banner."""
+        """Show the most urgent alarm across beds in the banner, and the audio pause's time left."""
         self.alarm_banner.set_alarms([
             BannerAlarm(r.bed_id, r.config.name, r.alarms.signal, r.pain_alarm_pending)
             for r in self.monitor.beds if r.alarms.alarms])
+        self.alarm_banner.set_audio_pause(self.monitor.audio_pause_left())
 
     def show_model(self, info: ModelInfo) -> None:
         """Banner: why no model runs, or that the model is not for clinical use or has no description of
@@ -228,6 +241,8 @@ def dark_palette() -> QPalette:
              QPalette.ColorRole.ToolTipText: "#e0e0e0", QPalette.ColorRole.PlaceholderText: "#8a8a8a"}
     for role, colour in roles.items():
         palette.setColor(role, QColor(colour))
+    for role, colour in DISABLED_COLOURS.items():
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(colour))
     return palette
 
 

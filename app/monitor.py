@@ -25,6 +25,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from app.alarm_sound import AlarmTone
 from app.alarms import AlarmEvent, AlarmKind, AlarmState, BedAlarms, Transition
+from app.bed_states import VIDEO_ENDED, PrivacyPause
 from app.beds import BedConfig, beds_path, recover_beds, save_beds
 from app.data_folder import delete_files_before, make_private
 from app.handoff import AnalysedFrame, ModelInfo, Sample, wall_clock
@@ -86,7 +87,7 @@ class BedRuntime:
     version: int = 0  # bumped whenever samples or the latest frame change
     session_model: str = ""
     session_retry_at: float = -math.inf
-    paused: bool = False
+    privacy: PrivacyPause | None = None  # a privacy pause running
     source_ok: bool = False
     source_message: str = CONNECTING
     captured: int = 0
@@ -110,10 +111,16 @@ class BedRuntime:
         return float(self.history.score[-1]) if len(self.history) else math.nan
 
     @property
+    def paused(self) -> bool:
+        """True during a privacy pause."""
+        return self.privacy is not None
+
+    @property
     def status(self) -> str:
-        """What the tile says about the bed: paused, source problem, or the newest face status."""
-        if self.paused:
-            return "privacy pause"
+        """What the tile says about the bed: privacy pause with its time left, source problem (or video
+        ended), or the newest face status."""
+        if self.privacy is not None:
+            return self.privacy.text(wall_clock())
         if not self.source_ok:
             return self.source_message
         if self.latest is None:
@@ -123,11 +130,11 @@ class BedRuntime:
     @property
     def reason(self) -> str:
         """Why the bed shows no score now, in words ("" while it shows one): privacy pause, camera lost,
-        starting, or the newest frame's status (with the reason of a low quality)."""
+        video ended, starting, or the newest frame's status (with the reason of a low quality)."""
         if self.paused:
             return "privacy pause"
         if not self.source_ok:
-            return CONNECTING if self.source_message == CONNECTING else "camera lost"
+            return self.source_message if self.source_message in (CONNECTING, VIDEO_ENDED) else "camera lost"
         if self.latest is None:
             return "starting…"
         sample = self.latest.sample
@@ -245,7 +252,8 @@ class Monitor(QObject):
             runtime.version += 1
         if config.source != old.source or config.patient != old.patient:
             self._end_session(runtime)
-        restart = (config.source, config.record_video) != (old.source, old.record_video)
+        restart = (config.source, config.record_video, config.loop_video) != (
+            old.source, old.record_video, old.loop_video)
         if restart and not runtime.paused:
             self._stop_capture(runtime)
             self._start_capture(runtime)
@@ -260,13 +268,14 @@ class Monitor(QObject):
         del self._beds[bed_id]
         self.beds_changed.emit()
 
-    def set_paused(self, bed_id: str, paused: bool) -> None:
-        """Privacy pause: stop (or restart) capture and analysis of a bed; the pause is a gap in the
-        record."""
+    def set_paused(self, bed_id: str, paused: bool, for_s: float | None = None) -> None:
+        """Privacy pause: stop capture and analysis of a bed for `for_s` (by default the setting's minutes),
+        after which monitoring resumes on its own, or resume it early; the pause is a gap in the record."""
         runtime = self._beds[bed_id]
         if paused == runtime.paused:
             return
-        runtime.paused = paused
+        length = self.settings.privacy_pause_min * 60.0 if for_s is None else for_s
+        runtime.privacy = PrivacyPause(wall_clock() + length) if paused else None
         if paused:
             self._stop_capture(runtime)
             self._mark_gap(runtime, FrameStatus.PAUSED)
@@ -283,6 +292,11 @@ class Monitor(QObject):
         self._log(runtime, runtime.alarms.acknowledge(wall_clock()))
         self._update_tone()
         self.updated.emit()
+
+    def audio_pause_left(self) -> float:
+        """Seconds of audio pause left (0 when audio is on), for the audio-paused indication."""
+        now = wall_clock()
+        return max((runtime.alarms.audio_pause_left(now) for runtime in self._beds.values()), default=0.0)
 
     def pause_audio(self) -> None:
         """Silence the audible alarm of every bed for the audio-pause time (visual signals continue)."""
@@ -377,6 +391,8 @@ class Monitor(QObject):
                 runtime.latest = frame
         self._watch_storage(now)
         for runtime in self._beds.values():
+            if runtime.privacy is not None and runtime.privacy.over(now):
+                self.set_paused(runtime.bed_id, False)
             if runtime.capture is not None:
                 self._watch_frames(runtime, now)
             self._log(runtime, runtime.alarms.tick(now))
@@ -502,9 +518,11 @@ class Monitor(QObject):
     def _start_capture(self, runtime: BedRuntime) -> None:
         config = runtime.config
         record_to = data_dir("video") if config.record_video else None  # opt-in, off by default (privacy)
-        worker = CaptureWorker(config.bed_id, config.source, retry_s=self.retry_s, record_to=record_to)
+        worker = CaptureWorker(config.bed_id, config.source, retry_s=self.retry_s, record_to=record_to,
+                               loop=config.loop_video)
         worker.frame_captured.connect(self.slots.put, Qt.ConnectionType.DirectConnection)
         worker.source_state.connect(self._source_state)
+        worker.source_ended.connect(self._source_ended)
         runtime.source_ok, runtime.source_message = False, CONNECTING
         runtime.watched_from, runtime.flowing_since = wall_clock(), None
         runtime.capture, runtime.thread = worker, start_worker(worker)
@@ -516,6 +534,7 @@ class Monitor(QObject):
             return
         worker.stop()
         worker.source_state.disconnect(self._source_state)
+        worker.source_ended.disconnect(self._source_ended)
         self._retiring.add(thread)
         runtime.capture = runtime.thread = None
         self.slots.discard(runtime.bed_id)
@@ -529,6 +548,18 @@ class Monitor(QObject):
             return
         runtime.frames_seen = max(runtime.frames_seen, self.slots.newest(bed_id))  # older frames are no flow
         self._lose(runtime, message, wall_clock())
+
+    def _source_ended(self, bed_id: str) -> None:
+        """A bed's video file played to its end: an informational state, not a lost camera. Capture stops
+        (so the watchdog does not call it lost), the curve and record get a gap, no frozen face stays, and
+        the source's technical conditions end as in a privacy pause."""
+        runtime = self._beds.get(bed_id)
+        if runtime is None or runtime.paused or self._closed:
+            return
+        self._stop_capture(runtime)
+        self._mark_gap(runtime, FrameStatus.VIDEO_ENDED)
+        runtime.source_ok, runtime.source_message, runtime.latest = False, VIDEO_ENDED, None
+        self._log(runtime, runtime.alarms.suspend(wall_clock()))
 
     def _lose(self, runtime: BedRuntime, message: str, now: float) -> None:
         """The bed's source is lost: a gap in the curve and the record (once), no frozen face or score, and

@@ -1,7 +1,7 @@
-"""The monitor's own settings (which model, backend, device; audible alarms; how long records are kept), kept
-as JSON in the user's data directory next to the bed configuration. At start-up `recover_settings` never
-refuses: a damaged file is set aside and the monitor starts with what could be read from it, or the
-defaults."""
+"""The monitor's own settings (which model, backend, device; audible alarms; how long records are kept; how
+long a privacy pause lasts), kept as JSON in the user's data directory next to the bed configuration. At
+start-up `recover_settings` never refuses: a damaged file is set aside and the monitor starts with what could
+be read from it, or the defaults."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from engine.files import write_atomically
 from engine.paths import DEMO_MODEL, data_dir
 
 MAX_RETENTION_DAYS = 36_500
+PRIVACY_PAUSE_MIN = (1, 120)
+"""Allowed privacy-pause lengths in minutes."""
 
 
 class SettingsError(PainmonError):
@@ -28,14 +30,16 @@ class SettingsError(PainmonError):
 class MonitorSettings:
     """Model file (by default the bundled demo model), inference backend (a Backend name), device ("" lets
     the backend choose), whether alarms sound, and data retention: records' sessions and recordings older
-    than `retention_days` are deleted (0, the default: kept until deleted by hand). Raises ValueError for an
-    unknown backend, a retention out of range, or a path or device with a NUL character."""
+    than `retention_days` are deleted (0, the default: kept until deleted by hand); how long a privacy pause
+    lasts before monitoring resumes on its own. Raises ValueError for an unknown backend, a retention or
+    pause out of range, or a path or device with a NUL character."""
 
     model_path: str = str(DEMO_MODEL)
     backend: str = str(Backend.AUTO)  # plain str: the JSON file holds the value
     device: str = ""
     audible: bool = True
     retention_days: int = 0
+    privacy_pause_min: int = 15
 
     def __post_init__(self) -> None:
         if self.backend not in list(Backend):
@@ -43,6 +47,9 @@ class MonitorSettings:
         if not 0 <= self.retention_days <= MAX_RETENTION_DAYS:
             raise ValueError(f"retention_days must be 0 (keep everything) to {MAX_RETENTION_DAYS}, "
                              f"got {self.retention_days}")
+        low, high = PRIVACY_PAUSE_MIN
+        if not low <= self.privacy_pause_min <= high:
+            raise ValueError(f"privacy_pause_min must be {low}–{high} minutes, got {self.privacy_pause_min}")
         for name in ("model_path", "device"):
             if "\x00" in getattr(self, name):
                 raise ValueError(f"{name} contains a NUL character")

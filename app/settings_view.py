@@ -1,5 +1,5 @@
-"""Settings: which model runs (with its model card), on which backend and device, audible alarms, and data
-retention."""
+"""Settings: which model runs (with its model card), on which backend and device, audible alarms, data
+retention, and how long a privacy pause lasts."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.handoff import ModelInfo
 from app.monitor import Monitor
-from app.settings import MAX_RETENTION_DAYS, MonitorSettings
+from app.settings import MAX_RETENTION_DAYS, PRIVACY_PAUSE_MIN, MonitorSettings
 from engine.backends import Backend
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def card_html(card: ModelCard) -> str:
 
 class SettingsView(QWidget):
     """Model file, backend and device (applied with Apply, which reloads the model in the background),
-    audible alarms, data retention, and the card of the model running."""
+    audible alarms, data retention, the privacy pause's length, and the card of the model running."""
 
     def __init__(self, monitor: Monitor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,6 +84,12 @@ class SettingsView(QWidget):
         self.retention_spin.setSuffix(" days")
         self.retention_spin.setValue(settings.retention_days)
         retention_note = QLabel(RETENTION_NOTE)
+        self.privacy_spin = QSpinBox()
+        self.privacy_spin.setRange(*PRIVACY_PAUSE_MIN)
+        self.privacy_spin.setSuffix(" min")
+        self.privacy_spin.setValue(settings.privacy_pause_min)
+        self.privacy_spin.setToolTip("Monitoring resumes on its own after this; a minute before, the bed "
+                                     "says so")
         retention_note.setWordWrap(True)
         self.apply_button = QPushButton("Apply")
         self.apply_button.clicked.connect(self.apply)
@@ -100,6 +106,7 @@ class SettingsView(QWidget):
         form.addRow("", self.audible_check)
         form.addRow("Delete records older than", self.retention_spin)
         form.addRow("", retention_note)
+        form.addRow("Privacy pause lasts", self.privacy_spin)
         form.addRow("", self.apply_button)
         form.addRow("", self.check_label)
         layout = QVBoxLayout(self)
@@ -120,7 +127,8 @@ class SettingsView(QWidget):
                                backend=self.backend_combo.currentData(),
                                device="" if device == AUTOMATIC_DEVICE else device,
                                audible=self.audible_check.isChecked(),
-                               retention_days=self.retention_spin.value())
+                               retention_days=self.retention_spin.value(),
+                               privacy_pause_min=self.privacy_spin.value())
 
     def apply(self) -> None:
         """Save the settings; a new model, backend or device is checked in the background first (the model

@@ -55,22 +55,25 @@ class CaptureWorker(QObject):
 
     Emits `frame_captured(bed_id, image, t)` for every frame (t: `wall_clock()` at capture) and
     `source_state(bed_id, delivering, message)` when the source starts delivering or is lost. Lost cameras
-    and streams, and sources that cannot be opened, are retried every `retry_s`; a video file that ends is
-    reported and not replayed. Recorded files are played at their own pace, as if live. With a `record_to`
-    folder the frames are also recorded there (`VideoRecorder`).
+    and streams, and sources that cannot be opened, are retried every `retry_s`. A video file that plays to
+    its end emits `source_ended(bed_id)` and the worker finishes, unless it `loop`s: then it plays again from
+    the start. Recorded files are played at their own pace, as if live. With a `record_to` folder the frames
+    are also recorded there (`VideoRecorder`).
     """
 
     frame_captured = Signal(str, object, float)
     source_state = Signal(str, bool, str)
+    source_ended = Signal(str)
     finished = Signal()
 
     def __init__(self, bed_id: str, source: Source, *, retry_s: float = RETRY_S,
-                 record_to: Path | None = None) -> None:
+                 record_to: Path | None = None, loop: bool = False) -> None:
         super().__init__()
         self.bed_id = bed_id
         self.source = source
         self.retry_s = retry_s
         self.record_to = record_to
+        self.loop = loop
         self.recorder: VideoRecorder | None = None
         self._stop = threading.Event()
         self._delivering: bool | None = None
@@ -98,8 +101,9 @@ class CaptureWorker(QObject):
                 self._report(False, f"{reason}; retrying every {self.retry_s:g} s")
                 self._stop.wait(self.retry_s)
                 continue
+            read = 0
             try:
-                self._read_all(source)
+                read = self._read_all(source)
                 why = source.early_end
             except Exception as exc:  # a decoder or driver failure is a lost source, not a dead worker
                 why = f"{name} failed: {type(exc).__name__}: {exc}"
@@ -108,21 +112,25 @@ class CaptureWorker(QObject):
             if self._stop.is_set():
                 return
             if source.kind == "file" and why is None:
-                self._report(False, f"{name} ended")
-                self._stop.wait()
+                if self.loop and read:  # a file without frames would loop without end
+                    continue
+                self.source_ended.emit(self.bed_id)
                 return
             self._report(False, f"{why or f'{name} stopped delivering frames'}; retrying every "
                                 f"{self.retry_s:g} s")
             self._stop.wait(self.retry_s)
 
-    def _read_all(self, source: VideoSource) -> None:
+    def _read_all(self, source: VideoSource) -> int:
+        """Deliver the source's frames until it ends or the worker stops; returns how many it delivered."""
         started = time.monotonic()
         if self.record_to is not None and self.recorder is None:  # a reconnected source continues it
             self.recorder = VideoRecorder(self.record_to, self.bed_id, source.fps or RECORDING_FPS)
+        read = 0
         while not self._stop.is_set():
             frame = source.read()
             if frame is None:
-                return
+                return read
+            read += 1
             if not source.is_live:  # a recording: wait until the frame is due
                 self._stop.wait(max(0.0, started + frame.timestamp - time.monotonic()))
             t = wall_clock()
@@ -130,6 +138,7 @@ class CaptureWorker(QObject):
             if self.recorder is not None:
                 self.recorder.add(frame.image, t)
             self.frame_captured.emit(self.bed_id, frame.image, t)
+        return read
 
     def _report(self, delivering: bool, message: str) -> None:
         if delivering != self._delivering:

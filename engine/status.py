@@ -23,6 +23,7 @@ class FrameStatus(LabelledEnum):
     MODEL_ERROR = "model_error", "no model"
     PAUSED = "paused", "privacy pause"
     CAMERA_LOST = "camera_lost", "camera lost"
+    VIDEO_ENDED = "video_ended", "video ended"  # a video file played to its end
 
     def words(self, reason: str = "") -> str:
         """The status as people read it, with the reason of a low quality ("low quality: too dark")."""

@@ -229,10 +229,12 @@ def test_audio_pause_silences_for_its_duration_and_visuals_continue() -> None:
     assert [e.transition for e in events] == [Transition.AUDIO_PAUSED]
     assert events[0].kind is None and events[0].uid is None
     assert alarms.audio_paused and not alarms.audible and alarms.signal.flashing
+    assert alarms.audio_pause_left(11.0) == AUDIO_PAUSE_S  # for the audio-paused indication
+    assert alarms.audio_pause_left(12.5) == AUDIO_PAUSE_S - 1.5
     assert feed(alarms, 11.0, 11.0 + AUDIO_PAUSE_S, 4.0) == []
     events = alarms.update(11.0 + AUDIO_PAUSE_S, 4.0)
     assert [e.transition for e in events] == [Transition.AUDIO_RESUMED]
-    assert alarms.audible
+    assert alarms.audible and alarms.audio_pause_left(11.0 + AUDIO_PAUSE_S) == 0.0
 
 
 def test_time_going_back_is_an_error() -> None:

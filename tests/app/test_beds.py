@@ -35,7 +35,7 @@ def ward() -> list[BedConfig]:
     return [
         BedConfig("Bed 1", Source.simulated(seed=7)),
         BedConfig("Bed 2", Source.camera(0), AlarmConfig(threshold=2.5, delay_s=15.0), patient="P-0042"),
-        BedConfig("Bed 3", Source.file("/videos/ward 3.mp4"), record_video=True),
+        BedConfig("Bed 3", Source.file("/videos/ward 3.mp4"), record_video=True, loop_video=True),
         BedConfig("Bed 4", Source.url("rtsp://10.0.0.8:554/stream1"),
                   AlarmConfig(no_face_delay_s=60.0, realarm_after_s=180.0)),
     ]
@@ -84,6 +84,15 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path: Path, monkeypatch: pyte
     assert [p.name for p in tmp_path.iterdir()] == ["beds.json"]
 
 
+def test_a_ward_saved_before_beds_could_loop_their_video_still_loads() -> None:
+    file_bed = bed_json(source={"kind": "file", "location": "/v.mp4"})
+    beds_path().write_text(json.dumps({"version": 1, "beds": [file_bed]}), encoding="utf-8")
+    [bed] = load_beds()
+    assert bed.source == Source.file("/v.mp4") and bed.loop_video is False  # plays once: 'video ended'
+    save_beds([bed])
+    assert json.loads(beds_path().read_text(encoding="utf-8"))["beds"][0]["loop_video"] is False
+
+
 def test_duplicate_names_are_refused_on_save() -> None:
     beds = [BedConfig("Bed 1", Source.camera(0)), BedConfig("Bed 1", Source.camera(1))]
     with pytest.raises(BedConfigError, match="two beds have the same name: 'Bed 1'"):
@@ -107,6 +116,8 @@ def bed_json(**changes: object) -> dict[str, object]:
     ({"version": 1, "beds": [bed_json(alarms={"threshold": 7})]}, r"bed 1 \('Bed 9'\): threshold must be in"),
     ({"version": 1, "beds": [bed_json(alarms={"delay_s": "10"})]}, "delay_s must be float, got '10'"),
     ({"version": 1, "beds": [bed_json(record_video=1)]}, "record_video must be bool, got 1"),
+    ({"version": 1, "beds": [bed_json(loop_video="yes")]}, "loop_video must be bool, got 'yes'"),
+    ({"version": 1, "beds": [bed_json(loop_video=True)]}, "only a video file can loop, not a camera source"),
     ({"version": 1, "beds": [bed_json(source={"kind": "webcam"})]}, "source kind must be one of camera"),
     ({"version": 1, "beds": [bed_json(source={"kind": "camera", "location": "-1"})]}, "camera index must be"),
     ({"version": 1, "beds": [bed_json(source={"kind": "url", "location": "ftp://x"})]},
@@ -215,7 +226,7 @@ VALID_BED = st.fixed_dictionaries(
     {"name": st.sampled_from(["Bed 1", "Bed 2", "Bed 3"]) | TEXT, "source": st.sampled_from(SOURCES)},
     optional={"id": st.from_regex(r"[0-9a-f]{12}", fullmatch=True), "patient": TEXT,
               "record_video": st.booleans(), "alarms": ALARMS})
-BED_FIELDS = ["id", "name", "patient", "source", "alarms", "record_video", "colour"]
+BED_FIELDS = ["id", "name", "patient", "source", "alarms", "record_video", "loop_video", "colour"]
 ONE_BAD_FIELD = st.builds(lambda bed, key, value: {**bed, key: value}, VALID_BED, st.sampled_from(BED_FIELDS),
                           JSON | st.fixed_dictionaries({"kind": st.sampled_from(["camera", "file", "url"]),
                                                         "location": TEXT, "seed": st.integers()}))

@@ -31,22 +31,26 @@ JSON: st.SearchStrategy[Any] = st.recursive(
     max_leaves=8)
 VALID = st.fixed_dictionaries({}, optional={
     "model_path": TEXT, "backend": st.sampled_from(list(Backend)), "audible": st.booleans(),
-    "device": st.sampled_from(["", "cpu", "cuda:1"]), "retention_days": st.integers(0, 36_500)})
+    "device": st.sampled_from(["", "cpu", "cuda:1"]), "retention_days": st.integers(0, 36_500),
+    "privacy_pause_min": st.integers(1, 120)})
 SETTINGS_LIKE = VALID | st.builds(lambda valid, key, value: {**valid, key: value}, VALID, st.sampled_from(
-    ["model_path", "backend", "device", "audible", "retention_days", "colour"]), JSON | st.integers())
+    ["model_path", "backend", "device", "audible", "retention_days", "privacy_pause_min", "colour"]),
+    JSON | st.integers())
 PROPERTY = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def test_settings_round_trip_and_clear_errors(tmp_path: Path) -> None:
     assert load_settings() == MonitorSettings()  # nothing saved yet
     saved = MonitorSettings(model_path=str(tmp_path / "m.safetensors"), backend="onnx", device="cpu",
-                            audible=False, retention_days=30)
+                            audible=False, retention_days=30, privacy_pause_min=30)
     save_settings(saved)
     assert load_settings() == saved
     assert stat.S_IMODE(settings_path().stat().st_mode) == 0o600
     for text, message in [('{"backend": "quantum"}', "backend must be one of auto, torch, onnx, tensorrt"),
                           ('{"audible": "yes"}', "audible must be bool"),
                           ('{"retention_days": -1}', "retention_days must be 0 .keep everything. to 36500"),
+                          ('{"privacy_pause_min": 0}', "privacy_pause_min must be 1–120 minutes, got 0"),
+                          ('{"privacy_pause_min": 15.5}', "privacy_pause_min must be int, got 15.5"),
                           ('{"model_path": "a\\u0000b"}', "model_path contains a NUL character"),
                           ("\udcff", "not UTF-8 text")]:
         settings_path().write_bytes(text.encode("utf-8", "surrogateescape"))

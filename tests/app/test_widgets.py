@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPainterPath
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
 from app.alarms import COLOURS, AlarmSignal, Priority
@@ -345,15 +345,22 @@ def test_bgr_frames_become_rgb_images() -> None:
 
 # -- alarm banner -------------------------------------------------------------------------------------
 def test_banner_shows_the_most_urgent_alarm_and_its_actions(qtbot: QtBot) -> None:
-    window = QWidget()
-    qtbot.addWidget(window)
-    banner = AlarmBanner(window)
-    window.show()
-    assert banner.isHidden()
+    window = show(qtbot, QWidget(), 900, 300)
+    banner = AlarmBanner()
+    below = QPushButton("under the banner")
+    layout = QVBoxLayout(window)
+    layout.addWidget(banner)
+    layout.addWidget(below)
+    layout.addStretch(1)
+    qtbot.wait(50)
+    places = (banner.geometry(), below.geometry())
+    assert banner.isVisible() and banner.text_label.text() == "No alarms"  # its place, neutral, idle
+    assert not banner.acknowledge_button.isEnabled() and not banner.audio_pause_button.isEnabled()
     banner.set_alarms([BannerAlarm("b2", "Bed 2", NO_FACE, can_acknowledge=False),
                        BannerAlarm("b3", "Bed 3", PAIN_ACKNOWLEDGED, can_acknowledge=False),
                        BannerAlarm("b1", "Bed 1", PAIN, can_acknowledge=True)])
-    assert banner.isVisible()
+    qtbot.wait(50)
+    assert (banner.geometry(), below.geometry()) == places  # an alarm moves nothing under a click
     assert banner.text_label.text() == "Bed 1: Pain ≥ 3 for 10 s"
     assert banner.more_label.text() == "+2 more"
     assert banner.flasher.signal == PAIN and banner.flasher.interval_ms > 0
@@ -366,5 +373,18 @@ def test_banner_shows_the_most_urgent_alarm_and_its_actions(qtbot: QtBot) -> Non
     banner.set_alarms([BannerAlarm("b2", "Bed 2", NO_FACE, can_acknowledge=False)])
     assert banner.text_label.text() == "Bed 2: No face for 30 s" and banner.more_label.text() == ""
     assert not banner.acknowledge_button.isEnabled()  # technical alarms clear themselves
+    banner.set_audio_pause(105.0)  # the audio-paused indication: a crossed bell and the time left
+    assert banner.audio_text.isVisible() and banner.audio_text.text() == "Audio paused 1:45"
+    assert banner.audio_pause_button.text() == "Audio paused 1:45"
+    assert not banner.audio_pause_button.icon().isNull() and not banner.audio_icon.pixmap().isNull()
+    qtbot.wait(50)
+    assert (banner.geometry(), below.geometry()) == places
+    banner.set_audio_pause(0.0)
+    assert banner.audio_text.isHidden() and banner.audio_pause_button.text() == "Pause audio 2 min"
+    assert banner.audio_pause_button.icon().isNull()
     banner.set_alarms([])
-    assert banner.isHidden()
+    assert banner.isVisible() and banner.text_label.text() == "No alarms"
+    assert not banner.acknowledge_button.isEnabled() and not banner.audio_pause_button.isEnabled()
+    assert banner.flasher.signal == AlarmSignal()
+    qtbot.wait(50)
+    assert (banner.geometry(), below.geometry()) == places
