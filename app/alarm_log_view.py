@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
 
 from app import export
 from app.alarms import COLOURS, TEXT_COLOURS, Priority
+from app.bed_runtime import LogEntry
 from app.handoff import wall_clock
-from app.monitor import LogEntry, Monitor
+from app.monitor import Monitor
 from app.record import AlarmHistoryRow, RecordError, RecordReader
 from engine.errors import PainmonError
 

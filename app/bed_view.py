@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.bed_runtime import BedRuntime
 from app.handoff import ModelInfo, wall_clock
-from app.monitor import BedRuntime, Monitor
+from app.monitor import Monitor
 from app.record import AnnotationKind
 from app.ward_view import bed_status_text
 from app.widgets.au_bars import AUBars

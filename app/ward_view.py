@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.monitor import BedRuntime, Monitor
+from app.bed_runtime import BedRuntime
+from app.monitor import Monitor
 from app.widgets.tile import BedTile
 
 TILE_ASPECT = 1.6

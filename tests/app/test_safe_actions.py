@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
+from app.bed_runtime import BedRuntime
 from app.beds import BedConfig, Source
 from app.main_window import MainWindow
-from app.monitor import BedRuntime
 from app.record import RecordReader
 from app.settings import MonitorSettings, save_settings, settings_path
 from app.settings_view import CHECKING
