@@ -1,14 +1,15 @@
-"""Screenshots of the real painmon window under Xvfb: the ward, one bed, and replay.
+"""Screenshots of the real painmon window under Xvfb: the ward, one bed, replay, the alarm log, 16 beds.
 
     python scripts/screenshots.py [--out docs/screenshots] [--warmup 45] [--au-model MODEL]
 
 Starts its own Xvfb server unless DISPLAY is set (Debian: `apt-get install xvfb libxcb-cursor0 libxcb-icccm4
 libxcb-keysyms1`, the last three for Qt's xcb platform plugin), runs the app on a fresh data
-directory with the bundled demo model, three simulated-patient beds and a fourth watching a real person
-(tests/data/clips/single_face.mp4 played back and forth: the demo model, trained on rendered faces, does not
-apply to him), and saves ward.png, bed.png and replay.png (replay of a recording of the simulated patient once
-its analysis is done). With --au-model, the monitor then switches to that model (one with AUs) and saves
-bed_aus.png: the bed view with its AU bars.
+directory with the bundled demo model, three simulated-patient beds (bed 1 recording video) and a fourth
+watching a real person (tests/data/clips/single_face.mp4 in a loop: the demo model, trained on rendered faces,
+does not apply to him), and saves ward.png, bed.png, replay.png (a recording of a simulated patient once its
+analysis is done), session_replay.png (bed 1's session with its recorded video), alarm_log.png, and
+ward_16.png (twelve more beds, 16 at 1280×720, one in pain alarm). With --au-model, the monitor switches
+to that model (one with AUs) before the last and saves bed_aus.png: the bed view with its AU bars.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dataclasses
 import itertools
 import os
 import signal
@@ -33,10 +35,11 @@ import numpy as np
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
+    from app.main_window import MainWindow
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's app, not an installed copy
 CLIP = ROOT / "tests" / "data" / "clips" / "single_face.mp4"
-REAL_FACE_S = 180.0  # how long the real person's bed has video: longer than the screenshots take
 SCREEN = "1280x860x24"
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -103,35 +106,18 @@ def write_video(path: Path, frames: Iterator[np.ndarray], fps: float) -> Path:
     return path
 
 
-def real_face_frames(seconds: float) -> Iterator[np.ndarray]:
-    """The real face clip played forwards and backwards for `seconds` (at its own frame rate)."""
-    capture = cv2.VideoCapture(str(CLIP))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    clip = []
-    while (frame := capture.read()[1]) is not None:
-        clip.append(frame)
-    capture.release()
-    yield from itertools.islice(itertools.cycle(clip + clip[-2:0:-1]), int(seconds * fps))
-
-
 def shoot(out: Path, scratch: Path, warmup_s: float, au_model: Path | None) -> None:
     """Run the app, drive it to each view and save the screenshots."""
-    import dataclasses
-
     from PySide6.QtWidgets import QApplication
 
     from app.alarms import AlarmConfig
     from app.beds import BedConfig, Source, save_beds
     from app.main_window import MainWindow, dark_palette
     from app.monitor import Monitor
-    from engine.simulated_patient import SimulatedPatient
 
-    fps = cv2.VideoCapture(str(CLIP)).get(cv2.CAP_PROP_FPS)
-    real = write_video(scratch / "real_face.mp4", real_face_frames(REAL_FACE_S), fps)
-    patient = SimulatedPatient(seed=5, fps=15.0, size=(640, 360))
-    recording = write_video(scratch / "simulated_patient.mp4", (f.image for f in patient.frames(450)), 15.0)
-    simulated = [BedConfig(f"Bed {i}", Source.simulated(seed=i), patient=f"Patient {i}") for i in range(1, 4)]
-    save_beds([*simulated, BedConfig("Bed 4", Source.file(real), patient="Patient 4",
+    simulated = [BedConfig(f"Bed {i}", Source.simulated(seed=i), patient=f"Patient {i}", record_video=i == 1)
+                 for i in range(1, 4)]
+    save_beds([*simulated, BedConfig("Bed 4", Source.file(CLIP), patient="Patient 4", loop_video=True,
                                      alarms=AlarmConfig(not_applicable_delay_s=10.0))])
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("painmon")
@@ -146,11 +132,23 @@ def shoot(out: Path, scratch: Path, warmup_s: float, au_model: Path | None) -> N
     spin(warmup_s)  # let the sparklines and curves grow
     out.mkdir(parents=True, exist_ok=True)
     take(window, out / "ward.png")
-
     window.open_bed(beds[0].bed_id)
     spin(3)
     take(window, out / "bed.png")
+    shoot_replays(window, out, scratch)
+    if au_model is not None:
+        shoot_au_bars(window, out, au_model, warmup_s)
+    shoot_central_station(window, out)
+    window.close_without_asking()
 
+
+def shoot_replays(window: MainWindow, out: Path, scratch: Path) -> None:
+    """replay.png: a rendered patient's video analysed and replayed; session_replay.png: bed 1's session
+    with its recorded video; alarm_log.png: the alarm history."""
+    from engine.simulated_patient import SimulatedPatient
+
+    patient = SimulatedPatient(seed=5, fps=15.0, size=(640, 360))
+    recording = write_video(scratch / "simulated_patient.mp4", (f.image for f in patient.frames(450)), 15.0)
     outcome: list[object] = []  # the loaded record, or the failure message
     window.replay.loaded.connect(outcome.append)
     window.replay.failed.connect(outcome.append)
@@ -163,14 +161,45 @@ def shoot(out: Path, scratch: Path, warmup_s: float, au_model: Path | None) -> N
     window.replay.playback.seek(window.replay.playback.count // 2)
     take(window, out / "replay.png")
 
-    if au_model is not None:
-        window.monitor.apply_settings(dataclasses.replace(window.monitor.settings, model_path=str(au_model)))
-        window.open_bed(beds[0].bed_id)
-        if not spin(120, lambda: window.bed_view.au_bars.values is not None):
-            sys.exit(f"screenshots: no AU bars within two minutes of switching to {au_model}")
-        spin(warmup_s / 3)
-        take(window, out / "bed_aus.png")
-    window.close_without_asking()
+    recorded = window.monitor.beds[0]
+    window.monitor.record.flush()
+    outcome.clear()
+    window.replay.open_session(recorded.session_id or 0)
+    if not spin(30, lambda: bool(outcome)) or isinstance(outcome[0], str):
+        sys.exit(f"screenshots: the recorded session did not open: {outcome}")
+    window.replay.playback.seek(window.replay.playback.count - 30)
+    take(window, out / "session_replay.png")
+    window.tabs.setCurrentWidget(window.alarm_log)
+    take(window, out / "alarm_log.png")
+
+
+def shoot_au_bars(window: MainWindow, out: Path, au_model: Path, warmup_s: float) -> None:
+    """bed_aus.png: the bed view with the AU bars of a model with AUs."""
+    monitor = window.monitor
+    monitor.apply_settings(dataclasses.replace(monitor.settings, model_path=str(au_model)))
+    window.open_bed(monitor.beds[0].bed_id)
+    if not spin(120, lambda: window.bed_view.au_bars.values is not None):
+        sys.exit(f"screenshots: no AU bars within two minutes of switching to {au_model}")
+    spin(warmup_s / 3)
+    take(window, out / "bed_aus.png")
+
+
+def shoot_central_station(window: MainWindow, out: Path) -> None:
+    """ward_16.png: sixteen beds at 1280×720, one of them (bed 5, a low alarm limit) in pain alarm."""
+    from app.alarms import AlarmConfig, AlarmKind
+    from app.beds import BedConfig, Source
+
+    monitor = window.monitor
+    for i in range(5, 17):
+        alarms = AlarmConfig(threshold=1.5, delay_s=2.0) if i == 5 else AlarmConfig()
+        monitor.add_bed(BedConfig(f"Bed {i}", Source.simulated(seed=i), patient=f"P-{i}", alarms=alarms))
+    window.resize(1280, 720)
+    window.tabs.setCurrentWidget(window.ward)
+    alarming = monitor.beds[4]
+    if not spin(180, lambda: alarming.alarms.has(AlarmKind.PAIN)):
+        sys.exit("screenshots: bed 5 raised no pain alarm within three minutes")
+    spin(5)
+    take(window, out / "ward_16.png")
 
 
 def main() -> None:

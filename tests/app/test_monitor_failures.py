@@ -294,7 +294,7 @@ def test_video_recording_stopped_by_a_full_disk_is_a_technical_alarm_and_resumes
     recorder.min_free_bytes = 0  # space is freed
     qtbot.waitUntil(lambda: not runtime.alarms.has(AlarmKind.VIDEO_ERROR), timeout=10_000)
     qtbot.waitUntil(lambda: recorder.written >= written + 10, timeout=10_000)
-    window.close()
+    window.close_without_asking()
     assert len(recorder.paths) == 2 and all(len(read_times(p.with_name(p.stem + TIMES_SUFFIX))) >= 10
                                             for p in recorder.paths)
     events = [row[1:5] for row in window.alarm_log.rows()]
