@@ -56,7 +56,8 @@ TEXT_COLOURS: dict[Priority, str] = {
 FLASH_HZ: dict[Priority, float] = {Priority.HIGH: 2.0, Priority.MEDIUM: 0.6, Priority.LOW: 0.0}
 
 GAP_TOLERANCE_S = 2.0
-"""A pain condition survives frames without a score for this long; longer gaps end it."""
+"""A pain or not-applicable condition survives frames without a score for this long (a blink, a turned head);
+longer gaps end it."""
 AUDIO_PAUSE_S = 120.0
 """How long an audio pause silences the audible signal."""
 REALARM_RANGE_S = (120.0, 180.0)
@@ -207,7 +208,8 @@ class BedAlarms:
         self._onset: float | None = None  # first score ≥ threshold of the current condition
         self._last_high = -math.inf  # latest score ≥ threshold
         self._no_face_since: float | None = None
-        self._not_applicable_since: float | None = None
+        self._not_applicable_since: float | None = None  # first frame of the not-applicable condition
+        self._last_not_applicable = -math.inf
         self._episodes: dict[AlarmKind, _Episode] = {}
         self._audio_paused_until: float | None = None
 
@@ -229,9 +231,12 @@ class BedAlarms:
         lasting = self._no_face_since is not None and t - self._no_face_since >= self.config.no_face_delay_s
         words = "No face" if status is FrameStatus.NO_FACE else "No usable face"
         events += self._set(t, AlarmKind.NO_FACE, lasting, f"{words} for {self.config.no_face_delay_s:g} s")
-        outside = status is FrameStatus.NOT_APPLICABLE
-        self._not_applicable_since = (t if self._not_applicable_since is None else self._not_applicable_since
-                                      ) if outside else None
+        if status is FrameStatus.NOT_APPLICABLE:
+            if self._not_applicable_since is None:
+                self._not_applicable_since = t
+            self._last_not_applicable = t
+        elif math.isfinite(score) or t - self._last_not_applicable > GAP_TOLERANCE_S:
+            self._not_applicable_since = None  # a scored face, or no face the model refused for a while
         lasting = (self._not_applicable_since is not None
                    and t - self._not_applicable_since >= self.config.not_applicable_delay_s)
         events += self._set(t, AlarmKind.NOT_APPLICABLE, lasting, "Model not applicable to this patient")

@@ -167,6 +167,20 @@ def test_not_applicable_delay_counts_from_the_last_scored_frame() -> None:
         (5.0, Transition.RAISED, AlarmKind.NOT_APPLICABLE)]
 
 
+def test_a_refused_face_with_unclear_frames_between_keeps_one_not_applicable_alarm() -> None:
+    """A real person in front of the demo model: refused faces with blinks and turned heads (low quality, no
+    face) between them used to clear and raise the alarm again and again."""
+    alarms = BedAlarms(AlarmConfig(threshold=3.0, not_applicable_delay_s=2.0))
+    events = []
+    for step in range(40):  # 20 s: every fourth frame unclear, and a second without a face
+        t = step * 0.5
+        status = FrameStatus.LOW_QUALITY if step % 4 == 3 else FrameStatus.NOT_APPLICABLE
+        events += alarms.update(t, NAN, FrameStatus.NO_FACE if 20 <= step < 22 else status)
+    assert transitions(events) == [(2.0, Transition.RAISED, AlarmKind.NOT_APPLICABLE)]
+    events = [e for step in range(40, 48) for e in alarms.update(step * 0.5, NAN, FrameStatus.LOW_QUALITY)]
+    assert transitions(events) == [(21.5, Transition.CLEARED, AlarmKind.NOT_APPLICABLE)]  # over 2 s unclear
+
+
 def test_low_quality_faces_are_no_usable_face_and_never_pain() -> None:
     alarms = BedAlarms(CONFIG)
     feed(alarms, 0.0, 9.0, 4.0)  # pain building up, 9 of the 10 s delay
