@@ -56,8 +56,9 @@ def test_csv_round_trips_with_the_columns_of_painmon_analyze(tmp_path: Path) -> 
     path = write_csv(record, tmp_path / "scores.csv")
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert tuple(rows[0]) == CSV_COLUMNS
+    assert tuple(rows[0]) == ("seconds_since_start", "alarm", "annotation", *CSV_COLUMNS)  # no clock time
     assert [int(r["frame"]) for r in rows] == list(range(100, 106))
+    assert [r["seconds_since_start"] for r in rows] == ["0.000", "0.100", "0.200", "0.300", "0.400", "0.500"]
     assert [r["score"] for r in rows] == ["1.0000", "2.5000", "", "3.2500", "4.0000", ""]  # gaps stay empty
     assert rows[2]["x1"] == "" and rows[5]["status"] == "camera_lost"
 
@@ -129,8 +130,8 @@ def test_pdf_summary_of_a_video_parses_and_says_what_matters(tmp_path: Path, qap
     for expected in ("Pain replay summary", "clip.mp4", "Not for clinical use", "Frames 6",
                      "Frames scored 4 (67 %)", "Frames without a score no face 1; camera lost 1",
                      "Mean score 2.69", "Median score 2.88",
-                     "Peak score 4.00 at 0:00.4", "Time at or above 3 0.2 s", "demo-regressor 1.2",
-                     "synthetic UNBC twin", "MAE 0.412"):
+                     "Peak score 4.00 at 0:00.4", "Time at or above 3 0:00:00.2", "demo-regressor 1.2",
+                     "synthetic UNBC twin", "MAE: 0.412"):
         assert expected in text, expected
 
     clinical = write_pdf(ReplayRecord("clip.mp4", "clip.mp4", table_with_faces(), wall_clock=False,
@@ -152,11 +153,11 @@ def test_a_recorded_session_exports_its_alarms_annotations_and_period(tmp_path: 
     text = pdf_text(write_pdf(record, tmp_path / "session.pdf"))[1]
     raised = format_time(record.alarms[0].raised_at, wall_clock=True, with_date=False)  # the period has it
     for expected in ("Bed 3 — session 1", "Patient P-0042", "Bed Bed 3", "camera 0",
-                     f"Period {format_time(T0, True)} – {format_time(T0 + 240, True)} (4 min 00 s)",
+                     f"Period {format_time(T0, True)} – {format_time(T0 + 240, True)} (0:04:00)",
                      "Frames 480", "Frames scored 461 (96 %)", "Frames without a score no face 19",
                      f"pain medium {raised}",
                      "Pain ≥ 3 for 10 s", "Analgesic given", "Note patient asleep",
-                     "No model card available (demo-regressor 1.2)", "Time at or above 3 39.5 s"):
+                     "No model card available (demo-regressor 1.2)", "Time at or above 3 0:00:39.5"):
         assert expected in text, expected
     image = cv2.imread(str(write_png(record, tmp_path / "session.png")))
     assert image.shape == (PNG_SIZE[1], PNG_SIZE[0], 3)
