@@ -3,9 +3,22 @@ alarm log's CSV.
 
 A `ReplayRecord` is what was replayed — an analysed video or a recorded session — with its alarms,
 annotations and model. Its times are in one frame: seconds into the video, or Unix time for a session
-(`wall_clock`). The CSV is the per-frame CSV of `painmon analyze` (time_s in that frame); the PNG is drawn
-with matplotlib (no display needed); the PDF is laid out as HTML and printed with Qt's QPdfWriter (it
-needs the running Qt application of the GUI).
+(`wall_clock`).
+
+The CSV is the per-frame CSV of `painmon analyze` (engine.frame_csv; time_s in the record's frame, so the
+file reads back with `FrameTable.read_csv`) with columns for people first: `time` (sessions only: local
+date and time, ISO 8601 with its UTC offset), `seconds_since_start`, and the events — `alarm` (raised,
+acknowledged, cleared) and `annotation` — each on the row of the frame nearest to it, several joined by
+"; ". Events are columns rather than rows of their own because a spreadsheet then keeps one row per frame:
+the score column charts and sums without blank rows in between, filtering the event columns on "not
+empty" lists the events with the score and status at that moment, and the file stays a per-frame CSV.
+A video's rows carry its face box and landmarks where a face was found (empty where none was); a session
+keeps no face geometry (the record stores scores, statuses and qualities), so its box and landmark cells
+are empty — never 0.
+
+The PNG is drawn with matplotlib (no display needed; annotation labels laid out by app.curve_labels so
+none covers another); the PDF is laid out as HTML and printed with Qt's QPdfWriter (it needs the running
+Qt application of the GUI); its numbers are written by app.report_format.
 """
 
 from __future__ import annotations
@@ -26,7 +39,9 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
+from app import report_format as fmt
 from app.alarms import COLOURS, AlarmConfig, AlarmKind, Priority
+from app.curve_labels import add_labels
 from app.record import AlarmHistoryRow, AlarmRecord, Annotation, RecordReader
 from app.replay.analysis import VideoAnalysis
 from app.series import DEFAULT_MAX_GAP_S, with_gaps
@@ -85,13 +100,15 @@ class ReplayRecord:
 
 
 def format_time(t: float | None, wall_clock: bool, with_date: bool = True) -> str:
-    """Local date and time for Unix times (wall_clock), else m:ss.s (seconds into a video); "—" for None."""
+    """Local date and time for Unix times (wall_clock), else m:ss.s or h:mm:ss.s (seconds into a video);
+    "—" for None."""
     if t is None or not math.isfinite(t):
         return "—"
     if wall_clock:
         return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
     minutes, seconds = divmod(t, 60.0)
-    return f"{int(minutes)}:{seconds:04.1f}"
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{seconds:04.1f}" if hours else f"{minutes}:{seconds:04.1f}"
 
 
 def video_record(analysis: VideoAnalysis, annotations: Sequence[Annotation] = (),
@@ -179,14 +196,46 @@ def _writable(path: Path) -> Path:
 
 
 def write_csv(record: ReplayRecord, path: Path) -> Path:
-    """Write the per-frame CSV (frame, time_s, score, status, face box, landmarks; AU probabilities for a
-    video analysed by a model with AUs)."""
+    """Write the per-frame CSV: time (sessions), seconds since the start, alarm and annotation events, then
+    frame, time_s, score, status, face box, landmarks, quality (and AU probabilities for a video analysed by
+    a model with AUs). A session's file names events of a patient: readable by its owner only."""
     path = _writable(path)
     try:
-        record.table.write_csv(path)
+        record.table.write_csv(path, private=record.wall_clock, leading=csv_leading_columns(record))
     except OSError as error:
         raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
     return path
+
+
+def csv_leading_columns(record: ReplayRecord) -> dict[str, list[str]]:
+    """The CSV's columns for people, name → one cell per frame (see the module docstring)."""
+    t = record.table.t
+    columns = {"time": [iso_time(float(ti)) for ti in t]} if record.wall_clock else {}
+    columns["seconds_since_start"] = [f"{ti - record.span[0]:.3f}" for ti in t]
+    columns["alarm"] = _event_cells(t, alarm_events(record.alarms))
+    columns["annotation"] = _event_cells(t, [(a.t, annotation_text(a)) for a in record.annotations])
+    return columns
+
+
+def alarm_events(alarms: Sequence[AlarmRecord]) -> list[tuple[float, str]]:
+    """Each alarm's raise (with its priority and message), acknowledgement and clearing, as (time, text)."""
+    events = []
+    for alarm in alarms:
+        name = f"{alarm.kind.label} alarm"
+        events.append((alarm.raised_at, f"{name} raised ({Priority(alarm.priority).name.lower()} priority): "
+                                        f"{alarm.message}"))
+        events += [(at, f"{name} {what}") for at, what in ((alarm.acknowledged_at, "acknowledged"),
+                                                           (alarm.cleared_at, "cleared")) if at is not None]
+    return events
+
+
+def _event_cells(t: np.ndarray, events: Sequence[tuple[float, str]]) -> list[str]:
+    """One cell per frame: the texts of the events nearest to that frame, in time order, joined by "; "."""
+    cells: list[list[str]] = [[] for _ in t]
+    if len(t):
+        for at, text in sorted(events, key=lambda event: event[0]):
+            cells[int(np.argmin(np.abs(t - at)))].append(text)
+    return ["; ".join(texts) for texts in cells]
 
 
 ALARM_CSV_COLUMNS = ("time", "bed", "alarm", "priority", "event", "message")
@@ -217,6 +266,7 @@ def curve_figure(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE, dpi: in
     """The pain curve as a matplotlib figure of `size` pixels: gaps as breaks, the threshold, pain-alarm
     spans and annotation markers."""
     figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     table = record.table
     x, y = with_gaps(table.t, table.score)
@@ -227,11 +277,11 @@ def curve_figure(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE, dpi: in
             end = alarm.cleared_at if alarm.cleared_at is not None else record.span[1]
             axes.axvspan(*_axis_times(record, [alarm.raised_at, end]), color=COLOURS[Priority.MEDIUM],
                          alpha=0.25, linewidth=0)
+    labels = []
     for annotation in record.annotations:
         (at,) = _axis_times(record, [annotation.t])
         axes.axvline(at, color="#616161", linestyle=":", linewidth=1)
-        axes.annotate(annotation_text(annotation), (at, SCORE_RANGE[1]), xytext=(3, -3),
-                      textcoords="offset points", fontsize=8, va="top", rotation=90)
+        labels.append((float(axes.convert_xunits(at)), annotation_text(annotation)))
     axes.set_ylim(*SCORE_RANGE)
     start, end = record.span
     axes.set_xlim(*_axis_times(record, [start, max(end, start + 1.0)]))
@@ -240,6 +290,7 @@ def curve_figure(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE, dpi: in
     axes.grid(alpha=0.3)
     axes.set_title(record.title, fontsize=11)
     figure.tight_layout()
+    add_labels(axes, labels, canvas.get_renderer())  # once the layout is final
     return figure
 
 
@@ -262,9 +313,8 @@ def annotation_text(annotation: Annotation) -> str:
 
 def curve_png(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE) -> bytes:
     """The curve (see `curve_figure`) as PNG bytes."""
-    figure = curve_figure(record, size)
     buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer)
+    FigureCanvasAgg(curve_figure(record, size)).print_png(buffer)
     return buffer.getvalue()
 
 
@@ -336,21 +386,22 @@ def summary_html(record: ReplayRecord, curve_url: str) -> str:
     parts.append("<h2>Recording</h2>")
     parts.append(_pairs([
         ("Patient", record.patient or "—"), ("Bed", record.bed or "—"), ("Source", record.source),
-        ("Period", f"{record.format_time(start)} – {record.format_time(end)} ({_duration(end - start)})"),
+        ("Period", f"{record.format_time(start)} – {record.format_time(end)} ({fmt.duration(end - start)})"),
         ("Model", record.model or "—"),
     ]))
     parts.append("<h2>Scores</h2>")
-    share = f" ({100 * stats.scored / stats.frames:.0f} %)" if stats.frames else ""
-    gaps = "; ".join(f"{status.label} {count}" for status, count in stats.gaps.items()) or "none"
-    above = (f"{_duration(stats.above_threshold_s)} ({100 * stats.above_threshold_s / stats.scored_s:.0f} % "
-             f"of the scored time)" if stats.scored_s else "—")
+    share = f" ({fmt.percent(stats.scored, stats.frames)})" if stats.frames else ""
+    gaps = "; ".join(f"{status.label} {fmt.count(n)}" for status, n in stats.gaps.items()) or "none"
+    high = stats.above_threshold_s
+    above = (f"{fmt.duration(high)} ({fmt.percent(high, stats.scored_s)} of the scored time)"
+             if stats.scored_s else fmt.NONE)
     parts.append(_pairs([
-        ("Frames", f"{stats.frames}"), ("Frames scored", f"{stats.scored}{share}"),
+        ("Frames", fmt.count(stats.frames)), ("Frames scored", f"{fmt.count(stats.scored)}{share}"),
         ("Frames without a score", gaps),
-        ("Mean score", _score(stats.mean)), ("Median score", _score(stats.median)),
-        ("Peak score", f"{_score(stats.peak)} at {record.format_time(stats.peak_t)}"
-         if math.isfinite(stats.peak) else "—"),
-        (f"Time at or above {record.threshold:g}", above),
+        ("Mean score", fmt.score(stats.mean)), ("Median score", fmt.score(stats.median)),
+        ("Peak score", f"{fmt.score(stats.peak)} at {record.format_time(stats.peak_t)}"
+         if math.isfinite(stats.peak) else fmt.NONE),
+        (f"Time at or above {fmt.number(record.threshold)}", above),
     ]))
     width = 500
     parts.append(f"<p><img src='{curve_url}' width='{width}' height='{width * PNG_SIZE[1] // PNG_SIZE[0]}'>"
@@ -373,27 +424,10 @@ def summary_html(record: ReplayRecord, curve_url: str) -> str:
         parts.append("<p class='muted'>None.</p>")
     parts.append("<h2>Model card</h2>")
     missing = _e(record.model or "model not recorded")
-    parts.append(_card_html(card) if card is not None else
+    parts.append(_pairs(fmt.card_rows(card)) if card is not None else
                  f"<p class='muted'>No model card available ({missing}).</p>")
     parts.append(f"<p class='muted'>Generated {datetime.now().strftime('%Y-%m-%d %H:%M')} by painmon.</p>")
     return "".join(parts)
-
-
-def _card_html(card: ModelCard) -> str:
-    metrics = ", ".join(f"{k} {v:.3g}" for k, v in sorted(card.metrics.items())
-                        if isinstance(v, int | float) and not isinstance(v, bool))
-    return _pairs([
-        ("Name", f"{card.name} {card.version}"),
-        ("Architecture", f"{card.backbone}"
-                         f"{f' from {card.pretrained}' if card.pretrained else ''}, input "
-                         f"{card.input_size[0]}×{card.input_size[1]}"),
-        ("Trained on", card.trained_on),
-        ("Intended use", card.intended_use),
-        ("Clinical use", "yes" if card.clinical_use else "no"),
-        ("Metrics", metrics or "—"),
-        ("Applicability", card.applicability_text()),
-        ("Created", card.created),
-    ])
 
 
 def _pairs(rows: list[tuple[str, str]]) -> str:
@@ -409,16 +443,3 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _e(text: str) -> str:
     return html.escape(str(text))
-
-
-def _score(value: float) -> str:
-    return f"{value:.2f}" if math.isfinite(value) else "—"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {rest:02d} s"

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.handoff import ModelInfo
 from app.monitor import Monitor
+from app.report_format import card_rows
 from app.settings import MAX_RETENTION_DAYS, PRIVACY_PAUSE_MIN, MonitorSettings
 from engine.backends import Backend
 
@@ -40,17 +41,9 @@ RETENTION_NOTE = (
 
 
 def card_html(card: ModelCard) -> str:
-    """The model card as an HTML table for a QLabel."""
-    metrics = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
-                        for key, value in card.metrics.items()) or "none reported"
-    rows = [("Model", f"{card.name} {card.version}"),
-            ("Backbone", f"{card.backbone} ({card.pretrained or 'trained from scratch'})"),
-            ("Input", f"{card.input_size[0]}×{card.input_size[1]} aligned face"),
-            ("Trained on", card.trained_on), ("Intended use", card.intended_use),
-            ("Clinical use", "yes" if card.clinical_use else "NO — not a medical device"),
-            ("Metrics", metrics), ("Applicability", card.applicability_text()), ("Created", card.created)]
-    cells = "".join(f"<tr><td><b>{html.escape(key)}</b></td><td>{html.escape(str(value))}</td></tr>"
-                    for key, value in rows)
+    """The model card as an HTML table for a QLabel, one readable line per field (app.report_format)."""
+    cells = "".join(f"<tr><td><b>{html.escape(key)}</b></td><td>{html.escape(value)}</td></tr>"
+                    for key, value in card_rows(card))
     return f"<table cellspacing='4'>{cells}</table>"
 
 

@@ -110,10 +110,10 @@ class ModelCard:
         applicability is unknown (engine.applicability.UNKNOWN)."""
         if not self.applicability:
             return UNKNOWN
-        described = self.applicability
-        return (f"scores only faces like the {described.get('frames', '?')} faces of "
-                f"{described.get('subjects', '?')} subjects it was described with (Mahalanobis threshold "
-                f"{float(described.get('threshold', math.nan)):.1f})")
+        frames, subjects = (self.applicability.get(key) for key in ("frames", "subjects"))
+        return (f"scores only faces like the {_count(frames)} faces of {_count(subjects)} subjects it was "
+                f"described with (Mahalanobis threshold "
+                f"{float(self.applicability.get('threshold', math.nan)):.1f})")
 
     def problem(self) -> str | None:
         """What is wrong between the fields (the schema checks each alone), or None: a backbone painmon has,
@@ -159,6 +159,11 @@ class ModelCard:
                 return (f"input_size {list(self.input_size)} is not the size the model was trained at "
                         f"({trained!r}, config model.input_size)")
         return None
+
+
+def _count(value: Any) -> str:
+    """A count from a card as people read it (13,466); "?" when the card has none."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
 
 
 def _member_problem(index: int, member: dict[str, Any]) -> str | None:

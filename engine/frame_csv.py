@@ -5,7 +5,8 @@ the face box x1, y1, x2, y2 and the five landmarks (empty without a face), the f
 quality_reason (why it is too low to score) and the model's applicability (≤ 1 inside its training faces;
 empty where unknown), then for a model with an AU head one probability column per AU (`au04`, …, empty for
 a gap). Files are read by column name: columns a reader does not know are ignored, so a later format can add
-columns without breaking earlier files or readers.
+columns without breaking earlier files or readers, and an export can put columns of its own before these
+(app.export: wall-clock time, seconds since the start, alarm and annotation events) and still be read back.
 
 Format versions (FORMAT_VERSION; replay's cache keys include it, so cached tables of an older format are
 analysed afresh):
@@ -18,7 +19,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -50,23 +51,27 @@ class ResultCsvWriter:
     """Writes one CSV row per `FrameResult`; score, geometry and AU cells stay empty where there is none.
 
     `aus`: the model's AU numbers; each gets a probability column after CSV_COLUMNS (none for a regressor).
+    `leading`: the names of columns of the caller's own before CSV_COLUMNS; `write` takes their cells.
     """
 
-    def __init__(self, handle: TextIO, aus: Sequence[int] = ()) -> None:
+    def __init__(self, handle: TextIO, aus: Sequence[int] = (), leading: Sequence[str] = ()) -> None:
         self._writer = csv.writer(handle)
         self._aus = tuple(aus)
-        self._writer.writerow([*CSV_COLUMNS, *map(au_column, self._aus)])
+        self._leading = len(leading)
+        self._writer.writerow([*leading, *CSV_COLUMNS, *map(au_column, self._aus)])
 
-    def write(self, result: FrameResult) -> None:
-        """Append the row of one frame."""
+    def write(self, result: FrameResult, leading: Sequence[str] = ()) -> None:
+        """Append the row of one frame (`leading`: the cells of the leading columns)."""
+        if len(leading) != self._leading:
+            raise ValueError(f"{len(leading)} leading cells for {self._leading} leading columns")
         score = "" if math.isnan(result.score) else f"{result.score:.4f}"
         geometry = [""] * (len(BOX_COLUMNS) + len(LANDMARK_COLUMNS))
         if result.face is not None:
             geometry = [f"{v:.1f}" for v in (*result.face.box, *result.face.landmarks.reshape(-1))]
         aus = ["" if result.aus is None else f"{result.aus[au]:.4f}" for au in self._aus]
         trust = [_number(result.quality), result.quality_reason, _number(result.applicability)]
-        self._writer.writerow([result.index, f"{result.timestamp:.4f}", score, str(result.status), *geometry,
-                               *trust, *aus])
+        self._writer.writerow([*leading, result.index, f"{result.timestamp:.4f}", score, str(result.status),
+                               *geometry, *trust, *aus])
 
 
 @dataclass(frozen=True)
@@ -122,12 +127,15 @@ class FrameTable:
             return None
         return dict(zip(self.au_numbers, self.aus[index].tolist(), strict=True))
 
-    def write_csv(self, path: Path, *, private: bool = False) -> None:
-        """Write the per-frame CSV (atomically, engine.files; `private`: readable by its owner only)."""
+    def write_csv(self, path: Path, *, private: bool = False,
+                  leading: Mapping[str, Sequence[str]] | None = None) -> None:
+        """Write the per-frame CSV (atomically, engine.files; `private`: readable by its owner only), with
+        `leading` columns (name → one cell per row) first."""
+        leading = leading or {}
         with replacing(path, private=private) as scratch, scratch.open("w", newline="") as handle:
-            writer = ResultCsvWriter(handle, self.au_numbers)
-            for result in self.results():
-                writer.write(result)
+            writer = ResultCsvWriter(handle, self.au_numbers, tuple(leading))
+            for i, result in enumerate(self.results()):
+                writer.write(result, [cells[i] for cells in leading.values()])
 
     @classmethod
     def read_csv(cls, path: Path) -> FrameTable:

@@ -233,6 +233,21 @@ def pdf_text(path: Path) -> tuple[int, str]:
     return document.pageCount(), " ".join(text.split())
 
 
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot create files in: a read-only folder under tmp_path, or /sys (which
+    refuses new files to root too) where permissions do not bind (running as root)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    probe = folder / "probe"
+    try:
+        probe.touch()
+    except PermissionError:
+        return folder
+    probe.unlink()
+    return Path("/sys")
+
+
 def write_session(path: Path) -> int:
     """A real record: 4 minutes at 2 Hz with a no-face stretch, a pain episode and two annotations."""
     from app.alarms import AlarmConfig, BedAlarms

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -99,6 +99,7 @@ class ReplayView(QWidget):
         layout.addLayout(self._toolbar_row())
         layout.addWidget(self.title)
         layout.addWidget(self.message)
+        layout.addWidget(self._saved_row())
         layout.addLayout(self._progress_row())
         layout.addWidget(self._frame_and_trends(), 1)
         layout.addLayout(self._transport_row())
@@ -123,6 +124,24 @@ class ReplayView(QWidget):
             button.clicked.connect(lambda _=False, k=kind: self._choose_export(k))
             row.addWidget(button)
         return row
+
+    def _saved_row(self) -> QWidget:
+        """After an export: "Saved to PATH" (the path selectable) and a button that copies the path."""
+        self.saved_label = QLabel()
+        self.saved_label.setStyleSheet("color: #1b5e20;")
+        self.saved_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                                 | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.copy_path_button = QPushButton("Copy path")
+        self.copy_path_button.clicked.connect(
+            lambda: QGuiApplication.clipboard().setText(str(self.saved_path)))
+        self.saved_path: Path | None = None
+        self._saved_widget = QWidget()
+        row = QHBoxLayout(self._saved_widget)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.saved_label, 1)
+        row.addWidget(self.copy_path_button)
+        self._saved_widget.hide()
+        return self._saved_widget
 
     def _progress_row(self) -> QHBoxLayout:
         """The analysis progress bar and its cancel button (shown while a video is analysed)."""
@@ -280,6 +299,7 @@ class ReplayView(QWidget):
         self.session_id = None
         self.title.setText(title)
         self.message.hide()
+        self._show_saved(None)
         self.curve.set_data(np.zeros(0), np.zeros(0))
         self.curve.set_alarm_spans([])
         self.curve.set_annotations([])
@@ -465,11 +485,22 @@ class ReplayView(QWidget):
         stem = Path(self.record.title.replace(" — ", "_").replace(" ", "_")).stem
         suggested = str(Path.home() / f"{stem}_pain.{kind}")
         path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}", suggested, f"*.{kind}")
-        if path:
-            try:
-                {"csv": self.export_csv, "png": self.export_png, "pdf": self.export_pdf}[kind](path)
-            except PainmonError as error:
-                self._fail(str(error))
+        if not path:
+            return
+        self._show_saved(None)
+        try:
+            saved = {"csv": self.export_csv, "png": self.export_png, "pdf": self.export_pdf}[kind](path)
+        except PainmonError as error:
+            self._fail(f"{kind.upper()} export failed: {error}")
+        else:
+            self.message.hide()
+            self._show_saved(saved)
+
+    def _show_saved(self, path: Path | None) -> None:
+        """Say where an export was saved; None hides it."""
+        self.saved_path = path
+        self.saved_label.setText("" if path is None else f"Saved to {path}")
+        self._saved_widget.setVisible(path is not None)
 
     # -- choosing -------------------------------------------------------------------------------------
     def _choose_video(self) -> None:

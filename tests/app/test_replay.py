@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from app.alarms import AlarmKind
@@ -23,7 +25,7 @@ from app.replay.playback import Playback, VideoFrames
 from app.replay.view import ReplayView
 from engine.applicability import APPLICABLE
 from engine.errors import PainmonError
-from engine.frame_csv import FrameTable
+from engine.frame_csv import BOX_COLUMNS, LANDMARK_COLUMNS, FrameTable
 from engine.paths import DEMO_MODEL
 from engine.sources import open_source
 from engine.status import FrameStatus
@@ -36,6 +38,7 @@ from tests.helpers import (
     read_frames,
     save_random_checkpoint,
     show,
+    unwritable_folder,
     write_session,
 )
 
@@ -306,3 +309,65 @@ def test_playing_crosses_a_stretch_without_frames_and_checks_speed(qtbot: QtBot)
         playback.set_speed(8.0)
     playback.step(-3)
     assert playback.position == 1 and not playback.playing
+
+
+def test_csv_of_an_analysed_real_clip_has_landmarks_of_face_frames_only(
+        qtbot: QtBot, clips_dir: Path, checkpoint: Path, tmp_path: Path) -> None:
+    """Eight frames of a face then four without one: the exported CSV has the box and the five landmarks of
+    every frame with a face, inside the frame, and empty cells (not 0) where there is none."""
+    video = tmp_path / "face_then_none.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (640, 360))
+    for frame in [*read_frames(clips_dir / "single_face.mp4", 8),
+                  *(cv2.resize(f, (640, 360)) for f in read_frames(clips_dir / "no_face.mp4", 4))]:
+        writer.write(frame)
+    writer.release()
+    view = shown_view(qtbot, settings=AnalysisSettings(checkpoint, backend="torch"),
+                      record_path=tmp_path / "record.sqlite")
+    with qtbot.waitSignal(view.loaded, timeout=ANALYSIS_TIMEOUT_MS):
+        view.open_video(video)
+    with (view.export_csv(tmp_path / "scores.csv")).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["status"] for r in rows[8:]] == ["no_face"] * 4
+    faces = [r for r in rows if r["status"] != "no_face"]
+    assert len(faces) >= 7
+    for row in faces:
+        xs = [float(row[c]) for c in (*BOX_COLUMNS, *LANDMARK_COLUMNS) if c.endswith(("_x", "x1", "x2"))]
+        ys = [float(row[c]) for c in (*BOX_COLUMNS, *LANDMARK_COLUMNS) if c.endswith(("_y", "y1", "y2"))]
+        assert all(0 < x < 640 for x in xs) and all(0 < y < 360 for y in ys), row
+        assert float(row["x1"]) < float(row["nose_x"]) < float(row["x2"])
+    for row in rows[8:]:
+        assert {row[c] for c in (*BOX_COLUMNS, *LANDMARK_COLUMNS)} == {""}
+    assert [r["seconds_since_start"] for r in rows[:2]] == ["0.000", "0.033"] and "time" not in rows[0]
+    view.shutdown()
+
+
+def test_each_export_says_where_it_was_saved_and_a_failure_in_one_line(
+        qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "record.sqlite"
+    session = write_session(db)
+    view = shown_view(qtbot, record_path=db)
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.open_session(session)
+    chosen: list[Path] = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(chosen[-1]), ""))
+    for kind in ("csv", "png", "pdf"):
+        chosen.append(tmp_path / f"bed 3.{kind}")
+        qtbot.mouseClick(view.export_buttons[kind], Qt.MouseButton.LeftButton)
+        assert chosen[-1].stat().st_size > 0
+        assert view.saved_label.isVisible() and view.saved_label.text() == f"Saved to {chosen[-1]}"
+        assert view.saved_label.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
+        assert not view.message.isVisible()
+    qtbot.mouseClick(view.copy_path_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == str(tmp_path / "bed 3.pdf")
+
+    folder = unwritable_folder(tmp_path)
+    for kind in ("csv", "png", "pdf"):
+        chosen.append(folder / f"bed 3.{kind}")
+        with qtbot.waitSignal(view.failed) as failed:
+            qtbot.mouseClick(view.export_buttons[kind], Qt.MouseButton.LeftButton)
+        message = failed.args[0]
+        assert message.startswith(f"{kind.upper()} export failed: cannot write {chosen[-1]}")
+        assert "\n" not in message and "Traceback" not in message
+        assert view.message.isVisible() and view.message.text() == message
+        assert not view.saved_label.isVisible() and not chosen[-1].exists()
+    view.shutdown()
