@@ -169,8 +169,9 @@ class VideoRecorder:
                 file = file or self._start(image.shape)
                 file.write(image, t)
                 self.written += 1
-            except (OSError, av.FFmpegError) as exc:
-                self._finish(file, f"Video recording stopped: cannot write in {self.folder}: {exc}")
+            except Exception as exc:  # a full disk, an encoder error: this thread must not die unheard
+                self._finish(file, f"Video recording stopped: cannot write in {self.folder}: "
+                                   f"{type(exc).__name__}: {exc}")
                 file = None
         self._finish(file)
 
@@ -180,7 +181,11 @@ class VideoRecorder:
         now = time.monotonic()
         if now - self._checked_at >= (RESUME_CHECK_S if self.problem else SPACE_CHECK_S):
             self._checked_at = now
-            free = self.free_space(self.folder)
+            try:
+                free = self.free_space(self.folder)
+            except OSError as exc:  # the folder went away, the disk was unmounted: stop, say so, retry
+                self.problem = f"Video recording stopped: cannot check the free space of {self.folder}: {exc}"
+                return False
             self.problem = None if free >= self.min_free_bytes else (
                 f"Video recording stopped: {free / 2**20:.0f} MiB free on the disk of {self.folder}, under "
                 f"{self.min_free_bytes / 2**20:.0f} MiB; it resumes when space is freed")

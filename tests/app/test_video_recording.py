@@ -191,6 +191,31 @@ def test_low_disk_space_stops_recording_with_a_problem_and_it_resumes_when_space
     assert len(first) == 10 and len(second) == 10  # nothing written while space was short
 
 
+def test_a_folder_that_goes_away_stops_recording_with_a_problem_not_a_dead_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(video_recording, "SPACE_CHECK_S", 0.0)
+    monkeypatch.setattr(video_recording, "RESUME_CHECK_S", 0.0)
+    folder = tmp_path / "video"
+    recorder = VideoRecorder(folder, BED, 15.0, min_free_bytes=0)
+    recorder.add(grey_frames(1)[0], T0)
+    while recorder.written < 1:
+        time.sleep(0.01)
+    for path in folder.iterdir():  # the data folder is deleted under the running app
+        path.unlink()
+    folder.rmdir()
+    recorder.add(grey_frames(1)[0], T0 + 0.1)
+    deadline = time.monotonic() + 10
+    while recorder.problem is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert recorder.problem is not None and "cannot check the free space" in recorder.problem
+    folder.mkdir()  # back: recording resumes in a new file
+    for i in range(2, 6):
+        recorder.add(grey_frames(1)[0], T0 + i / 10)
+        time.sleep(0.05)
+    recorder.close()
+    assert recorder.problem is None and recorder.paths[-1].parent == folder and recorder.paths[-1].exists()
+
+
 # -- replay of a session with its recorded video ------------------------------------------------------------
 def test_a_session_replays_with_its_recorded_video_in_step_with_the_curve(qtbot: QtBot, tmp_path: Path
                                                                            ) -> None:
