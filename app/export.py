@@ -230,7 +230,7 @@ def curve_figure(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE, dpi: in
     for annotation in record.annotations:
         (at,) = _axis_times(record, [annotation.t])
         axes.axvline(at, color="#616161", linestyle=":", linewidth=1)
-        axes.annotate(annotation_text(annotation), (at, SCORE_RANGE[1]), xytext=(3, -3),
+        axes.annotate(annotation.label, (at, SCORE_RANGE[1]), xytext=(3, -3),
                       textcoords="offset points", fontsize=8, va="top", rotation=90)
     axes.set_ylim(*SCORE_RANGE)
     start, end = record.span
@@ -253,11 +253,6 @@ def _axis_times(record: ReplayRecord, times: Sequence[float] | np.ndarray) -> np
     offset = start.utcoffset()
     local = times + (offset.total_seconds() if offset is not None else 0.0)
     return (local * 1000).astype("datetime64[ms]")
-
-
-def annotation_text(annotation: Annotation) -> str:
-    """How an annotation is labelled: its kind, and its text when it has one."""
-    return f"{annotation.kind.label}: {annotation.text}" if annotation.text else annotation.kind.label
 
 
 def curve_png(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE) -> bytes:

@@ -430,7 +430,7 @@ class ReplayView(QWidget):
 
     def _show_annotations(self) -> None:
         assert self.record is not None
-        self.curve.set_annotations([(a.t, export.annotation_text(a)) for a in self.record.annotations])
+        self.curve.set_annotations([(a.t, a.label) for a in self.record.annotations])
 
     def _annotate_clicked(self) -> None:
         try:
