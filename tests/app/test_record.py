@@ -31,7 +31,7 @@ from app.record import (
 from app.record_writer import MAX_TEXT_LENGTH, RecordWriter, open_record
 from engine.paths import data_dir
 from engine.status import FrameStatus
-from tests.helpers import ROOT, write_session
+from tests.helpers import BEFORE_STAYS, ROOT, write_session
 
 T0 = 1_750_000_000.0  # a wall-clock time in 2025
 
@@ -387,10 +387,6 @@ def test_a_face_quality_and_its_reason_are_kept_with_each_sample() -> None:
     assert samples.status.tolist() == ["ok", "low_quality", "not_applicable"]
     np.testing.assert_array_equal(samples.quality, [0.9, 0.2, 0.8])
     assert samples.detail.tolist() == ["", "blurred", ""]
-
-
-BEFORE_STAYS = "DROP INDEX sessions_by_stay; ALTER TABLE sessions DROP COLUMN stay_id; DROP TABLE stays; "
-"""SQL that takes a record back to what painmon wrote before schema 4 (no stays)."""
 
 
 def schema_of(path: Path) -> tuple[int, set[str]]:
