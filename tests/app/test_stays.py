@@ -222,3 +222,16 @@ def test_replay_lists_stays_and_opens_one_on_a_single_timeline(qtbot, tmp_path: 
     assert record is not None and record.stay is not None and len(view.curve.series) == 2250
     assert [label for _, label in view.curve.markers] == ["Analgesic given: morphine 2 mg", "Note: asleep"]
     assert "P-0042" in view.title.text() and not view.annotate_button.isEnabled()
+
+
+def test_data_retention_deletes_a_discharged_stay_once_its_sessions_are_gone(tmp_path: Path) -> None:
+    path = tmp_path / "record.sqlite"
+    stay, _ = write_stay(path)
+    with RecordWriter(path) as writer:
+        writer.delete_sessions_before(T0 + 4000)  # the first session of the stay only
+    with RecordReader(path) as reader:
+        assert [s.id for s in reader.stays()] == [stay] and len(reader.sessions(stay_id=stay)) == 1
+    with RecordWriter(path) as writer:
+        writer.delete_sessions_before(T0 + 6000)
+    with RecordReader(path) as reader:
+        assert reader.stays() == [] and reader.sessions() == []
