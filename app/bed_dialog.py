@@ -1,4 +1,5 @@
-"""The dialog in which a bed is added, edited or removed: name, patient, video source (a video file plays
+"""The dialog in which a bed is added, edited or removed: name, patient (a new bed's is admitted with it; a
+bed's patient then changes by Admit… / Discharge in the bed view), video source (a video file plays
 once or loops), alarm settings and the video-recording opt-in. Names and labels are normalised to one line
 of text as they enter."""
 
@@ -63,6 +64,9 @@ class BedDialog(QDialog):
         self.patient_edit = QLineEdit(config.patient if config else "")
         self.patient_edit.setMaxLength(MAX_PATIENT_LENGTH)
         self.patient_edit.setPlaceholderText("optional label, e.g. initials or a study code")
+        if config is not None:  # the stay's patient: admitted and discharged in the bed view
+            self.patient_edit.setReadOnly(True)
+            self.patient_edit.setToolTip("Admit… and Discharge in the Bed tab change the patient")
 
         self.kind_combo = QComboBox()
         for kind, label in SOURCE_LABELS.items():

@@ -12,6 +12,7 @@ from app.alarms import AlarmEvent, AlarmKind, AlarmState, BedAlarms
 from app.bed_states import VIDEO_ENDED, PrivacyPause
 from app.beds import BedConfig
 from app.handoff import AnalysedFrame, wall_clock
+from app.record import Stay
 from app.series import ScoreSeries
 from app.workers import CaptureWorker
 from engine.status import FrameStatus
@@ -37,6 +38,7 @@ class BedRuntime:
     config: BedConfig
     alarms: BedAlarms
     session_id: int | None = None  # opened at the first write, so that it names the model
+    stay: Stay | None = None  # the patient's open stay: every session opened for the bed joins it
     history: ScoreSeries = field(default_factory=ScoreSeries)
     pain_spans: list[tuple[float, float | None]] = field(default_factory=list)
     annotations: list[tuple[float, str]] = field(default_factory=list)

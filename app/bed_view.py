@@ -1,7 +1,8 @@
 """One bed in detail: large live video with the face box and landmarks, the pain curve with thresholds,
 alarm spans, event markers and gaps, the action units of the newest frame beside it (for a model with AUs),
 one-click annotations, acknowledge and privacy pause (a timed standby: the button stays down while it runs,
-the status counts down to the end and turns amber in its last minute).
+the status counts down to the end and turns amber in its last minute), and the patient's stay: Admit… asks
+for the patient's label, Discharge asks first; after a restart the curve shows the stay so far.
 
 The curve keeps a readable height at 1280×720: the video takes what room is left (its picture never asks the
 layout for more)."""
@@ -9,6 +10,7 @@ layout for more)."""
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -16,8 +18,10 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -25,9 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.bed_runtime import BedRuntime
+from app.beds import MAX_PATIENT_LENGTH, normalise_text
+from app.confirm import confirm
 from app.handoff import ModelInfo, wall_clock
 from app.monitor import Monitor
-from app.record import AnnotationKind
+from app.record import AnnotationKind, RecordError
 from app.ward_view import bed_status_text
 from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
@@ -68,8 +74,18 @@ class BedView(QWidget):
         self.pause_button.toggled.connect(self._pause_toggled)
         self.acknowledge_button = QPushButton("Acknowledge alarm")
         self.acknowledge_button.clicked.connect(self._acknowledge)
+        self.stay_label = QLabel("")
+        self.admit_button = QPushButton("Admit…")
+        self.admit_button.setToolTip("Admit a patient to this bed: the curve and the record follow the stay "
+                                     "across restarts until discharge")
+        self.admit_button.clicked.connect(self._admit_clicked)
+        self.discharge_button = QPushButton("Discharge")
+        self.discharge_button.clicked.connect(self._discharge_clicked)
         header = QHBoxLayout()
         header.addWidget(self.bed_combo)
+        header.addWidget(self.stay_label)
+        header.addWidget(self.admit_button)
+        header.addWidget(self.discharge_button)
         header.addWidget(self.status_label, 1)
         header.addWidget(self.acknowledge_button)
         header.addWidget(self.pause_button)
@@ -143,6 +159,15 @@ class BedView(QWidget):
         self.bed_combo.setCurrentIndex(self.bed_combo.findData(bed_id))
         self._load(bed_id)
 
+    def admit(self, patient: str) -> None:
+        """Admit a patient (a label or MRN, may be empty) to the shown bed; the record's refusal is shown."""
+        if self.bed_id is None:
+            return
+        try:
+            self.monitor.admit(self.bed_id, normalise_text(patient)[:MAX_PATIENT_LENGTH])
+        except RecordError as error:
+            QMessageBox.warning(self, "painmon", f"Not admitted: {error}")
+
     def annotate(self, kind: AnnotationKind, text: str = "") -> None:
         """Mark an event on the shown bed now."""
         if self.bed_id is not None:
@@ -166,6 +191,7 @@ class BedView(QWidget):
         self.pause_button.blockSignals(True)
         self.pause_button.setChecked(runtime.paused)
         self.pause_button.blockSignals(False)
+        self._show_stay(runtime)
         history = runtime.history
         if len(history) < self._painted_samples or len(runtime.annotations) < self._painted_markers:
             self._load(self.bed_id)  # a new patient: the bed's curve started afresh
@@ -184,6 +210,36 @@ class BedView(QWidget):
         self.score_label.setText(f"{score:.1f}" if math.isfinite(score) else "—")
         self.reading.show(runtime.reason, runtime.quality)
         self._show_frame(runtime)
+
+    def _show_stay(self, runtime: BedRuntime) -> None:
+        stay = runtime.stay
+        self.discharge_button.setEnabled(stay is not None)
+        if stay is None:
+            self.stay_label.setText("no patient admitted")
+            return
+        admitted = datetime.fromtimestamp(stay.admitted_at).strftime("%Y-%m-%d %H:%M")
+        self.stay_label.setText(f"{stay.patient or 'patient'} · admitted {admitted}")
+
+    def _admit_clicked(self) -> None:
+        runtime = self.runtime
+        if runtime is None:
+            return
+        question = "Patient label or MRN (optional):"
+        if runtime.stay is not None:
+            question = f"{runtime.stay.patient or 'The patient'} is discharged first.\n{question}"
+        patient, ok = QInputDialog.getText(self, f"Admit to {runtime.config.name}", question)
+        if ok:
+            self.admit(patient)
+
+    def _discharge_clicked(self) -> None:
+        runtime = self.runtime
+        if runtime is None or runtime.stay is None:
+            return
+        who = runtime.stay.patient or "the patient"
+        if confirm(self, f"Discharge {who} from {runtime.config.name}?",
+                   "The stay ends and is kept in the record with its sessions, scores, alarms and notes. The "
+                   "bed's curve starts afresh; monitoring goes on with no patient admitted.", "Discharge"):
+            self.monitor.discharge(runtime.bed_id)
 
     def _show_frame(self, runtime: BedRuntime) -> None:
         latest = runtime.latest

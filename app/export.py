@@ -1,9 +1,9 @@
 """Exports of a replayed recording: the per-frame CSV, the pain curve as PNG, and a PDF summary; and the
 alarm log's CSV.
 
-A `ReplayRecord` is what was replayed — an analysed video or a recorded session — with its alarms,
-annotations and model. Its times are in one frame: seconds into the video, or Unix time for a session
-(`wall_clock`).
+A `ReplayRecord` is what was replayed — an analysed video, a recorded session, or a patient's stay (all its
+sessions on one timeline) — with its alarms, annotations and model. Its times are in one frame: seconds
+into the video, or Unix time for a session or a stay (`wall_clock`).
 
 The CSV is the per-frame CSV of `painmon analyze` (engine.frame_csv; time_s in the record's frame, so the
 file reads back with `FrameTable.read_csv`) with columns for people first: `time` (sessions only: local
@@ -42,7 +42,16 @@ from PySide6.QtGui import QGuiApplication, QImage, QPageLayout, QPageSize, QPdfW
 from app import report_format as fmt
 from app.alarms import COLOURS, AlarmConfig, AlarmKind, Priority
 from app.curve_labels import add_labels
-from app.record import AlarmHistoryRow, AlarmRecord, Annotation, RecordReader
+from app.record import (
+    AlarmHistoryRow,
+    AlarmRecord,
+    Annotation,
+    AnnotationKind,
+    RecordReader,
+    Samples,
+    Session,
+    Stay,
+)
 from app.replay.analysis import VideoAnalysis
 from app.series import DEFAULT_MAX_GAP_S, with_gaps
 from app.widgets.curve import CURVE_COLOUR, SCORE_RANGE
@@ -56,6 +65,10 @@ DEFAULT_THRESHOLD = AlarmConfig().threshold
 PNG_SIZE = (1600, 500)
 """Pixel size of the exported curve."""
 PNG_DPI = 160
+COURSE_BEFORE_S = 900.0
+"""The course of an intervention compares the mean score in this long before it ..."""
+COURSE_AFTER_S = (1800.0, 3600.0)
+"""... with the mean score this long after it (from, to): when an analgesic has taken effect."""
 
 
 class ExportError(PainmonError):
@@ -79,6 +92,7 @@ class ReplayRecord:
     model: str = ""  # the model in words (name, version, file) when there is no card, or beside it
     threshold: float = DEFAULT_THRESHOLD
     period: tuple[float, float] | None = None  # the recorded period; None: first to last frame
+    stay: Stay | None = None  # the patient's stay this record covers (all its sessions)
 
     @property
     def span(self) -> tuple[float, float]:
@@ -128,17 +142,56 @@ def session_record(reader: RecordReader, session_id: int, threshold: float = DEF
     if session is None:
         raise PainmonError(f"the record {reader.path} has no session {session_id}")
     samples = reader.samples(session_id)
+    end = _last_moment(session.started_at, session.ended_at, samples)
+    return _sessions_record(reader, [session], samples, f"{session.bed_name} — session {session.id}",
+                            threshold, patient=session.patient, period=(session.started_at, end))
+
+
+def stay_record(reader: RecordReader, stay_id: int, threshold: float = DEFAULT_THRESHOLD) -> ReplayRecord:
+    """The record of a patient's stay: every session of it on one timeline, in time order, with their alarms
+    and annotations; PainmonError if the record has no such stay."""
+    stay = next((s for s in reader.stays() if s.id == stay_id), None)
+    if stay is None:
+        raise PainmonError(f"the record {reader.path} has no stay {stay_id}")
+    sessions = reader.sessions(stay_id=stay_id)
+    samples = reader.stay_samples(stay_id)
+    last = max((_last_moment(s.started_at, s.ended_at, samples) for s in sessions), default=stay.admitted_at)
+    end = stay.discharged_at if stay.discharged_at is not None else last
+    return _sessions_record(reader, sessions, samples, stay_title(stay), threshold, patient=stay.patient,
+                            period=(stay.admitted_at, end), stay=stay)
+
+
+def stay_title(stay: Stay) -> str:
+    """A stay in one line: patient, bed, admitted → discharged (or "open")."""
+    discharged = format_time(stay.discharged_at, True) if stay.discharged_at is not None else "open"
+    return (f"{stay.patient or 'Unnamed patient'} — {stay.bed_name}, stay {stay.id}: "
+            f"{format_time(stay.admitted_at, True)} → {discharged}")
+
+
+def _last_moment(started_at: float, ended_at: float | None, samples: Samples) -> float:
+    """When a session ended: its end, else (after a crash) its last sample, else its start."""
+    if ended_at is None and len(samples):
+        ended_at = float(samples.t[-1])
+    return max(ended_at if ended_at is not None else started_at, started_at)
+
+
+def _sessions_record(reader: RecordReader, sessions: Sequence[Session], samples: Samples, title: str,
+                     threshold: float, *, patient: str, period: tuple[float, float], stay: Stay | None = None
+                     ) -> ReplayRecord:
+    """The record of one or more sessions of one bed (oldest first) with their samples: the newest
+    session's model card, every model and source named."""
     low = samples.status == str(FrameStatus.LOW_QUALITY)
     table = FrameTable.from_columns(samples.t, samples.score, samples.status, quality=samples.quality,
                                     quality_reason=np.where(low, samples.detail, ""))
-    end = session.ended_at if session.ended_at is not None else (float(samples.t[-1]) if len(samples)
-                                                                 else session.started_at)
+    alarms = sorted((a for s in sessions for a in reader.alarms(s.id)), key=lambda a: a.raised_at)
+    annotations = sorted((a for s in sessions for a in reader.annotations(s.id)), key=lambda a: (a.t, a.id))
+    models = list(dict.fromkeys(s.model for s in sessions if s.model))
+    bed = stay if stay is not None else sessions[0]
     return ReplayRecord(
-        f"{session.bed_name} — session {session.id}", session.source, table, wall_clock=True,
-        patient=session.patient, bed=session.bed_name, bed_id=session.bed_id,
-        alarms=tuple(reader.alarms(session_id)), annotations=tuple(reader.annotations(session_id)),
-        card=_card_of(session.model), model=session.model, threshold=threshold,
-        period=(session.started_at, max(end, session.started_at)))
+        title, ", ".join(dict.fromkeys(s.source for s in sessions)), table, wall_clock=True, patient=patient,
+        bed=bed.bed_name, bed_id=bed.bed_id, alarms=tuple(alarms), annotations=tuple(annotations),
+        card=_card_of(models[-1] if models else ""), model=", ".join(models), threshold=threshold,
+        period=period, stay=stay)
 
 
 def _card_of(model: str) -> ModelCard | None:
@@ -213,7 +266,7 @@ def csv_leading_columns(record: ReplayRecord) -> dict[str, list[str]]:
     columns = {"time": [iso_time(float(ti)) for ti in t]} if record.wall_clock else {}
     columns["seconds_since_start"] = [f"{ti - record.span[0]:.3f}" for ti in t]
     columns["alarm"] = _event_cells(t, alarm_events(record.alarms))
-    columns["annotation"] = _event_cells(t, [(a.t, annotation_text(a)) for a in record.annotations])
+    columns["annotation"] = _event_cells(t, [(a.t, a.label) for a in record.annotations])
     return columns
 
 
@@ -281,7 +334,7 @@ def curve_figure(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE, dpi: in
     for annotation in record.annotations:
         (at,) = _axis_times(record, [annotation.t])
         axes.axvline(at, color="#616161", linestyle=":", linewidth=1)
-        labels.append((float(axes.convert_xunits(at)), annotation_text(annotation)))
+        labels.append((float(axes.convert_xunits(at)), annotation.label))
     axes.set_ylim(*SCORE_RANGE)
     start, end = record.span
     axes.set_xlim(*_axis_times(record, [start, max(end, start + 1.0)]))
@@ -304,11 +357,6 @@ def _axis_times(record: ReplayRecord, times: Sequence[float] | np.ndarray) -> np
     offset = start.utcoffset()
     local = times + (offset.total_seconds() if offset is not None else 0.0)
     return (local * 1000).astype("datetime64[ms]")
-
-
-def annotation_text(annotation: Annotation) -> str:
-    """How an annotation is labelled: its kind, and its text when it has one."""
-    return f"{annotation.kind.label}: {annotation.text}" if annotation.text else annotation.kind.label
 
 
 def curve_png(record: ReplayRecord, size: tuple[int, int] = PNG_SIZE) -> bytes:
@@ -343,8 +391,9 @@ th { background-color: #e8e8e8; text-align: left; }
 
 
 def write_pdf(record: ReplayRecord, path: Path) -> Path:
-    """Write the PDF summary: recording (patient, bed, period), score statistics, the curve, alarms,
-    annotations and the model card. Needs a Qt application (the GUI's; QGuiApplication for scripts)."""
+    """Write the PDF summary: recording (patient, bed, period; for a stay, its admission and discharge),
+    score statistics, the curve, alarms, the annotations with the scores before and after each
+    intervention, and the model card. Needs a Qt application (the GUI's; QGuiApplication for scripts)."""
     path = _writable(path)
     if QGuiApplication.instance() is None:
         raise ExportError("PDF export needs a running Qt application (start the painmon GUI)")
@@ -378,7 +427,8 @@ def summary_html(record: ReplayRecord, curve_url: str) -> str:
     """The PDF summary as HTML (Qt's rich-text subset); `curve_url` names the curve image."""
     stats = score_stats(record.table, record.threshold)
     start, end = record.span
-    parts = [f"<h1>Pain replay summary</h1><p class='muted'>{_e(record.title)}</p>"]
+    heading = "Pain course of a stay" if record.stay is not None else "Pain replay summary"
+    parts = [f"<h1>{heading}</h1><p class='muted'>{_e(record.title)}</p>"]
     card = record.card
     if card is not None and not card.clinical_use:
         parts.append("<table width='100%'><tr><td class='warning'>Not for clinical use — the model card "
@@ -386,7 +436,9 @@ def summary_html(record: ReplayRecord, curve_url: str) -> str:
     parts.append("<h2>Recording</h2>")
     parts.append(_pairs([
         ("Patient", record.patient or "—"), ("Bed", record.bed or "—"), ("Source", record.source),
-        ("Period", f"{record.format_time(start)} – {record.format_time(end)} ({fmt.duration(end - start)})"),
+        ("Stay" if record.stay else "Period",
+         f"{record.format_time(start)} – {record.format_time(end)} ({fmt.duration(end - start)})"
+         + (" (still open)" if record.stay and record.stay.discharged_at is None else "")),
         ("Model", record.model or "—"),
     ]))
     parts.append("<h2>Scores</h2>")
@@ -416,18 +468,42 @@ def summary_html(record: ReplayRecord, curve_url: str) -> str:
     else:
         parts.append("<p class='muted'>None recorded." + ("" if record.wall_clock else
                      " Alarms are recorded by the live monitor; a video analysis has none.") + "</p>")
-    parts.append("<h2>Annotations</h2>")
-    if record.annotations:
-        parts.append(_table(["Time", "Event", "Note"], [
-            [record.format_time(a.t, dated), a.kind.label, a.text] for a in record.annotations]))
-    else:
-        parts.append("<p class='muted'>None.</p>")
+    parts.append(_course_html(record, dated))
     parts.append("<h2>Model card</h2>")
     missing = _e(record.model or "model not recorded")
     parts.append(_pairs(fmt.card_rows(card)) if card is not None else
                  f"<p class='muted'>No model card available ({missing}).</p>")
     parts.append(f"<p class='muted'>Generated {datetime.now().strftime('%Y-%m-%d %H:%M')} by painmon.</p>")
     return "".join(parts)
+
+
+def scores_around(table: FrameTable, t: float) -> tuple[float, float]:
+    """The mean score in the `COURSE_BEFORE_S` before time t and from `COURSE_AFTER_S[0]` to
+    `COURSE_AFTER_S[1]` after it; NaN where no frame then had a score."""
+    before = (table.t >= t - COURSE_BEFORE_S) & (table.t < t)
+    after = (table.t >= t + COURSE_AFTER_S[0]) & (table.t <= t + COURSE_AFTER_S[1])
+    means = []
+    for window in (before, after):
+        scores = table.score[window & np.isfinite(table.score)]
+        means.append(float(scores.mean()) if len(scores) else math.nan)
+    return means[0], means[1]
+
+
+def _course_html(record: ReplayRecord, dated: bool) -> str:
+    """The annotations in time order: for each intervention (every kind but a note), the mean score
+    before it and once it has had time to act."""
+    if not record.annotations:
+        return "<h2>Annotations</h2><p class='muted'>None.</p>"
+    rows = []
+    for a in record.annotations:
+        around = () if a.kind is AnnotationKind.NOTE else scores_around(record.table, a.t)
+        scores = [fmt.score(v) for v in around] or ["", ""]
+        rows.append([record.format_time(a.t, dated), a.kind.label, a.text, *scores])
+    after_min = "–".join(f"{limit / 60:g}" for limit in COURSE_AFTER_S)
+    header = ["Time", "Event", "Note", f"Score {COURSE_BEFORE_S / 60:g} min before",
+              f"Score {after_min} min after"]
+    return (f"<h2>Annotations</h2><p class='muted'>The course: each intervention with the mean score "
+            f"before it and {after_min} min after it.</p>{_table(header, rows)}")
 
 
 def _pairs(rows: list[tuple[str, str]]) -> str:

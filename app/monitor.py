@@ -4,7 +4,8 @@
 bed's samples to its history, its `BedAlarms` and the record, watches the age of each bed's newest frame,
 turns writes the record refused into technical alarms, lets time pass for the alarms, and emits `updated`;
 the views repaint from the state it keeps. Bed configuration and settings persist in the user's data
-directory; every bed run is a record session.
+directory; every bed run is a record session, part of the bed's patient stay while one is open (app.stays:
+admitted, continued across restarts and model changes, discharged).
 
 It starts whatever it finds: damaged files are set aside and said in `notices`, never a refusal that would
 leave the ward unmonitored. The data folder is made private at start, and with data retention on, old
@@ -13,6 +14,7 @@ sessions and recordings are deleted at start and every hour.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -29,10 +31,11 @@ from app.bed_states import VIDEO_ENDED, PrivacyPause
 from app.beds import BedConfig, beds_path, recover_beds, save_beds
 from app.data_folder import delete_files_before, make_private
 from app.handoff import ModelInfo, Sample, wall_clock
-from app.record import AnnotationKind, RecordError
+from app.record import AnnotationKind, RecordError, Stay, marker_label
 from app.record_writer import open_record
 from app.series import ScoreSeries
 from app.settings import MonitorSettings, recover_settings, save_settings, settings_path
+from app.stays import StayHistory, open_stays
 from app.workers import (
     RETRY_S,
     CaptureWorker,
@@ -104,8 +107,9 @@ class Monitor(QObject):
         self._check: tuple[ModelCheck, threading.Thread] | None = None
         self._closed = False
         self._start_inference(self.settings, fallback_model)
+        stays = open_stays(self.record.path, [config.bed_id for config in configs])
         for config in configs:
-            self._start_bed(config)
+            self._start_bed(config, stays.get(config.bed_id))
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(display_interval_ms)
@@ -134,19 +138,17 @@ class Monitor(QObject):
         self.beds_changed.emit()
 
     def update_bed(self, config: BedConfig) -> None:
-        """Apply an edited bed (same bed_id): a new source or patient opens a new record session (a new
-        patient also a clean curve), a new source or recording choice restarts capture; alarm settings
+        """Apply an edited bed (same bed_id; its patient changes only by `admit` and `discharge`): a new
+        source opens a new record session, a new source or recording choice restarts capture; alarm settings
         apply from the next frame without losing a running alarm."""
         runtime = self._beds[config.bed_id]
-        save_beds([config if c.bed_id == config.bed_id else c for c in self._configs()], self.beds_file)
         old = runtime.config
+        config = dataclasses.replace(config, patient=old.patient)
+        save_beds([config if c.bed_id == config.bed_id else c for c in self._configs()], self.beds_file)
         runtime.config = config
         runtime.alarms.config = config.alarms
         runtime.alarms.bed = config.name
-        if config.patient != old.patient:  # a new patient starts with a clean curve
-            runtime.history, runtime.pain_spans, runtime.annotations = ScoreSeries(), [], []
-            runtime.version += 1
-        if config.source != old.source or config.patient != old.patient:
+        if config.source != old.source:
             self._end_session(runtime)
         restart = (config.source, config.record_video, config.loop_video) != (
             old.source, old.record_video, old.loop_video)
@@ -156,11 +158,12 @@ class Monitor(QObject):
         self.beds_changed.emit()
 
     def remove_bed(self, bed_id: str) -> None:
-        """Stop watching a bed, close its session and save the configuration."""
+        """Stop watching a bed, close its session, discharge its stay and save the configuration."""
         runtime = self._beds[bed_id]
         save_beds([c for c in self._configs() if c.bed_id != bed_id], self.beds_file)
         self._stop_capture(runtime)
         self._end_session(runtime)
+        self._close_stay(runtime)
         del self._beds[bed_id]
         self.beds_changed.emit()
 
@@ -180,6 +183,43 @@ class Monitor(QObject):
             self._start_capture(runtime)
         runtime.version += 1
         self.updated.emit()
+
+    # -- stays --------------------------------------------------------------------------------------------
+    def admit(self, bed_id: str, patient: str = "") -> None:
+        """Admit a patient (the label may be empty) to a bed, discharging any open stay: a new stay, a clean
+        curve, and every session of the bed from now on part of it. RecordError when the record cannot open
+        the stay (nothing changes then)."""
+        runtime = self._beds[bed_id]
+        stay = self._open_stay(runtime.config, patient)
+        self._close_stay(runtime)
+        runtime.stay = stay
+        self._new_patient(runtime, patient)
+
+    def discharge(self, bed_id: str) -> None:
+        """End a bed's stay: the patient label is cleared, the curve starts afresh, and the bed's sessions
+        belong to no stay until the next admission."""
+        runtime = self._beds[bed_id]
+        self._close_stay(runtime)
+        self._new_patient(runtime, "")
+
+    def _open_stay(self, config: BedConfig, patient: str) -> Stay:
+        now = wall_clock()
+        stay_id = self.record.admit(config.bed_id, config.name, patient=patient, admitted_at=now)
+        return Stay(stay_id, config.bed_id, config.name, patient, now, None)
+
+    def _close_stay(self, runtime: BedRuntime) -> None:
+        if runtime.stay is not None:
+            self.record.discharge(runtime.stay.id, wall_clock())
+            runtime.stay = None
+
+    def _new_patient(self, runtime: BedRuntime, patient: str) -> None:
+        """Another patient (or none) in the bed: the label saved, a clean curve, a new record session."""
+        runtime.config = dataclasses.replace(runtime.config, patient=patient)
+        save_beds(self._configs(), self.beds_file)
+        runtime.history, runtime.pain_spans, runtime.annotations = ScoreSeries(), [], []
+        runtime.version += 1
+        self._end_session(runtime)
+        self.beds_changed.emit()
 
     # -- nurse actions --------------------------------------------------------------------------------
     def acknowledge(self, bed_id: str) -> None:
@@ -208,7 +248,7 @@ class Monitor(QObject):
         runtime = self._beds[bed_id]
         kind = AnnotationKind(kind)
         t = wall_clock()
-        label = f"{kind.label}: {text}" if text else kind.label
+        label = marker_label(kind, text)
         if (session := self._session(runtime)) is not None:
             self.record.add_annotation(session, t, kind, text)
         else:
@@ -393,7 +433,8 @@ class Monitor(QObject):
             try:
                 runtime.session_id = self.record.start_session(
                     config.bed_id, config.name, source=config.source.describe(), started_at=wall_clock(),
-                    patient=config.patient, model=self.model_path)
+                    patient=config.patient, model=self.model_path,
+                    stay_id=runtime.stay.id if runtime.stay is not None else None)
             except RecordError as exc:  # a refused session is also reported by the writer: an alarm
                 log.warning("no record session for %s: %s", config.name, exc)
                 runtime.session_retry_at = wall_clock() + SESSION_RETRY_S
@@ -406,9 +447,20 @@ class Monitor(QObject):
             self.record.end_session(runtime.session_id, wall_clock())
             runtime.session_id = None
 
-    def _start_bed(self, config: BedConfig) -> None:
+    def _start_bed(self, config: BedConfig, stay: tuple[Stay, StayHistory] | None = None) -> None:
+        """Start watching a bed: it continues its open stay (the curve filled with the stay so far), or a
+        bed with a patient label and no stay (a new bed's, or one from before stays) admits that patient."""
         runtime = BedRuntime(config, BedAlarms(config.alarms, config.name))
         self._beds[config.bed_id] = runtime
+        if stay is not None:
+            runtime.stay, history = stay
+            runtime.history, runtime.annotations = history.series, history.markers
+            runtime.pain_spans = history.pain_spans
+        elif config.patient:
+            try:
+                runtime.stay = self._open_stay(config, config.patient)
+            except RecordError as exc:  # watched all the same; the record says why it failed
+                log.warning("%s cannot be admitted to %s: %s", config.patient, config.name, exc)
         self._start_capture(runtime)
 
     def _start_capture(self, runtime: BedRuntime) -> None:

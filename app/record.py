@@ -1,11 +1,12 @@
-"""The SQLite record of everything the monitor saw: beds, patients, sessions, per-frame samples, alarms and
-annotations: its schema, opening and checking it, and `RecordReader`, which gives sessions, samples, alarms
-and annotations back for replay and export, and the alarm history of all sessions for the alarm log (any
-thread may read). No Qt. All writes go through
+"""The SQLite record of everything the monitor saw: beds, patients, stays, sessions, per-frame samples, alarms
+and annotations: its schema, opening and checking it, and `RecordReader`, which gives stays, sessions,
+samples, alarms and annotations back for replay and export, and the alarm history of all sessions for the
+alarm log (any thread may read). No Qt. All writes go through
 `app.record_writer.RecordWriter`.
 
 Times are wall-clock seconds since the Unix epoch. A sample without a score (no face, no camera, privacy
-pause) has score NULL (NaN when read) and a status saying why: a gap, never 0.
+pause) has score NULL (NaN when read) and a status saying why: a gap, never 0. A stay is one patient in one
+bed from admission to discharge; each session (one run of the app on a bed) belongs to at most one stay.
 """
 
 from __future__ import annotations
@@ -25,10 +26,21 @@ from engine.files import PRIVATE_MODE
 from engine.labelled import LabelledEnum
 from engine.paths import data_dir
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+_STAYS = """
+CREATE TABLE stays (
+    id INTEGER PRIMARY KEY,
+    bed_id TEXT NOT NULL REFERENCES beds(id),
+    patient TEXT NOT NULL,
+    admitted_at REAL NOT NULL,
+    discharged_at REAL
+);
+CREATE INDEX stays_by_bed ON stays(bed_id, admitted_at);
+"""
 SCHEMA = """
 CREATE TABLE beds (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE patients (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE);
+""" + _STAYS + """
 CREATE TABLE sessions (
     id INTEGER PRIMARY KEY,
     bed_id TEXT NOT NULL REFERENCES beds(id),
@@ -36,8 +48,10 @@ CREATE TABLE sessions (
     source TEXT NOT NULL,
     model TEXT NOT NULL,
     started_at REAL NOT NULL,
-    ended_at REAL
+    ended_at REAL,
+    stay_id INTEGER REFERENCES stays(id)
 );
+CREATE INDEX sessions_by_stay ON sessions(stay_id);
 CREATE TABLE samples (
     session_id INTEGER NOT NULL REFERENCES sessions(id),
     t REAL NOT NULL,
@@ -80,10 +94,13 @@ MIGRATIONS = {
     1: "ALTER TABLE samples ADD COLUMN quality REAL; "
        "ALTER TABLE samples ADD COLUMN detail TEXT NOT NULL DEFAULT '';",
     2: "CREATE INDEX IF NOT EXISTS alarm_events_by_t ON alarm_events(t);",
+    3: _STAYS + "ALTER TABLE sessions ADD COLUMN stay_id INTEGER REFERENCES stays(id); "
+                "CREATE INDEX sessions_by_stay ON sessions(stay_id);",
 }
 """SQL that brings a record of each older version to the next (version 2: a sample's face quality and the
 detail of its status, such as why the face was of too low quality; version 3: alarm events indexed by time
-alone, for the alarm history of all sessions)."""
+alone, for the alarm history of all sessions; version 4: patient stays, and each session's stay — none for
+the sessions recorded before)."""
 
 
 class RecordError(PainmonError):
@@ -111,19 +128,34 @@ class Session:
     model: str
     started_at: float
     ended_at: float | None
+    stay_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Stay:
+    """One patient in one bed from admission until discharge (discharged_at None while the stay is open);
+    the patient label may be empty."""
+
+    id: int
+    bed_id: str
+    bed_name: str
+    patient: str
+    admitted_at: float
+    discharged_at: float | None
 
 
 @dataclass(frozen=True)
 class Samples:
     """Per-frame samples in time order: t (float64 s), score (float64, NaN for gaps), status (str), the face's
-    quality (float64, NaN where unknown) and the detail of the status (str: why the quality was too low, the
-    model's error)."""
+    quality (float64, NaN where unknown), the detail of the status (str: why the quality was too low, the
+    model's error) and the session of each (int64)."""
 
     t: np.ndarray
     score: np.ndarray
     status: np.ndarray
     quality: np.ndarray
     detail: np.ndarray
+    session: np.ndarray
 
     def __len__(self) -> int:
         return len(self.t)
@@ -179,6 +211,16 @@ class Annotation:
     t: float
     kind: AnnotationKind
     text: str
+
+    @property
+    def label(self) -> str:
+        """How the marker is labelled (`marker_label`)."""
+        return marker_label(self.kind, self.text)
+
+
+def marker_label(kind: AnnotationKind, text: str) -> str:
+    """How an event marker is labelled: its kind, and its text when it has one."""
+    return f"{kind.label}: {text}" if text else kind.label
 
 
 def record_path() -> Path:
@@ -249,25 +291,43 @@ class RecordReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def sessions(self, bed_id: str | None = None) -> list[Session]:
-        """Sessions, oldest first, of one bed or of all."""
+    def sessions(self, bed_id: str | None = None, stay_id: int | None = None) -> list[Session]:
+        """Sessions, oldest first: of one bed, of one stay, or all."""
         rows = self._db.execute(
             "SELECT s.id, s.bed_id, b.name, coalesce(p.label, ''), s.source, s.model, s.started_at, "
-            "s.ended_at FROM sessions s JOIN beds b ON b.id = s.bed_id "
+            "s.ended_at, s.stay_id FROM sessions s JOIN beds b ON b.id = s.bed_id "
             "LEFT JOIN patients p ON p.id = s.patient_id "
-            "WHERE ?1 IS NULL OR s.bed_id = ?1 ORDER BY s.started_at, s.id", (bed_id,)).fetchall()
+            "WHERE (?1 IS NULL OR s.bed_id = ?1) AND (?2 IS NULL OR s.stay_id = ?2) "
+            "ORDER BY s.started_at, s.id", (bed_id, stay_id)).fetchall()
         return [Session(*row) for row in rows]
+
+    def stays(self, bed_id: str | None = None, open_only: bool = False) -> list[Stay]:
+        """Stays, oldest first, of one bed or of all; with `open_only`, those not discharged yet."""
+        rows = self._db.execute(
+            "SELECT st.id, st.bed_id, b.name, st.patient, st.admitted_at, st.discharged_at FROM stays st "
+            "JOIN beds b ON b.id = st.bed_id WHERE (?1 IS NULL OR st.bed_id = ?1) "
+            "AND (NOT ?2 OR st.discharged_at IS NULL) ORDER BY st.admitted_at, st.id",
+            (bed_id, open_only)).fetchall()
+        return [Stay(*row) for row in rows]
 
     def samples(self, session_id: int, start: float = -math.inf, end: float = math.inf) -> Samples:
         """Samples of a session with start <= t <= end."""
+        return self._samples("session_id = ?", session_id, start, end)
+
+    def stay_samples(self, stay_id: int, start: float = -math.inf, end: float = math.inf) -> Samples:
+        """Samples of every session of a stay with start <= t <= end, in time order (one query)."""
+        return self._samples("session_id IN (SELECT id FROM sessions WHERE stay_id = ?)", stay_id, start, end)
+
+    def _samples(self, which: str, key: int, start: float, end: float) -> Samples:
         rows = self._db.execute(
-            "SELECT t, score, status, quality, detail FROM samples WHERE session_id=? AND t BETWEEN ? AND ? "
-            "ORDER BY t", (session_id, start, end)).fetchall()
+            f"SELECT t, score, status, quality, detail, session_id FROM samples WHERE {which} "
+            "AND t BETWEEN ? AND ? ORDER BY t, session_id", (key, start, end)).fetchall()
         t = np.array([r[0] for r in rows], dtype=np.float64)
         score = np.array([math.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
         status = np.array([r[2] for r in rows], dtype=str)
         quality = np.array([math.nan if r[3] is None else r[3] for r in rows], dtype=np.float64)
-        return Samples(t, score, status, quality, np.array([r[4] for r in rows], dtype=str))
+        return Samples(t, score, status, quality, np.array([r[4] for r in rows], dtype=str),
+                       np.array([r[5] for r in rows], dtype=np.int64))
 
     def alarms(self, session_id: int, start: float = -math.inf, end: float = math.inf) -> list[AlarmRecord]:
         """Alarm episodes of a session that overlap [start, end], in the order they were raised."""

@@ -63,8 +63,8 @@ _STOP = object()
 class RecordWriter:
     """Queues writes from any thread and commits them on its own thread, batched, at least once a second.
 
-    Methods return at once except `start_session` and `flush`, which wait for their commit. Values are
-    checked on the writer's thread: a write with values the record cannot take (a NaN time, a wrong type,
+    Methods return at once except `start_session`, `admit` and `flush`, which wait for their commit. Values
+    are checked on the writer's thread: a write with values the record cannot take (a NaN time, a wrong type,
     over-long text) is refused on its own and reported by `take_failures`, naming its bed, while every other
     write is kept; NUL characters and lone surrogates in text are stored as U+FFFD. If a commit fails (disk
     full, or another program holds the write lock for over `lock_timeout_s`), the writes are kept and
@@ -102,19 +102,38 @@ class RecordWriter:
         return failures
 
     def start_session(self, bed_id: str, bed_name: str, *, source: str, started_at: float, patient: str = "",
-                      model: str = "") -> int:
-        """Open a session for a bed (upserting bed and patient) and return its id once committed;
-        RecordError when it cannot be (the values are refused, or the record cannot be written)."""
+                      model: str = "", stay_id: int | None = None) -> int:
+        """Open a session for a bed (upserting bed and patient), part of stay `stay_id` if given, and return
+        its id once committed; RecordError when it cannot be (the values are refused, or the record cannot
+        be written)."""
 
         def insert(db: sqlite3.Connection) -> int:
             session = _insert_session(
                 db, bed_id=_text(bed_id, "bed id"), bed_name=_text(bed_name, "bed name"),
                 patient=_text(patient, "patient"), source=_text(source, "source"),
-                model=_text(model, "model"), started_at=_time(started_at))
+                model=_text(model, "model"), started_at=_time(started_at),
+                stay_id=None if stay_id is None else _id(stay_id, "stay id"))
             self._session_beds[session] = bed_id
             return session
 
         return int(self._submit(_Item("session", insert, bed_id=bed_id, wait=True)))
+
+    def admit(self, bed_id: str, bed_name: str, *, patient: str, admitted_at: float) -> int:
+        """Open a stay: a patient (the label may be empty) admitted to a bed; its id once committed
+        (RecordError when it cannot be)."""
+
+        def insert(db: sqlite3.Connection) -> int:
+            _upsert_bed(db, _text(bed_id, "bed id"), _text(bed_name, "bed name"))
+            cursor = db.execute("INSERT INTO stays(bed_id, patient, admitted_at) VALUES (?, ?, ?)",
+                                (bed_id, _text(patient, "patient"), _time(admitted_at)))
+            return int(cursor.lastrowid or 0)
+
+        return int(self._submit(_Item("admission", insert, bed_id=bed_id, wait=True)))
+
+    def discharge(self, stay_id: int, discharged_at: float) -> None:
+        """Queue the end of a stay."""
+        self._put_sql("discharge", None, "UPDATE stays SET discharged_at=? WHERE id=?",
+                      lambda: (_time(discharged_at), _id(stay_id, "stay id")))
 
     def add_sample(self, session_id: int, t: float, score: float, status: FrameStatus, *,
                    quality: float = math.nan, detail: str = "") -> None:
@@ -148,7 +167,8 @@ class RecordWriter:
     def delete_sessions_before(self, cutoff: float, keep: Collection[int] = ()) -> None:
         """Queue the deletion of the sessions whose last moment (their end, else their last sample, else their
         start) is before `cutoff` (Unix time), except those in `keep`: with their samples, alarms and
-        annotations, and the patients no session names any more. What is deleted is overwritten in the file,
+        annotations, the patients no session names any more, and the stays discharged before `cutoff` that
+        have no session left. What is deleted is overwritten in the file,
         not left in free pages."""
         kept = set(keep)
         self._put(_Item("deletion", lambda db: _delete_sessions_before(db, _time(cutoff), kept)))
@@ -312,17 +332,22 @@ def _refused(exc: Exception) -> bool:
     return not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, _ROW_ERRORS)
 
 
-def _insert_session(db: sqlite3.Connection, *, bed_id: str, bed_name: str, patient: str, source: str,
-                    model: str, started_at: float) -> int:
+def _upsert_bed(db: sqlite3.Connection, bed_id: str, bed_name: str) -> None:
     db.execute("INSERT INTO beds(id, name) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET name=excluded.name",
                (bed_id, bed_name))
+
+
+def _insert_session(db: sqlite3.Connection, *, bed_id: str, bed_name: str, patient: str, source: str,
+                    model: str, started_at: float, stay_id: int | None) -> int:
+    _upsert_bed(db, bed_id, bed_name)
     patient_id = None
     if patient:
         db.execute("INSERT OR IGNORE INTO patients(label) VALUES (?)", (patient,))
         patient_id = db.execute("SELECT id FROM patients WHERE label=?", (patient,)).fetchone()[0]
     cursor = db.execute(
-        "INSERT INTO sessions(bed_id, patient_id, source, model, started_at) VALUES (?, ?, ?, ?, ?)",
-        (bed_id, patient_id, source, model, started_at))
+        "INSERT INTO sessions(bed_id, patient_id, source, model, started_at, stay_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (bed_id, patient_id, source, model, started_at, stay_id))
     return int(cursor.lastrowid or 0)
 
 
@@ -335,6 +360,8 @@ def _delete_sessions_before(db: sqlite3.Connection, cutoff: float, keep: set[int
     db.executemany("DELETE FROM sessions WHERE id = ?", old)
     db.execute("DELETE FROM patients WHERE id NOT IN (SELECT patient_id FROM sessions "
                "WHERE patient_id IS NOT NULL)")
+    db.execute("DELETE FROM stays WHERE discharged_at < ? AND id NOT IN (SELECT stay_id FROM sessions "
+               "WHERE stay_id IS NOT NULL)", (cutoff,))
 
 
 def _apply_alarm_event(db: sqlite3.Connection, session_id: int, event: AlarmEvent) -> None:
@@ -370,10 +397,10 @@ def _score(score: object) -> float | None:
     return float(score) if math.isfinite(score) else None
 
 
-def _id(value: object) -> int:
+def _id(value: object, name: str = "session id") -> int:
     """A row id: an integer (not a bool)."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"session id must be an integer, got {type(value).__name__}")
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     return int(value)
 
 

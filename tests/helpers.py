@@ -284,3 +284,39 @@ def recorded_samples() -> int:
             return sum(len(reader.samples(s.id)) for s in reader.sessions())
     except RecordError:  # not created yet
         return 0
+
+
+BEFORE_STAYS = "DROP INDEX sessions_by_stay; ALTER TABLE sessions DROP COLUMN stay_id; DROP TABLE stays; "
+"""SQL that takes a record back to what painmon wrote before schema 4 (no stays)."""
+
+
+def write_stay(path: Path) -> tuple[int, list[int]]:
+    """A real record of a discharged stay of P-0042 in Bed 3 over two sessions (a restart between them):
+    pain 4 until an analgesic at 20 min, 3 until the restart at 25 min, 1.5 from 30 to 80 min, a note at
+    50 min; and a session of the bed before the admission, part of no stay. Samples every 2 s."""
+    from app.alarms import AlarmConfig, BedAlarms
+    from app.record import AnnotationKind
+    from app.record_writer import RecordWriter
+    from engine.status import FrameStatus
+
+    with RecordWriter(path) as writer:
+        before = writer.start_session("bed-3", "Bed 3", source="camera 0", started_at=T0 - 600)
+        writer.add_sample(before, T0 - 590, 2.0, FrameStatus.OK)
+        writer.end_session(before, T0 - 300)
+        stay = writer.admit("bed-3", "Bed 3", patient="P-0042", admitted_at=T0)
+        sessions = []
+        for start, end in ((0, 1500), (1800, 4800)):
+            session = writer.start_session("bed-3", "Bed 3", source="camera 0", started_at=T0 + start,
+                                           patient="P-0042", model="demo-regressor 1.2", stay_id=stay)
+            alarms = BedAlarms(AlarmConfig(threshold=3.5, delay_s=10.0), bed="Bed 3")
+            for t in T0 + np.arange(start, end, 2.0):
+                score = 4.0 if t < T0 + 1200 else 3.0 if t < T0 + 1500 else 1.5
+                writer.add_sample(session, t, score, FrameStatus.OK)
+                for event in alarms.update(t, score):
+                    writer.add_alarm_event(session, event)
+            writer.end_session(session, T0 + end)
+            sessions.append(session)
+        writer.add_annotation(sessions[0], T0 + 1200, AnnotationKind.ANALGESIC, "morphine 2 mg")
+        writer.add_annotation(sessions[1], T0 + 3000, AnnotationKind.NOTE, "asleep")
+        writer.discharge(stay, T0 + 5000)
+    return stay, sessions

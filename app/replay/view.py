@@ -3,7 +3,8 @@ player that keeps both in step, event annotations, and the CSV / PNG / PDF expor
 
 `ReplayView.open_video(path)` analyses the video on a background thread with a progress bar (results cached
 by file hash, app.replay.analysis) and shows its first frame meanwhile (with a model with AUs, the AUs at the
-cursor are shown beside the curve); `open_session(session_id)` loads a session from the record. Then play /
+cursor are shown beside the curve); `open_session(session_id)` loads a session from the record,
+`open_stay(stay_id)` a patient's stay (its sessions on one timeline). Then play /
 pause, step, speed and the slider move through the frames (app.replay.playback); the curve's cursor follows,
 and clicking the curve seeks to the nearest frame.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,7 @@ from app.replay.analysis import AnalysisJob, AnalysisSettings, VideoAnalysis
 from app.replay.annotations import load_video_annotations, save_video_annotations
 from app.replay.playback import SPEEDS, Frames, Playback, VideoFrames
 from app.replay.recordings import SessionFrames, recordings_of
-from app.replay.widgets import FrameView, SessionDialog
+from app.replay.widgets import STAY, FrameView, SessionDialog, describe_session, describe_stay
 from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
 from app.widgets.image import draw_face
@@ -254,14 +256,33 @@ class ReplayView(QWidget):
     def open_session(self, session_id: int) -> None:
         """Replay a past session from the record: curve, alarms, annotations, and the bed's recorded video
         where there is some (app.video_recording)."""
-        self._reset(f"session {session_id}")
+        record = self._read_record(f"session {session_id}",
+                                   lambda reader: export.session_record(reader, session_id, self.threshold))
+        if record is not None:
+            self.session_id = session_id
+            self._present_recorded(record)
+
+    def open_stay(self, stay_id: int) -> None:
+        """Replay a patient's stay: all its sessions' samples, alarms and annotations on one timeline, with
+        the bed's recorded video over the stay (annotations are added to a stay's sessions one by one)."""
+        record = self._read_record(f"stay {stay_id}",
+                                   lambda reader: export.stay_record(reader, stay_id, self.threshold))
+        if record is not None:
+            self._present_recorded(record)
+            self.annotate_button.setEnabled(False)
+
+    def _read_record(self, title: str, read: Callable[[RecordReader], ReplayRecord]) -> ReplayRecord | None:
+        """Reset the view and read a record from the record database (None, said, when it cannot be)."""
+        self._reset(title)
         try:
             with RecordReader(self.record_path) as reader:
-                record = export.session_record(reader, session_id, self.threshold)
+                return read(reader)
         except PainmonError as error:
             self._fail(str(error))
-            return
-        self.session_id = session_id
+            return None
+
+    def _present_recorded(self, record: ReplayRecord) -> None:
+        """Show a session's or a stay's record with the bed's video recorded over its period."""
         recordings = recordings_of(self.video_folder, record.bed_id, *record.span) if record.bed_id else []
         self._present(record, SessionFrames(recordings, record.table.t) if recordings else None)
 
@@ -426,6 +447,8 @@ class ReplayView(QWidget):
         kind = AnnotationKind(kind)
         if kind is AnnotationKind.NOTE and not text.strip():
             raise PainmonError("a note needs text")
+        if record.stay is not None:
+            raise PainmonError("a stay is annotated session by session: open one of its sessions")
         t = float(record.table.t[self.position])
         if self.session_id is not None:
             writer = self._record_writer()
@@ -450,7 +473,7 @@ class ReplayView(QWidget):
 
     def _show_annotations(self) -> None:
         assert self.record is not None
-        self.curve.set_annotations([(a.t, export.annotation_text(a)) for a in self.record.annotations])
+        self.curve.set_annotations([(a.t, a.label) for a in self.record.annotations])
 
     def _annotate_clicked(self) -> None:
         try:
@@ -512,21 +535,18 @@ class ReplayView(QWidget):
     def _choose_session(self) -> None:
         try:
             with RecordReader(self.record_path) as reader:
-                sessions = reader.sessions()
+                stays, sessions = reader.stays(), reader.sessions()
         except PainmonError as error:
             self._fail(str(error))
             return
-        if not sessions:
+        if not sessions and not stays:
             self._fail("the record holds no sessions yet")
             return
-        described = []
-        for s in sessions:
-            minutes = ((s.ended_at or s.started_at) - s.started_at) / 60
-            described.append((s.id, f"{s.bed_name} · {s.patient or 'no patient'} · "
-                                    f"{export.format_time(s.started_at, True)} · {minutes:.0f} min"))
-        dialog = SessionDialog(described, self)
-        if dialog.exec() and (chosen := dialog.session_id()) is not None:
-            self.open_session(chosen)
+        dialog = SessionDialog([(s.id, describe_stay(s)) for s in stays],
+                               [(s.id, describe_session(s)) for s in sessions], self)
+        if dialog.exec() and (chosen := dialog.choice()) is not None:
+            kind, number = chosen
+            (self.open_stay if kind == STAY else self.open_session)(number)
 
     # -- state ----------------------------------------------------------------------------------------
     def _set_ready(self, ready: bool) -> None:

@@ -1,6 +1,8 @@
-"""Replay's own widgets: the video frame scaled to fit, and the dialog that picks a past session."""
+"""Replay's own widgets: the video frame scaled to fit, and the dialog that picks a past stay or session."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -16,7 +18,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.export import format_time
+from app.record import Session, Stay
 from app.widgets.image import bgr_to_qimage
+
+STAY, SESSION = "stay", "session"
+"""What the session dialog's choice is."""
 
 
 class FrameView(QLabel):
@@ -49,17 +56,46 @@ class FrameView(QLabel):
                                                Qt.TransformationMode.SmoothTransformation))
 
 
-class SessionDialog(QDialog):
-    """Pick a past session of the record: bed, patient, start and length of each."""
+def describe_stay(stay: Stay) -> str:
+    """A stay as the session dialog lists it: patient, bed, admitted, discharged or "open", length."""
+    end = stay.discharged_at
+    length = _length((end if end is not None else time.time()) - stay.admitted_at)
+    return (f"{stay.patient or 'unnamed patient'} · {stay.bed_name} · admitted "
+            f"{format_time(stay.admitted_at, True)} · "
+            f"{'discharged ' + format_time(end, True) if end is not None else 'open'} · {length}")
 
-    def __init__(self, sessions: list[tuple[int, str]], parent: QWidget | None = None) -> None:
+
+def describe_session(session: Session) -> str:
+    """A session as the session dialog lists it: bed, patient, start, length."""
+    length = _length((session.ended_at or session.started_at) - session.started_at)
+    return (f"{session.bed_name} · {session.patient or 'no patient'} · "
+            f"{format_time(session.started_at, True)} · {length}")
+
+
+def _length(seconds: float) -> str:
+    hours, minutes = divmod(round(max(0.0, seconds) / 60), 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+class SessionDialog(QDialog):
+    """Pick a patient's stay (listed first) or a single past session of the record: each given as (id,
+    description)."""
+
+    def __init__(self, stays: list[tuple[int, str]], sessions: list[tuple[int, str]],
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Open a past session")
+        self.setWindowTitle("Open a stay or a past session")
         self.list = QListWidget()
-        for session_id, text in sessions:
-            item = QListWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, session_id)
-            self.list.addItem(item)
+        for kind, heading, rows in ((STAY, "Stays", stays), (SESSION, "Sessions", sessions)):
+            if not rows:
+                continue
+            title = QListWidgetItem(heading)
+            title.setFlags(Qt.ItemFlag.NoItemFlags)  # a heading, not a choice
+            self.list.addItem(title)
+            for number, text in rows:
+                item = QListWidgetItem(f"  {text}")
+                item.setData(Qt.ItemDataRole.UserRole, (kind, number))
+                self.list.addItem(item)
         self.list.setCurrentRow(self.list.count() - 1)
         self.list.itemDoubleClicked.connect(self.accept)
         choice = QDialogButtonBox.StandardButton
@@ -69,9 +105,10 @@ class SessionDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.list)
         layout.addWidget(buttons)
-        self.resize(520, 360)
+        self.resize(640, 400)
 
-    def session_id(self) -> int | None:
-        """The chosen session."""
+    def choice(self) -> tuple[str, int] | None:
+        """The chosen stay or session: (STAY or SESSION, its id)."""
         item = self.list.currentItem()
-        return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+        data = None if item is None else item.data(Qt.ItemDataRole.UserRole)
+        return None if data is None else (str(data[0]), int(data[1]))

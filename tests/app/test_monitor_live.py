@@ -334,8 +334,9 @@ def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
 
     qtbot.waitUntil(lambda: len(bed.history) >= 2, timeout=LIVE_TIMEOUT_MS)  # gaps: no model here
     dialog = window.edit_bed(bed.bed_id)
-    dialog.patient_edit.setText("CD")
-    dialog.accept()
+    assert dialog.patient_edit.isReadOnly()  # a bed's patient changes by Admit… / Discharge
+    dialog.reject()
+    window.bed_view.admit("CD")
     assert bed.config.patient == "CD" and len(bed.history) == 0  # a new patient: a clean curve
 
     dialog = window.add_bed()
@@ -354,6 +355,9 @@ def test_edited_and_removed_beds_persist(qtbot, open_window, tmp_path: Path):
     answer_message_box("Yes")
     dialog.remove_button.click()
     assert window.monitor.beds == [] and window.ward.tiles == {} and load_beds() == []
+    window.monitor.record.flush()
+    with RecordReader() as reader:
+        assert [(s.patient, s.discharged_at is not None) for s in reader.stays()] == [("CD", True)]
 
 
 def test_killing_the_app_keeps_every_sample_older_than_a_second(tmp_path: Path):

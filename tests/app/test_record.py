@@ -31,7 +31,7 @@ from app.record import (
 from app.record_writer import MAX_TEXT_LENGTH, RecordWriter, open_record
 from engine.paths import data_dir
 from engine.status import FrameStatus
-from tests.helpers import ROOT, write_session
+from tests.helpers import BEFORE_STAYS, ROOT, write_session
 
 T0 = 1_750_000_000.0  # a wall-clock time in 2025
 
@@ -404,14 +404,15 @@ def test_a_version_1_record_is_upgraded_in_place_and_keeps_its_sessions(tmp_path
     path = tmp_path / "record.sqlite"
     session = write_session(path)
     with sqlite3.connect(path) as db:  # back to what painmon wrote before schema 2
-        db.executescript("ALTER TABLE samples DROP COLUMN quality; ALTER TABLE samples DROP COLUMN detail; "
-                         "DROP INDEX alarm_events_by_t; PRAGMA user_version=1;")
+        db.executescript(BEFORE_STAYS + "ALTER TABLE samples DROP COLUMN quality; "
+                         "ALTER TABLE samples DROP COLUMN detail; DROP INDEX alarm_events_by_t; "
+                         "PRAGMA user_version=1;")
     db.close()
     with RecordReader(path) as reader:
         samples = reader.samples(session)
     assert len(samples) == 480 and np.isnan(samples.quality).all() and set(samples.detail) == {""}
     version, indexes = schema_of(path)
-    assert version == SCHEMA_VERSION == 3 and "alarm_events_by_t" in indexes
+    assert version == SCHEMA_VERSION == 4 and "alarm_events_by_t" in indexes
     with RecordWriter(path) as writer:
         writer.add_sample(session, T0 + 300, 1.0, FrameStatus.OK, quality=0.75)
     with RecordReader(path) as reader:
@@ -424,13 +425,13 @@ def test_a_version_2_record_gets_the_alarm_history_index_and_its_history(tmp_pat
     path = tmp_path / "record.sqlite"
     write_session(path)
     with sqlite3.connect(path) as db:  # back to what painmon wrote before schema 3
-        db.executescript("DROP INDEX alarm_events_by_t; PRAGMA user_version=2;")
+        db.executescript(BEFORE_STAYS + "DROP INDEX alarm_events_by_t; PRAGMA user_version=2;")
     db.close()
     assert schema_of(path) == (2, {"samples_by_time", "alarm_events_by_time", "sqlite_autoindex_beds_1",
                                    "sqlite_autoindex_patients_1", "sqlite_autoindex_alarms_1"})
     with RecordReader(path) as reader:
         history = reader.alarm_history()
-    assert schema_of(path)[0] == 3 and "alarm_events_by_t" in schema_of(path)[1]
+    assert schema_of(path)[0] == 4 and "alarm_events_by_t" in schema_of(path)[1]
     with sqlite3.connect(path) as db:
         plan = " ".join(row[-1] for row in db.execute(
             "EXPLAIN QUERY PLAN SELECT t FROM alarm_events WHERE t BETWEEN 0 AND 1 ORDER BY t DESC LIMIT 5"))
