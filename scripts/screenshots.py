@@ -7,8 +7,9 @@ libxcb-keysyms1`, the last three for Qt's xcb platform plugin), runs the app on 
 directory with the bundled demo model, three simulated-patient beds (bed 1 recording video) and a fourth
 watching a real person (tests/data/clips/single_face.mp4 in a loop: the demo model, trained on rendered faces,
 does not apply to him), and saves ward.png, bed.png, replay.png (a recording of a simulated patient once its
-analysis is done), session_replay.png (bed 1's session with its recorded video), alarm_log.png, and
-ward_16.png (twelve more beds, 16 at 1280×720, one in pain alarm). With --au-model, the monitor switches
+analysis is done), session_replay.png (bed 1's session with its recorded video), alarm_log.png, then
+closes and starts the app again for bed_stay.png (bed 1's stay across the restart) and ward_16.png (twelve
+more beds, 16 at 1280×720, one in pain alarm). With --au-model, the monitor switches
 to that model (one with AUs) before the last and saves bed_aus.png: the bed view with its AU bars.
 """
 
@@ -139,6 +140,14 @@ def shoot(out: Path, scratch: Path, warmup_s: float, au_model: Path | None) -> N
         shoot_replays(window, out, scratch)
         if au_model is not None:
             shoot_au_bars(window, out, au_model, warmup_s)
+        window.close_without_asking()
+        spin(20)  # the patients' stays go on without a score while the app is closed: a break in the curve
+        window = MainWindow(Monitor())  # the app started again: each bed continues its patient's stay
+        window.show()
+        window.move(0, 0)
+        window.open_bed(window.monitor.beds[0].bed_id)
+        spin(warmup_s / 2)
+        take(window, out / "bed_stay.png")
         shoot_central_station(window, out)
     finally:  # also on a failure: the beds' threads stop before the scratch folder goes
         window.close_without_asking()

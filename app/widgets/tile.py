@@ -156,6 +156,11 @@ class BedTile(QFrame):
             self.clicked.emit(self.bed_id)
         super().mouseReleaseEvent(event)
 
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt override)
+        """No: the ward's grid sizes the tiles, and a wrapped line of text in one (its reason) must not make
+        every row as tall as that tile would like."""
+        return False
+
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
         """The same for every tile, whatever it shows now, so the ward's grid gives them equal room."""
         return QSize(round(1.6 * REFERENCE_HEIGHT), REFERENCE_HEIGHT)
