@@ -11,6 +11,7 @@ from PySide6.QtGui import QMouseEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.alarms import AlarmSignal
+from app.widgets.elided_label import ElidedLabel
 from app.widgets.flash import AlarmFlasher, alarm_stylesheet
 from app.widgets.image import bgr_to_qimage
 from app.widgets.reading import ReadingLabels
@@ -54,7 +55,8 @@ class BedTile(QFrame):
         self.setMinimumSize(SMALLEST_SIZE)  # set, so the ward's grid never asks the parts for more
         self.name_label = QLabel(name)
         self.limit_label = QLabel("")
-        self.status_label = QLabel("")
+        self.status_label = ElidedLabel()
+        self.status_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.thumbnail = QLabel("no video")
         self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumbnail.setStyleSheet("background: #000000; color: #9e9e9e;")
@@ -63,15 +65,13 @@ class BedTile(QFrame):
         self.score_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.reading = ReadingLabels()
         self.sparkline = Sparkline()
-        self.alarm_label = QLabel("")  # one line, elided: the banner and the alarm log have all of it
-        self.alarm_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.alarm_label = ElidedLabel()  # one line: the banner and the alarm log have all of it
         self._score, self._limit, self._height = math.nan, 3.0, 0
         self._frame: np.ndarray | None = None
         top = QHBoxLayout()
         top.addWidget(self.name_label)
         top.addWidget(self.limit_label)
-        top.addStretch(1)
-        top.addWidget(self.status_label)
+        top.addWidget(self.status_label, 1)
         score = QVBoxLayout()
         score.setSpacing(0)
         score.addWidget(self.score_label, 1)
@@ -124,7 +124,7 @@ class BedTile(QFrame):
 
     def set_status(self, text: str) -> None:
         """Show the face / source status ('face', 'no face', 'camera lost', 'paused', …)."""
-        self.status_label.setText(text)
+        self.status_label.set_full_text(text)
 
     def set_history(self, t: np.ndarray, score: np.ndarray) -> None:
         """Feed the sparkline (it shows the last minutes)."""
@@ -137,13 +137,7 @@ class BedTile(QFrame):
             return
         self.flasher.set_signal(signal)
         self._restyle()
-        self._elide_alarm_text()
-
-    def _elide_alarm_text(self) -> None:
-        text = self.flasher.signal.text
-        metrics = self.alarm_label.fontMetrics()
-        self.alarm_label.setText(metrics.elidedText(text, Qt.TextElideMode.ElideRight, self.width() - 20))
-        self.alarm_label.setToolTip(text)
+        self.alarm_label.set_full_text(signal.text)
 
     @property
     def alarm_signal(self) -> AlarmSignal:
@@ -189,7 +183,6 @@ class BedTile(QFrame):
             self.reading.quality.setVisible(height >= QUALITY_FROM_HEIGHT)
             self._style_score()
             self.set_frame(self._frame)
-        self._elide_alarm_text()
 
     def _style_score(self) -> None:
         style = f"font-size: {round(0.2 * self._height)}px; font-weight: bold;"

@@ -42,7 +42,7 @@ def open_log(qtbot, tmp_path: Path) -> Iterator[LogView]:
 
     def open_(beds: list[BedConfig]) -> AlarmLogView:
         save_beds(beds)
-        monitor = Monitor(record_file=tmp_path / "record.sqlite", retry_s=0.5)
+        monitor = Monitor(record_file=tmp_path / "record.sqlite", retry_s=0.5, fallback_model=None)
         monitors.append(monitor)
         for runtime in monitor.beds:
             monitor.set_paused(runtime.bed_id, True)

@@ -144,7 +144,7 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
     qtbot.waitUntil(lambda: curve_points(window) >= first + 5, timeout=LIVE_TIMEOUT_MS)
     assert float(tile.score_label.text()) == pytest.approx(bed.score, abs=0.05)
     assert 0.0 <= bed.score <= 5.0
-    assert "face" in tile.status_label.text() and "fps" in tile.status_label.text()
+    assert "face" in tile.status_label.full_text() and "fps" in tile.status_label.full_text()
     assert window.bed_view.video.pixmap() is not None and not window.bed_view.video.pixmap().isNull()
     # only the newest frame per bed waits for the model: every frame is analysed, dropped, or the one waiting
     analysed = len(bed.history)
@@ -160,7 +160,7 @@ def test_added_simulated_bed_gets_scores_curve_record_markers_and_privacy_pause(
 
     # privacy pause: capture and analysis stop, the gap is marked; no score shown
     qtbot.mouseClick(window.bed_view.pause_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "privacy pause" in tile.status_label.text(), timeout=LIVE_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: "privacy pause" in tile.status_label.full_text(), timeout=LIVE_TIMEOUT_MS)
     assert tile.score_label.text() == "—"
     paused_at = len(bed.history)
     qtbot.wait(1000)
@@ -265,7 +265,7 @@ def test_technical_alarm_when_the_source_fails_is_retried_and_when_the_video_end
     qtbot.waitUntil(lambda: camera_lost() is not None, timeout=LIVE_TIMEOUT_MS)
     assert "no such file" in camera_lost() and "retrying" in camera_lost()
     assert tile.alarm_signal.priority is Priority.LOW and not tile.alarm_signal.flashing  # steady cyan
-    assert "no such file" in tile.status_label.text()
+    assert "no such file" in tile.status_label.full_text()
 
     # the file appears: the retry opens it, the technical alarm clears itself and frames are analysed
     source = cv2.VideoCapture(str(clips_dir / "single_face.mp4"))
@@ -283,7 +283,7 @@ def test_technical_alarm_when_the_source_fails_is_retried_and_when_the_video_end
     assert not np.isfinite(bed.history.score).any() and bed.reason == "model not applicable"
 
     # and when the video ends, the bed says so: an informational state, not another camera-lost alarm
-    qtbot.waitUntil(lambda: tile.status_label.text() == "video ended", timeout=LIVE_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: tile.status_label.full_text() == "video ended", timeout=LIVE_TIMEOUT_MS)
     assert camera_lost() is None and tile.thumbnail.text() == "no video"
     transitions = [(e.event.kind, e.event.transition) for e in window.monitor.alarm_log]
     assert transitions.count((AlarmKind.CAMERA_LOST, Transition.RAISED)) == 1

@@ -8,6 +8,7 @@ No model runs here (its file is missing): every frame still becomes a sample, wh
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,12 @@ Window = Callable[..., MainWindow]
 def no_model(tmp_path: Path) -> None:
     """Settings naming a model file that is not there: the beds show video and every frame is a sample."""
     save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))
+
+
+@pytest.fixture
+def open_window(open_window: Window) -> Window:
+    """The main window with no model at all: no bundled demo model to fall back on."""
+    return functools.partial(open_window, fallback_model=None)
 
 
 def short_clip(path: Path, clips_dir: Path, frames: int) -> Path:
@@ -121,8 +128,8 @@ def test_privacy_pause_is_a_timed_standby_that_reminds_then_resumes_on_its_own(
     # the button: the setting's 15 minutes, the button stays down; clicked again, monitoring resumes early
     qtbot.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
     assert bed.paused and view.pause_button.isChecked()
-    qtbot.waitUntil(lambda: "privacy pause — resumes in 1" in tile.status_label.text(), timeout=5000)
-    assert tile.status_label.text() in ("privacy pause — resumes in 15:00",
+    qtbot.waitUntil(lambda: "privacy pause — resumes in 1" in tile.status_label.full_text(), timeout=5000)
+    assert tile.status_label.full_text() in ("privacy pause — resumes in 15:00",
                                         "privacy pause — resumes in 14:59")
     assert view.status_label.styleSheet() != REMINDER_STYLE
     qtbot.mouseClick(view.pause_button, Qt.MouseButton.LeftButton)
@@ -131,8 +138,9 @@ def test_privacy_pause_is_a_timed_standby_that_reminds_then_resumes_on_its_own(
     # a short pause: it counts down, reminds in its last seconds, and resumes by itself
     window.monitor.set_paused(bed.bed_id, True, for_s=4.0)
     window.monitor.tick()
-    assert view.pause_button.isChecked() and tile.status_label.text().startswith("privacy pause — resumes in")
-    qtbot.waitUntil(lambda: tile.status_label.text().startswith("privacy pause ending — resumes in 0:0"),
+    assert view.pause_button.isChecked()
+    assert tile.status_label.full_text().startswith("privacy pause — resumes in")
+    qtbot.waitUntil(lambda: tile.status_label.full_text().startswith("privacy pause ending — resumes in 0:0"),
                     timeout=5000)
     assert bed.paused and view.status_label.styleSheet() == REMINDER_STYLE
     assert "privacy pause ending" in view.status_label.text()
@@ -170,7 +178,7 @@ def test_a_file_that_ends_says_video_ended_and_raises_no_camera_lost_alarm(
     qtbot.waitUntil(lambda: bed.status == "video ended", timeout=LIVE_TIMEOUT_MS)
     qtbot.wait(int((STALE_AFTER_S + 1.5) * 1000))  # long past the frame-age watchdog's limit
     assert bed.status == "video ended" and bed.reason == "video ended" and tile.thumbnail.text() == "no video"
-    assert tile.status_label.text() == "video ended" and tile.reading.reason.text() == "video ended"
+    assert tile.status_label.full_text() == "video ended" and tile.reading.reason.text() == "video ended"
     assert camera_lost(window) == [] and not bed.alarms.has(AlarmKind.CAMERA_LOST)
     assert "ended" not in window.alarm_banner.text_label.text()  # informational, not an alarm
     window.monitor.record.flush()

@@ -70,6 +70,9 @@ def test_sixteen_beds_are_all_visible_at_1280x720_and_fewer_beds_get_bigger_tile
     assert not view.scroll_area.verticalScrollBar().isVisible()
     assert all(visible_in(tile, area) for tile in view.tiles.values())
     window.monitor.timer.start()
+    for tile in view.tiles.values():  # status lines are cut to their tile ("…"), never widen it
+        status = tile.status_label
+        assert status.geometry().right() < tile.width() and status.full_text().startswith(status.text()[:-1])
     small = next(iter(view.tiles.values()))
     assert small.thumbnail.height() >= 0.35 * small.height() and small.thumbnail.pixmap() is not None
     digits_16 = small.score_label.font().pixelSize()

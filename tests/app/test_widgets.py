@@ -243,7 +243,7 @@ def test_tile_colour_follows_the_alarm_state(qtbot: QtBot) -> None:
     assert tile_colours(tile) == (cyan, neutral[1])
     with qtbot.assertNotEmitted(tile.flasher.changed, wait=1200):
         pass
-    assert tile_colours(tile) == (cyan, neutral[1]) and tile.alarm_label.text() == NO_FACE.text
+    assert tile_colours(tile) == (cyan, neutral[1]) and tile.alarm_label.full_text() == NO_FACE.text
 
     yellow = QColor(COLOURS[Priority.MEDIUM]).name()
     tile.set_alarm(PAIN)  # medium: yellow border, background flashing yellow / neutral
@@ -256,7 +256,7 @@ def test_tile_colour_follows_the_alarm_state(qtbot: QtBot) -> None:
     tile.set_alarm(PAIN_ACKNOWLEDGED)  # acknowledged: steady yellow
     assert tile_colours(tile) == (yellow, yellow)
     tile.set_alarm(AlarmSignal())
-    assert tile_colours(tile) == neutral and tile.alarm_label.text() == ""
+    assert tile_colours(tile) == neutral and tile.alarm_label.full_text() == ""
 
 
 def contrast_ratio(label: QWidget, background: QColor) -> float:
@@ -323,7 +323,7 @@ def test_tile_shows_a_frame_score_and_status_and_reports_clicks(qtbot: QtBot, fa
     tile.set_score(float("nan"))
     assert tile.score_label.text() == "—"  # no face: a dash, never 0
     tile.set_status("no face")
-    assert tile.status_label.text() == "no face"
+    assert tile.status_label.full_text() == "no face"
     t, score, _, _ = session(300)
     tile.set_history(t, score)
     assert len(tile.sparkline.curve.getOriginalDataset()[0]) > 0
