@@ -56,8 +56,9 @@ TEXT_COLOURS: dict[Priority, str] = {
 FLASH_HZ: dict[Priority, float] = {Priority.HIGH: 2.0, Priority.MEDIUM: 0.6, Priority.LOW: 0.0}
 
 GAP_TOLERANCE_S = 2.0
-"""A pain or not-applicable condition survives frames without a score for this long (a blink, a turned head);
-longer gaps end it."""
+"""A pain condition survives frames without a score for this long (a blink, a turned head), and a
+not-applicable one frames the model did not refuse (a rare frame of a real person it scores); longer gaps end
+them."""
 AUDIO_PAUSE_S = 120.0
 """How long an audio pause silences the audible signal."""
 REALARM_RANGE_S = (120.0, 180.0)
@@ -235,8 +236,8 @@ class BedAlarms:
             if self._not_applicable_since is None:
                 self._not_applicable_since = t
             self._last_not_applicable = t
-        elif math.isfinite(score) or t - self._last_not_applicable > GAP_TOLERANCE_S:
-            self._not_applicable_since = None  # a scored face, or no face the model refused for a while
+        elif t - self._last_not_applicable > GAP_TOLERANCE_S:
+            self._not_applicable_since = None  # no face the model refused for a while, whatever came between
         lasting = (self._not_applicable_since is not None
                    and t - self._not_applicable_since >= self.config.not_applicable_delay_s)
         events += self._set(t, AlarmKind.NOT_APPLICABLE, lasting, "Model not applicable to this patient")

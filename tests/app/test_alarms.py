@@ -154,17 +154,31 @@ def test_a_face_the_model_does_not_apply_to_raises_its_own_alarm_and_never_pain(
     assert events[0].priority is Priority.LOW and not alarms.audible
     assert alarms.signal.text == "Model not applicable to this patient"
     assert [a.kind for a in alarms.alarms] == [AlarmKind.NOT_APPLICABLE]  # a face in view: no no-face alarm
-    assert transitions(alarms.update(31.0, 4.0)) == [(31.0, Transition.CLEARED, AlarmKind.NOT_APPLICABLE)]
+    scored = [e for step in range(7) for e in alarms.update(30.5 + step * 0.5, 4.0)]  # the model applies
+    assert transitions(scored) == [(32.5, Transition.CLEARED, AlarmKind.NOT_APPLICABLE)]  # after 2 s of it
 
 
-def test_not_applicable_delay_counts_from_the_last_scored_frame() -> None:
+def test_not_applicable_delay_counts_from_the_first_refused_face_after_scored_ones() -> None:
     alarms = BedAlarms(AlarmConfig(threshold=3.0, delay_s=10.0, not_applicable_delay_s=2.0))
     assert alarms.update(0.0, NAN, FrameStatus.NOT_APPLICABLE) == []
-    alarms.update(1.5, 1.0)  # one scored frame restarts the count
+    for step in range(6):  # 2.5 s of scored faces: the model applies, the count starts again
+        alarms.update(0.5 + step * 0.5, 1.0)
     assert alarms.update(3.0, NAN, FrameStatus.NOT_APPLICABLE) == []
     assert alarms.update(4.5, NAN, FrameStatus.NOT_APPLICABLE) == []
     assert transitions(alarms.update(5.0, NAN, FrameStatus.NOT_APPLICABLE)) == [
         (5.0, Transition.RAISED, AlarmKind.NOT_APPLICABLE)]
+
+
+def test_a_real_person_the_model_scores_now_and_then_keeps_the_not_applicable_alarm() -> None:
+    """The demo model on a real face: hundreds of refused faces with one scored frame every 2.4 s (found by
+    a nurse's try: the alarm was never raised)."""
+    alarms = BedAlarms(AlarmConfig(threshold=3.0, not_applicable_delay_s=30.0))
+    events = []
+    for step in range(1200):  # 40 s at 30 fps
+        scored = step % 72 == 71
+        status = None if scored else FrameStatus.NOT_APPLICABLE
+        events += alarms.update(step / 30, 1.2 if scored else NAN, status)
+    assert transitions(events) == [(30.0, Transition.RAISED, AlarmKind.NOT_APPLICABLE)]
 
 
 def test_a_refused_face_with_unclear_frames_between_keeps_one_not_applicable_alarm() -> None:

@@ -170,8 +170,10 @@ def test_replay_shows_the_aus_at_the_cursor_and_exports_them(qtbot: QtBot, clip:
     path = view.export_csv(tmp_path / "replay.csv")
     with path.open(newline="") as handle:
         header, *rows = list(csv.reader(handle))
-    assert tuple(header) == (*CSV_COLUMNS, *map(au_column, DEFAULT_AUS))
-    np.testing.assert_allclose([[float(v) for v in rows[i][len(CSV_COLUMNS):]] for i in faces],
+    people = ("seconds_since_start", "alarm", "annotation")  # a video's columns for people come first
+    assert tuple(header) == (*people, *CSV_COLUMNS, *map(au_column, DEFAULT_AUS))
+    first_au = len(people) + len(CSV_COLUMNS)
+    np.testing.assert_allclose([[float(v) for v in rows[i][first_au:]] for i in faces],
                                table.aus[faces], atol=1e-4)
 
     view.set_settings(AnalysisSettings(model("regressor"), backend="onnx"))
