@@ -93,6 +93,7 @@ class Monitor(QObject):
         self.settings, settings_notice = recover_settings(self.settings_file)
         self.record, record_notice = open_record(record_file)
         self.notices += [notice for notice in (beds_notice, settings_notice, record_notice) if notice]
+        self.notices += self._end_interrupted_sessions()
         self.retry_s = retry_s
         self.smoothing_s = smoothing_s
         self.slots = FrameSlots()
@@ -120,6 +121,17 @@ class Monitor(QObject):
         self.retention_timer.timeout.connect(self.apply_retention)
         self.retention_timer.start()
         self.apply_retention()
+
+    def _end_interrupted_sessions(self) -> list[str]:
+        """Sessions the last run left open (it crashed, was killed, lost power) end at their last sample;
+        a notice says so."""
+        try:
+            beds = self.record.end_interrupted_sessions()
+        except RecordError as exc:  # start-up never refuses: the record's own alarm will say it fails
+            log.warning("the sessions left open cannot be ended: %s", exc)
+            return []
+        return [f"painmon did not close properly last time: the sessions of {', '.join(sorted(set(beds)))} "
+                "were ended at their last sample."] if beds else []
 
     # -- beds -----------------------------------------------------------------------------------------
     @property

@@ -160,9 +160,24 @@ class RecordWriter:
                       lambda: (_id(session_id), _time(t), str(kind), _text(text, "text")))
 
     def end_session(self, session_id: int, ended_at: float) -> None:
-        """Queue the end of a session."""
-        self._put_sql("session end", session_id, "UPDATE sessions SET ended_at=? WHERE id=?",
-                      lambda: (_time(ended_at), _id(session_id)))
+        """Queue the end of a session; its alarms still on end with it."""
+        self._put(_Item("session end", lambda db: _end_session(db, _id(session_id), _time(ended_at)),
+                        session=session_id))
+
+    def end_interrupted_sessions(self) -> list[str]:
+        """End the sessions a crash or a kill left open, at their last sample (else their start), with their
+        alarms still on; the names of their beds, once committed (call it at start, before any session)."""
+
+        def end(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute(
+                "SELECT s.id, b.name, COALESCE((SELECT MAX(t) FROM samples WHERE session_id = s.id), "
+                "s.started_at) FROM sessions s JOIN beds b ON b.id = s.bed_id WHERE s.ended_at IS NULL "
+                "ORDER BY s.id").fetchall()
+            for session, _, ended_at in rows:
+                _end_session(db, session, ended_at)
+            return [str(name) for _, name, _ in rows]
+
+        return list(self._submit(_Item("end of interrupted sessions", end, wait=True)))
 
     def delete_sessions_before(self, cutoff: float, keep: Collection[int] = ()) -> None:
         """Queue the deletion of the sessions whose last moment (their end, else their last sample, else their
@@ -295,6 +310,13 @@ def open_record(path: Path | None = None) -> tuple[RecordWriter, str | None]:
         raise RecordError(f"{problem}; it cannot be set aside: {exc}") from exc
     return RecordWriter(path), (f"The record could not be used — {problem}. It was kept as {aside.name}; "
                                 "a new record was started.")
+
+
+def _end_session(db: sqlite3.Connection, session: int, ended_at: float) -> None:
+    """End a session, and the alarms of it that are still on (monitoring ended them)."""
+    db.execute("UPDATE sessions SET ended_at=? WHERE id=?", (ended_at, session))
+    db.execute("UPDATE alarms SET cleared_at=? WHERE session_id=? AND cleared_at IS NULL",
+               (ended_at, session))
 
 
 def _transaction(db: sqlite3.Connection, items: list[_Item], *, isolate: bool

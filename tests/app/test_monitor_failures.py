@@ -29,19 +29,27 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app import video_recording
-from app.alarms import AlarmKind, Transition
+from app.alarms import AlarmConfig, AlarmKind, BedAlarms, Transition
 from app.beds import BedConfig, Source, beds_path, default_beds, load_beds
 from app.main_window import MainWindow
 from app.monitor import STALE_AFTER_S, Monitor
 from app.record import AnnotationKind, RecordReader, record_path
-from app.record_writer import MAX_TEXT_LENGTH
+from app.record_writer import MAX_TEXT_LENGTH, RecordWriter
 from app.replay.recordings import read_times, recordings_of
 from app.replay.view import ReplayView
 from app.settings import MonitorSettings, save_settings, settings_path
 from app.video_recording import TIMES_SUFFIX
 from engine.paths import data_dir
 from engine.status import FrameStatus
-from tests.helpers import LIVE_TIMEOUT_MS, ROOT, painmon_command, recorded_samples, show, write_session
+from tests.helpers import (
+    LIVE_TIMEOUT_MS,
+    ROOT,
+    T0,
+    painmon_command,
+    recorded_samples,
+    show,
+    write_session,
+)
 
 Window = Callable[..., MainWindow]
 RECORDED = "0123456789ab"
@@ -247,6 +255,29 @@ def test_after_a_kill_9_the_recorded_video_replays_in_step_with_the_curve_to_2_s
         assert np.array_equal(view.playback.frame, played[frame]), (index, frame)
         assert view.curve.cursor_time() == t[index]
     assert t[shown[-1]] >= killed_at - 2.0
+
+
+def test_sessions_a_kill_left_open_are_ended_at_their_last_sample_at_the_next_start(qapp) -> None:
+    alarms = BedAlarms(AlarmConfig(threshold=3.0, delay_s=0.0), bed="Bed 1")
+    with RecordWriter(record_path()) as writer:  # a run that was killed: no session end, an alarm still on
+        session = writer.start_session(RECORDED, "Bed 1", source="camera 0", started_at=T0)
+        for i in range(20):
+            writer.add_sample(session, T0 + i, 4.0, FrameStatus.OK)
+            for event in alarms.update(T0 + i, 4.0):
+                writer.add_alarm_event(session, event)
+    monitor = Monitor(fallback_model=None)
+    try:
+        assert any("did not close properly last time" in n and "Bed 1" in n for n in monitor.notices)
+        monitor.record.flush()
+        with RecordReader() as reader:
+            [ended] = reader.sessions()
+            [alarm] = reader.alarms(session)
+        assert ended.ended_at == T0 + 19 and alarm.cleared_at == T0 + 19  # not "0 min", not still on
+    finally:
+        monitor.close()
+    again = Monitor(fallback_model=None)  # closed properly this time: nothing to say
+    again.close()
+    assert not any("did not close properly" in n for n in again.notices)
 
 
 def test_a_record_that_cannot_be_written_is_a_technical_alarm_on_every_bed_and_loses_nothing(
