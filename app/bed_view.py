@@ -37,6 +37,7 @@ from app.record import AnnotationKind, RecordError
 from app.ward_view import bed_status_text
 from app.widgets.au_bars import AUBars
 from app.widgets.curve import PainCurve
+from app.widgets.elided_label import ElidedLabel
 from app.widgets.image import bgr_to_qimage, draw_face
 from app.widgets.reading import ReadingLabels
 from engine.status import FrameStatus
@@ -64,7 +65,7 @@ class BedView(QWidget):
 
         self.bed_combo = QComboBox()
         self.bed_combo.currentIndexChanged.connect(self._combo_changed)
-        self.status_label = QLabel("")
+        self.status_label = ElidedLabel()  # a lost camera's reason is long: it must not widen the window
         self.edit_button = QPushButton("Edit bed…")
         self.edit_button.clicked.connect(self._edit)
         self.pause_button = QPushButton("Privacy pause")
@@ -180,7 +181,7 @@ class BedView(QWidget):
             return
         signal = runtime.alarms.signal
         self.alarm_label.setText(signal.text)
-        self.status_label.setText(f"{runtime.config.source.describe()} · {bed_status_text(runtime)}")
+        self.status_label.set_full_text(f"{runtime.config.source.describe()} · {bed_status_text(runtime)}")
         reminding = runtime.privacy is not None and runtime.privacy.reminding(wall_clock())
         if self.status_label.styleSheet() != (style := REMINDER_STYLE if reminding else ""):
             self.status_label.setStyleSheet(style)

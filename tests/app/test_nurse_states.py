@@ -143,7 +143,7 @@ def test_privacy_pause_is_a_timed_standby_that_reminds_then_resumes_on_its_own(
     qtbot.waitUntil(lambda: tile.status_label.full_text().startswith("privacy pause ending — resumes in 0:0"),
                     timeout=5000)
     assert bed.paused and view.status_label.styleSheet() == REMINDER_STYLE
-    assert "privacy pause ending" in view.status_label.text()
+    assert "privacy pause ending" in view.status_label.full_text()
     paused_at = len(bed.history)
     qtbot.waitUntil(lambda: not bed.paused, timeout=5000)
     assert not view.pause_button.isChecked() and view.status_label.styleSheet() == ""
@@ -220,3 +220,15 @@ def test_the_bed_views_curve_stays_readable_at_1280_by_720(qtbot, open_window: W
     assert (window.width(), window.height()) == (1280, 720)
     assert window.bed_view.curve.plot.height() >= 250
     assert window.bed_view.video.height() >= 180
+
+
+def test_a_lost_cameras_long_reason_never_widens_the_window(qtbot, open_window: Window) -> None:
+    """A nurse's try: the bed view of a camera that does not exist pushed the window to 1361 px, cutting off
+    the buttons on the right of every tab."""
+    window = open_window(beds=[BedConfig("Bed 4", Source.camera(7))])
+    window.resize(1280, 720)
+    [bed] = window.monitor.beds
+    window.open_bed(bed.bed_id)
+    qtbot.waitUntil(lambda: "retrying" in window.bed_view.status_label.full_text(), timeout=LIVE_TIMEOUT_MS)
+    qtbot.wait(200)
+    assert window.width() <= 1280 and window.bed_view.status_label.text().endswith("…")
