@@ -251,10 +251,10 @@ def _writable(path: Path) -> Path:
 def write_csv(record: ReplayRecord, path: Path) -> Path:
     """Write the per-frame CSV: time (sessions), seconds since the start, alarm and annotation events, then
     frame, time_s, score, status, face box, landmarks, quality (and AU probabilities for a video analysed by
-    a model with AUs). A session's file names events of a patient: readable by its owner only."""
+    a model with AUs). Readable by its owner only, like every export: they show a patient."""
     path = _writable(path)
     try:
-        record.table.write_csv(path, private=record.wall_clock, leading=csv_leading_columns(record))
+        record.table.write_csv(path, private=True, leading=csv_leading_columns(record))
     except OSError as error:
         raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
     return path
@@ -370,7 +370,7 @@ def write_png(record: ReplayRecord, path: Path, size: tuple[int, int] = PNG_SIZE
     """Write the curve as a PNG of `size` pixels."""
     path = _writable(path)
     try:
-        write_atomically(path, curve_png(record, size))
+        write_atomically(path, curve_png(record, size), private=True)
     except OSError as error:
         raise ExportError(f"cannot write {path}: {error.strerror or error}") from error
     return path
@@ -398,7 +398,7 @@ def write_pdf(record: ReplayRecord, path: Path) -> Path:
     if QGuiApplication.instance() is None:
         raise ExportError("PDF export needs a running Qt application (start the painmon GUI)")
     try:
-        with replacing(path) as scratch:
+        with replacing(path, private=True) as scratch:  # QPdfWriter keeps the scratch file's mode
             _print_pdf(record, scratch)
             if scratch.stat().st_size == 0:  # QPdfWriter fails silently
                 raise ExportError(f"cannot write {path}")

@@ -171,6 +171,9 @@ def test_a_recorded_session_exports_its_alarms_annotations_and_period(tmp_path: 
         assert expected in text, expected
     image = cv2.imread(str(write_png(record, tmp_path / "session.png")))
     assert image.shape == (PNG_SIZE[1], PNG_SIZE[0], 3)
+    write_csv(record, tmp_path / "session.csv")
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("session.*")}
+    assert modes == dict.fromkeys(("session.pdf", "session.png", "session.csv"), 0o600)  # they name a patient
 
 
 def test_a_long_annotation_list_flows_onto_more_pages(tmp_path: Path, qapp: QApplication) -> None:
