@@ -285,6 +285,15 @@ class BedAlarms:
         return [*events, AlarmEvent(t, self.bed, Transition.AUDIO_PAUSED, None, Priority.NONE, None,
                                     f"Audio paused for {AUDIO_PAUSE_S:g} s")]
 
+    def resume_audio(self, t: float) -> list[AlarmEvent]:
+        """End an audio pause early (the nurse's choice); nothing while audio is on."""
+        events = self.tick(t)
+        if self._audio_paused_until is None:
+            return events
+        self._audio_paused_until = None
+        return [*events, AlarmEvent(t, self.bed, Transition.AUDIO_RESUMED, None, Priority.NONE, None,
+                                    "Audio on again by hand")]
+
     # -- outputs --------------------------------------------------------------------------------------
     def has(self, kind: AlarmKind) -> bool:
         """True while an alarm of `kind` is on (in any state but IDLE)."""

@@ -247,10 +247,13 @@ class Monitor(QObject):
         return max((runtime.alarms.audio_pause_left(now) for runtime in self._beds.values()), default=0.0)
 
     def pause_audio(self) -> None:
-        """Silence the audible alarm of every bed for the audio-pause time (visual signals continue)."""
+        """Silence the audible alarm of every bed for the audio-pause time (visual signals continue); while
+        audio is paused, end the pause instead (IEC 60601-1-8: the operator may)."""
         now = wall_clock()
+        resume = any(runtime.alarms.audio_paused for runtime in self._beds.values())
         for runtime in self._beds.values():
-            self._log(runtime, runtime.alarms.pause_audio(now))
+            alarms = runtime.alarms
+            self._log(runtime, alarms.resume_audio(now) if resume else alarms.pause_audio(now))
         self._update_tone()
         self.updated.emit()
 

@@ -53,7 +53,7 @@ class AlarmBanner(QFrame):
     many more there are; "No alarms" on neutral with its buttons disabled when there are none. It keeps its
     place and height whatever it shows, so nothing under it moves when an alarm comes. While audio is
     paused it and the Pause audio button show the audio-paused indication (a crossed bell) with the time
-    left. Buttons emit `acknowledge_requested(bed_id)` and `audio_pause_requested()` (which restarts a
+    left. Buttons emit `acknowledge_requested(bed_id)` and `audio_pause_requested()` (which ends a
     running pause)."""
 
     acknowledge_requested = Signal(str)

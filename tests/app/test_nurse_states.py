@@ -232,3 +232,19 @@ def test_a_lost_cameras_long_reason_never_widens_the_window(qtbot, open_window: 
     qtbot.waitUntil(lambda: "retrying" in window.bed_view.status_label.full_text(), timeout=LIVE_TIMEOUT_MS)
     qtbot.wait(200)
     assert window.width() <= 1280 and window.bed_view.status_label.text().endswith("…")
+
+
+def test_pause_audio_again_lets_the_sound_back_at_once(qtbot, open_window: Window) -> None:
+    """A nurse's try: clicking "Audio paused 1:59" restarted the two minutes instead of ending the pause."""
+    window = open_window(beds=[BedConfig("Bed 1", Source.simulated(seed=1))])
+    [bed] = window.monitor.beds
+    button = window.alarm_banner.audio_pause_button
+    qtbot.waitUntil(button.isEnabled, timeout=LIVE_TIMEOUT_MS)  # no model: a technical alarm to pause
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert bed.alarms.audio_paused
+    qtbot.waitUntil(lambda: "Audio paused" in button.text(), timeout=5000)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert not bed.alarms.audio_paused
+    qtbot.waitUntil(lambda: "Audio paused" not in button.text(), timeout=5000)
+    logged = [e.event.transition.label for e in window.monitor.alarm_log]
+    assert logged[-2:] == ["audio paused", "audio resumed"]
