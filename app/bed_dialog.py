@@ -117,9 +117,9 @@ class BedDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.remove_button = QPushButton("Remove bed")
-        self.remove_button.setVisible(config is not None)
         self.remove_button.clicked.connect(self._remove)
         self.buttons.addButton(self.remove_button, QDialogButtonBox.ButtonRole.DestructiveRole)
+        self.remove_button.setVisible(config is not None)  # after adding: the box shows what it gets
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error_label)

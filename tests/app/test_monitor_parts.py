@@ -76,6 +76,7 @@ def test_bed_dialog_explains_invalid_input(qtbot, clips_dir: Path):
     dialog = BedDialog(other_names=["Bed 1"])
     qtbot.addWidget(dialog)
     dialog.open()
+    assert not dialog.remove_button.isVisible()  # a bed being added has nothing to remove
     dialog.name_edit.setText("Bed 2")
     dialog.set_source_kind(SourceKind.URL)
     dialog.url_edit.setText("ftp://camera/stream")
