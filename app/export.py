@@ -135,9 +135,9 @@ def video_record(analysis: VideoAnalysis, annotations: Sequence[Annotation] = ()
                         annotations=tuple(annotations), card=card, model=model, threshold=threshold)
 
 
-def session_record(reader: RecordReader, session_id: int, threshold: float = DEFAULT_THRESHOLD
-                   ) -> ReplayRecord:
-    """The record of a past monitoring session; PainmonError if the record has no such session."""
+def session_record(reader: RecordReader, session_id: int, threshold: float | None = None) -> ReplayRecord:
+    """The record of a past monitoring session, with the bed's alarm limit then (or `threshold`);
+    PainmonError if the record has no such session."""
     session = next((s for s in reader.sessions() if s.id == session_id), None)
     if session is None:
         raise PainmonError(f"the record {reader.path} has no session {session_id}")
@@ -147,9 +147,10 @@ def session_record(reader: RecordReader, session_id: int, threshold: float = DEF
                             threshold, patient=session.patient, period=(session.started_at, end))
 
 
-def stay_record(reader: RecordReader, stay_id: int, threshold: float = DEFAULT_THRESHOLD) -> ReplayRecord:
+def stay_record(reader: RecordReader, stay_id: int, threshold: float | None = None) -> ReplayRecord:
     """The record of a patient's stay: every session of it on one timeline, in time order, with their alarms
-    and annotations; PainmonError if the record has no such stay."""
+    and annotations and the bed's latest alarm limit (or `threshold`); PainmonError if the record has no
+    such stay."""
     stay = next((s for s in reader.stays() if s.id == stay_id), None)
     if stay is None:
         raise PainmonError(f"the record {reader.path} has no stay {stay_id}")
@@ -176,10 +177,13 @@ def _last_moment(started_at: float, ended_at: float | None, samples: Samples) ->
 
 
 def _sessions_record(reader: RecordReader, sessions: Sequence[Session], samples: Samples, title: str,
-                     threshold: float, *, patient: str, period: tuple[float, float], stay: Stay | None = None
-                     ) -> ReplayRecord:
+                     threshold: float | None, *, patient: str, period: tuple[float, float],
+                     stay: Stay | None = None) -> ReplayRecord:
     """The record of one or more sessions of one bed (oldest first) with their samples: the newest
-    session's model card, every model and source named."""
+    session's model card and alarm limit (unless `threshold` is given), every model and source named."""
+    if threshold is None:
+        limits = [s.alarm_limit for s in sessions if s.alarm_limit is not None]
+        threshold = limits[-1] if limits else DEFAULT_THRESHOLD
     low = samples.status == str(FrameStatus.LOW_QUALITY)
     table = FrameTable.from_columns(samples.t, samples.score, samples.status, quality=samples.quality,
                                     quality_reason=np.where(low, samples.detail, ""))

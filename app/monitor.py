@@ -449,7 +449,8 @@ class Monitor(QObject):
                 runtime.session_id = self.record.start_session(
                     config.bed_id, config.name, source=config.source.describe(), started_at=wall_clock(),
                     patient=config.patient, model=self.model_path,
-                    stay_id=runtime.stay.id if runtime.stay is not None else None)
+                    stay_id=runtime.stay.id if runtime.stay is not None else None,
+                    alarm_limit=config.alarms.threshold)
             except RecordError as exc:  # a refused session is also reported by the writer: an alarm
                 log.warning("no record session for %s: %s", config.name, exc)
                 runtime.session_retry_at = wall_clock() + SESSION_RETRY_S

@@ -26,7 +26,7 @@ from engine.files import PRIVATE_MODE
 from engine.labelled import LabelledEnum
 from engine.paths import data_dir
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _STAYS = """
 CREATE TABLE stays (
     id INTEGER PRIMARY KEY,
@@ -49,7 +49,8 @@ CREATE TABLE sessions (
     model TEXT NOT NULL,
     started_at REAL NOT NULL,
     ended_at REAL,
-    stay_id INTEGER REFERENCES stays(id)
+    stay_id INTEGER REFERENCES stays(id),
+    alarm_limit REAL
 );
 CREATE INDEX sessions_by_stay ON sessions(stay_id);
 CREATE TABLE samples (
@@ -96,11 +97,12 @@ MIGRATIONS = {
     2: "CREATE INDEX IF NOT EXISTS alarm_events_by_t ON alarm_events(t);",
     3: _STAYS + "ALTER TABLE sessions ADD COLUMN stay_id INTEGER REFERENCES stays(id); "
                 "CREATE INDEX sessions_by_stay ON sessions(stay_id);",
+    4: "ALTER TABLE sessions ADD COLUMN alarm_limit REAL;",
 }
 """SQL that brings a record of each older version to the next (version 2: a sample's face quality and the
 detail of its status, such as why the face was of too low quality; version 3: alarm events indexed by time
 alone, for the alarm history of all sessions; version 4: patient stays, and each session's stay — none for
-the sessions recorded before)."""
+the sessions recorded before; version 5: each session's pain alarm limit — unknown before)."""
 
 
 class RecordError(PainmonError):
@@ -129,6 +131,7 @@ class Session:
     started_at: float
     ended_at: float | None
     stay_id: int | None = None
+    alarm_limit: float | None = None  # the bed's pain alarm limit during the session (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -295,7 +298,7 @@ class RecordReader:
         """Sessions, oldest first: of one bed, of one stay, or all."""
         rows = self._db.execute(
             "SELECT s.id, s.bed_id, b.name, coalesce(p.label, ''), s.source, s.model, s.started_at, "
-            "s.ended_at, s.stay_id FROM sessions s JOIN beds b ON b.id = s.bed_id "
+            "s.ended_at, s.stay_id, s.alarm_limit FROM sessions s JOIN beds b ON b.id = s.bed_id "
             "LEFT JOIN patients p ON p.id = s.patient_id "
             "WHERE (?1 IS NULL OR s.bed_id = ?1) AND (?2 IS NULL OR s.stay_id = ?2) "
             "ORDER BY s.started_at, s.id", (bed_id, stay_id)).fetchall()

@@ -102,17 +102,18 @@ class RecordWriter:
         return failures
 
     def start_session(self, bed_id: str, bed_name: str, *, source: str, started_at: float, patient: str = "",
-                      model: str = "", stay_id: int | None = None) -> int:
-        """Open a session for a bed (upserting bed and patient), part of stay `stay_id` if given, and return
-        its id once committed; RecordError when it cannot be (the values are refused, or the record cannot
-        be written)."""
+                      model: str = "", stay_id: int | None = None, alarm_limit: float | None = None) -> int:
+        """Open a session for a bed (upserting bed and patient), part of stay `stay_id` if given, with the
+        bed's pain alarm limit, and return its id once committed; RecordError when it cannot be (the values
+        are refused, or the record cannot be written)."""
 
         def insert(db: sqlite3.Connection) -> int:
             session = _insert_session(
                 db, bed_id=_text(bed_id, "bed id"), bed_name=_text(bed_name, "bed name"),
                 patient=_text(patient, "patient"), source=_text(source, "source"),
                 model=_text(model, "model"), started_at=_time(started_at),
-                stay_id=None if stay_id is None else _id(stay_id, "stay id"))
+                stay_id=None if stay_id is None else _id(stay_id, "stay id"),
+                alarm_limit=None if alarm_limit is None else _score(alarm_limit))
             self._session_beds[session] = bed_id
             return session
 
@@ -360,16 +361,16 @@ def _upsert_bed(db: sqlite3.Connection, bed_id: str, bed_name: str) -> None:
 
 
 def _insert_session(db: sqlite3.Connection, *, bed_id: str, bed_name: str, patient: str, source: str,
-                    model: str, started_at: float, stay_id: int | None) -> int:
+                    model: str, started_at: float, stay_id: int | None, alarm_limit: float | None) -> int:
     _upsert_bed(db, bed_id, bed_name)
     patient_id = None
     if patient:
         db.execute("INSERT OR IGNORE INTO patients(label) VALUES (?)", (patient,))
         patient_id = db.execute("SELECT id FROM patients WHERE label=?", (patient,)).fetchone()[0]
     cursor = db.execute(
-        "INSERT INTO sessions(bed_id, patient_id, source, model, started_at, stay_id) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (bed_id, patient_id, source, model, started_at, stay_id))
+        "INSERT INTO sessions(bed_id, patient_id, source, model, started_at, stay_id, alarm_limit) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (bed_id, patient_id, source, model, started_at, stay_id, alarm_limit))
     return int(cursor.lastrowid or 0)
 
 

@@ -286,7 +286,10 @@ def recorded_samples() -> int:
         return 0
 
 
-BEFORE_STAYS = "DROP INDEX sessions_by_stay; ALTER TABLE sessions DROP COLUMN stay_id; DROP TABLE stays; "
+BEFORE_ALARM_LIMITS = "ALTER TABLE sessions DROP COLUMN alarm_limit; "
+"""SQL that takes a record back to what painmon wrote before schema 5 (no session alarm limits)."""
+BEFORE_STAYS = (BEFORE_ALARM_LIMITS
+                + "DROP INDEX sessions_by_stay; ALTER TABLE sessions DROP COLUMN stay_id; DROP TABLE stays; ")
 """SQL that takes a record back to what painmon wrote before schema 4 (no stays)."""
 
 

@@ -257,7 +257,7 @@ class ReplayView(QWidget):
         """Replay a past session from the record: curve, alarms, annotations, and the bed's recorded video
         where there is some (app.video_recording)."""
         record = self._read_record(f"session {session_id}",
-                                   lambda reader: export.session_record(reader, session_id, self.threshold))
+                                   lambda reader: export.session_record(reader, session_id))
         if record is not None:
             self.session_id = session_id
             self._present_recorded(record)
@@ -266,7 +266,7 @@ class ReplayView(QWidget):
         """Replay a patient's stay: all its sessions' samples, alarms and annotations on one timeline, with
         the bed's recorded video over the stay (annotations are added to a stay's sessions one by one)."""
         record = self._read_record(f"stay {stay_id}",
-                                   lambda reader: export.stay_record(reader, stay_id, self.threshold))
+                                   lambda reader: export.stay_record(reader, stay_id))
         if record is not None:
             self._present_recorded(record)
             self.annotate_button.setEnabled(False)
@@ -282,7 +282,9 @@ class ReplayView(QWidget):
             return None
 
     def _present_recorded(self, record: ReplayRecord) -> None:
-        """Show a session's or a stay's record with the bed's video recorded over its period."""
+        """Show a session's or a stay's record, with the bed's alarm limit then, and the bed's video recorded
+        over its period."""
+        self.set_threshold(record.threshold)
         recordings = recordings_of(self.video_folder, record.bed_id, *record.span) if record.bed_id else []
         self._present(record, SessionFrames(recordings, record.table.t) if recordings else None)
 

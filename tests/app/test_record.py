@@ -412,7 +412,7 @@ def test_a_version_1_record_is_upgraded_in_place_and_keeps_its_sessions(tmp_path
         samples = reader.samples(session)
     assert len(samples) == 480 and np.isnan(samples.quality).all() and set(samples.detail) == {""}
     version, indexes = schema_of(path)
-    assert version == SCHEMA_VERSION == 4 and "alarm_events_by_t" in indexes
+    assert version == SCHEMA_VERSION == 5 and "alarm_events_by_t" in indexes
     with RecordWriter(path) as writer:
         writer.add_sample(session, T0 + 300, 1.0, FrameStatus.OK, quality=0.75)
     with RecordReader(path) as reader:
@@ -431,7 +431,7 @@ def test_a_version_2_record_gets_the_alarm_history_index_and_its_history(tmp_pat
                                    "sqlite_autoindex_patients_1", "sqlite_autoindex_alarms_1"})
     with RecordReader(path) as reader:
         history = reader.alarm_history()
-    assert schema_of(path)[0] == 4 and "alarm_events_by_t" in schema_of(path)[1]
+    assert schema_of(path)[0] == 5 and "alarm_events_by_t" in schema_of(path)[1]
     with sqlite3.connect(path) as db:
         plan = " ".join(row[-1] for row in db.execute(
             "EXPLAIN QUERY PLAN SELECT t FROM alarm_events WHERE t BETWEEN 0 AND 1 ORDER BY t DESC LIMIT 5"))

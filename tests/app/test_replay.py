@@ -371,3 +371,20 @@ def test_each_export_says_where_it_was_saved_and_a_failure_in_one_line(
         assert view.message.isVisible() and view.message.text() == message
         assert not view.saved_label.isVisible() and not chosen[-1].exists()
     view.shutdown()
+
+
+def test_a_session_replays_with_its_beds_own_alarm_limit(qtbot: QtBot, tmp_path: Path) -> None:
+    """A nurse's try: a bed alarming at 1.0 was replayed, and its PDF summed, against the default 3."""
+    db = tmp_path / "record.sqlite"
+    with RecordWriter(db) as writer:
+        session = writer.start_session("bed-2", "Bed 2", source="camera 0", started_at=T0, alarm_limit=1.0)
+        for i in range(60):
+            writer.add_sample(session, T0 + i, 1.5 if i < 30 else 0.5, FrameStatus.OK)
+        writer.end_session(session, T0 + 60)
+    view = shown_view(qtbot, record_path=db)
+    with qtbot.waitSignal(view.loaded, timeout=5000):
+        view.open_session(session)
+    assert view.record is not None and view.record.threshold == 1.0
+    assert view.curve.threshold_line.value() == 1.0
+    text = pdf_text(view.export_pdf(tmp_path / "session.pdf"))[1]
+    assert "Time at or above 1 0:00:3" in text  # the 30 s at 1.5, against the bed's own limit

@@ -1,6 +1,6 @@
 """Patient stays (pytest-qt, offscreen, real SQLite records): admitted in the bed view, continued across a
 restart (the bed view's curve shows the samples from before it) and a model change, ended by Discharge; a
-schema-3 record upgraded to 4 in place; a stay replayed and exported as one timeline, its PDF giving each
+schema-3 record upgraded in place; a stay replayed and exported as one timeline, its PDF giving each
 intervention's scores before and after."""
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def test_discharge_ends_the_stay_and_the_next_admission_starts_a_new_one(
 
 
 # -- the record, replay and the PDF -----------------------------------------------------------------------
-def test_a_schema_3_record_is_upgraded_to_4_in_place_and_still_replays(qtbot, tmp_path: Path) -> None:
+def test_a_schema_3_record_is_upgraded_in_place_and_still_replays(qtbot, tmp_path: Path) -> None:
     path = tmp_path / "record.sqlite"
     session = write_session(path)
     with sqlite3.connect(path) as db:  # what painmon wrote before stays
@@ -149,8 +149,9 @@ def test_a_schema_3_record_is_upgraded_to_4_in_place_and_still_replays(qtbot, tm
     db.close()
     with RecordReader(path) as reader:
         assert reader.stays() == [] and reader.sessions()[0].stay_id is None
+        assert reader.sessions()[0].alarm_limit is None  # not recorded then: replay uses the default
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     db.close()
     view = show(qtbot, ReplayView(record_path=path), 1000, 800)
     with qtbot.waitSignal(view.loaded, timeout=5000):
