@@ -55,7 +55,7 @@ class SettingsView(QWidget):
         super().__init__(parent)
         self.monitor = monitor
         settings = monitor.settings
-        self.model_edit = QLineEdit(settings.model_path)
+        self.model_edit = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         model_row = QHBoxLayout()
@@ -64,11 +64,10 @@ class SettingsView(QWidget):
         self.backend_combo = QComboBox()
         for backend in Backend:
             self.backend_combo.addItem(backend.label, backend.value)
-        self.backend_combo.setCurrentIndex(self.backend_combo.findData(settings.backend))
         self.device_combo = QComboBox()
         self.device_combo.setEditable(True)
         self.device_combo.addItems(DEVICES)
-        self.device_combo.setCurrentText(settings.device or AUTOMATIC_DEVICE)
+        self._show_engine(settings)
         self.audible_check = QCheckBox("Sound the alarm tone for pain alarms")
         self.audible_check.setChecked(settings.audible)
         self.retention_spin = QSpinBox()
@@ -141,6 +140,13 @@ class SettingsView(QWidget):
             self.card_label.clear()
         else:
             self.check_label.setText(f"Model not changed: {failure}. The model running keeps scoring.")
+            self._show_engine(self.monitor.settings)  # the fields show what runs, not what was refused
+
+    def _show_engine(self, settings: MonitorSettings) -> None:
+        """Show a model file, backend and device in their fields."""
+        self.model_edit.setText(settings.model_path)
+        self.backend_combo.setCurrentIndex(self.backend_combo.findData(settings.backend))
+        self.device_combo.setCurrentText(settings.device or AUTOMATIC_DEVICE)
 
     def show_model(self, info: ModelInfo) -> None:
         """Show the loaded model and its card, or why none could be loaded."""

@@ -56,6 +56,7 @@ def test_a_damaged_or_missing_model_is_refused_and_the_running_one_keeps_scoring
         assert message == f"Model not changed: {checked.args[0]}. The model running keeps scoring."
         assert "\n" not in message and "Traceback" not in message and view.apply_button.isEnabled()
         assert settings_path().read_bytes() == saved and window.monitor.settings.model_path == str(DEMO_MODEL)
+        assert view.model_edit.text() == str(DEMO_MODEL)  # the field shows what runs, not the refused path
         scores_keep_coming(qtbot, bed)  # from the old model
         assert window.monitor.model.path == str(DEMO_MODEL) and window.monitor.model.error is None
 
