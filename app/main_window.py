@@ -103,7 +103,8 @@ class MainWindow(QMainWindow):
         if monitor.model is not None:
             self.show_model(monitor.model)
         self._add_shortcuts()
-        self.resize(1280, 860)
+        screen = self.screen().availableGeometry()  # 1280×860, or the screen when it is smaller
+        self.resize(min(1280, screen.width()), min(860, screen.height()))
 
     def _add_shortcuts(self) -> None:
         """F9 acknowledges the alarm the banner shows, F10 pauses audio, F11 toggles full screen."""

@@ -53,6 +53,15 @@ from engine.paths import data_dir
 from engine.status import FrameStatus
 
 
+def unscored_note(record: ReplayRecord) -> str:
+    """Why the curve is empty, in words, when no frame has a score ("" when some has)."""
+    stats = export.score_stats(record.table, record.threshold)
+    if stats.scored or not stats.frames:
+        return ""
+    return "no frame scored: " + ", ".join(f"{count} {status.label}" for status, count in
+                                             sorted(stats.gaps.items(), key=lambda item: -item[1]))
+
+
 class ReplayView(QWidget):
     """Replay of a recorded video or a past session, for the main window to host.
 
@@ -361,9 +370,8 @@ class ReplayView(QWidget):
         except VideoSourceError as error:
             self._present(record, None)
             self._fail(str(error))
-        notes = ["results from the cache" if analysis.from_cache else ""]
-        if analysis.early_end:
-            notes.append(analysis.early_end)
+        notes = ["results from the cache" if analysis.from_cache else "", analysis.early_end or "",
+                 unscored_note(record)]
         self.title.setText(" — ".join([analysis.video.name, *filter(None, notes)]))
 
     def _analysis_failed(self, job: AnalysisJob, message: str) -> None:
@@ -384,8 +392,10 @@ class ReplayView(QWidget):
         self._show_annotations()
         if record.wall_clock:
             video = "recorded video" if frames is not None else "no video recorded"
-            self.title.setText(f"{record.title} — {record.patient or 'no patient recorded'} — "
-                               f"{record.format_time(record.span[0])} — {video}")
+            about = "" if record.stay is not None else (  # a stay's title names its patient and admission
+                f" — {record.patient or 'no patient recorded'} — {record.format_time(record.span[0])}")
+            self.title.setText(" — ".join(filter(None, [f"{record.title}{about}", video,
+                                                        unscored_note(record)])))
         self.slider.setRange(0, max(0, len(record.table) - 1))
         self._set_ready(len(record.table) > 0)
         self.playback.load(record.table.t, frames)

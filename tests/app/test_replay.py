@@ -125,6 +125,7 @@ def test_replay_says_where_the_model_does_not_apply_and_exports_why(
     outside = table.status == FrameStatus.NOT_APPLICABLE.value
     assert outside.sum() >= CLIP_FRAMES - 2 and np.isnan(table.score).all()
     assert (table.applicability[outside] < APPLICABLE).all() and (table.quality[outside] >= 0.5).all()
+    assert f"no frame scored: {outside.sum()} model not applicable" in view.title.text()  # the empty curve
     frame = int(np.flatnonzero(outside)[0])
     click_at(qtbot, view.curve, float(table.t[frame]))
     assert view.time_label.text().endswith("pain model not applicable")
