@@ -1,17 +1,21 @@
 """Job arrays on the tiny twin: `--plan`, each unit as its own `painmon train fold` process (index from
---index, SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX), then `painmon train merge`: the local run's metrics."""
+--index; docs/cluster's sbatch script with SLURM_ARRAY_TASK_ID; the Indexed Job manifest's command with
+JOB_COMPLETION_INDEX), then `painmon train merge`: the local run's metrics, byte for byte."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from engine.errors import PainmonError
-from tests.helpers import run_painmon, tiny_config
+from tests.helpers import ROOT, painmon_command, run_painmon, tiny_config
 from train.arrays import array_index
 from train.config import load_config
 from train.loso import run_loso
@@ -30,11 +34,21 @@ def test_each_index_in_its_own_process_then_merge_gives_the_local_runs_metrics(
     assert planned.returncode == 0, planned.stderr
     assert "4 folds planned" in planned.stdout and "sbatch --array=0-3" in planned.stdout
     assert json.loads((array / "plan.json").read_text())["units"][3] == [0, "final"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for index, how in enumerate(([], ["SLURM_ARRAY_TASK_ID"], ["JOB_COMPLETION_INDEX"], [])):
-        extra = {name: str(index) for name in how}
-        arguments = [] if how else ["--index", index]
-        result = run_painmon("train", "fold", array, *arguments, "--device", "cpu", env={**env, **extra})
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    manifest = yaml.safe_load((ROOT / "docs" / "cluster" / "painmon-fold-job.yaml").read_text())
+    assert manifest["spec"]["completionMode"] == "Indexed"
+    pod_command = manifest["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert pod_command[:3] == ["painmon", "train", "fold"]
+    commands = {0: painmon_command("train", "fold", array, "--index", 0, "--device", "cpu"),
+                1: ["bash", str(ROOT / "docs" / "cluster" / "painmon-fold.sbatch"), str(array)],
+                2: [*pod_command[:-1], str(array)],
+                3: painmon_command("train", "fold", array, "--index", 3)}
+    scheduler = {1: {"SLURM_ARRAY_TASK_ID": "1", "SLURM_CPUS_PER_TASK": "1"},
+                 2: {"JOB_COMPLETION_INDEX": "2"}}
+    for index, command in commands.items():
+        result = subprocess.run(command, cwd=ROOT, env={**env, **scheduler.get(index, {})},
+                                capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"unit {index}: . fold " in result.stdout
     again = run_painmon("train", "fold", array, "--index", "0", env=env)
