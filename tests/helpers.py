@@ -222,6 +222,14 @@ class FailingFaces:
     def found(self) -> np.ndarray:
         return np.asarray(self.inner.found)
 
+    @property
+    def landmarks(self) -> np.ndarray:
+        return np.asarray(self.inner.landmarks)
+
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        return tuple(self.inner.crop_size)  # type: ignore[return-value]
+
     def crops(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.inner.crops(rows))
 

@@ -40,6 +40,16 @@ class Aligned(Protocol):
         """bool (n,): a face was found in the frame."""
         ...
 
+    @property
+    def landmarks(self) -> np.ndarray:
+        """float32 (n, 5, 2): the five landmarks in frame pixels (NaN without a face)."""
+        ...
+
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        """(h, w) of the crops."""
+        ...
+
     def crops(self, rows: np.ndarray) -> np.ndarray: ...
 
     def crop_landmarks(self, rows: np.ndarray) -> np.ndarray: ...

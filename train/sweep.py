@@ -178,6 +178,8 @@ def executor_for(args: argparse.Namespace) -> Executor:
     """The executor the command line asks for: Ray tasks (`--ray`), `--jobs` local processes, or this
     process."""
     if args.ray is not None:
+        if args.jobs > 1:
+            raise PainmonError("--jobs runs folds in local processes, --ray on a Ray cluster: choose one")
         from train.cluster import RayExecutor
 
         return RayExecutor(args.ray or None, cpus_per_fold=args.cpus_per_fold,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,13 +29,15 @@ def test_each_index_in_its_own_process_then_merge_gives_the_local_runs_metrics(
 ) -> None:
     config = tiny_config(tmp_path)
     run_loso(tiny_twin, load_config(config), tmp_path / "local", device=CPU, iterations=6, progress=False)
-    array = tmp_path / "array"
-    planned = run_painmon("train", "loso", "--data", tiny_twin, "--config", config, "--out", array,
+    array, copy = tmp_path / "array", Path(shutil.copytree(tiny_twin, tmp_path / "twin"))
+    planned = run_painmon("train", "loso", "--data", copy, "--config", config, "--out", array,
                           "--iterations", "6", "--plan")
     assert planned.returncode == 0, planned.stderr
     assert "4 folds planned" in planned.stdout and "sbatch --array=0-3" in planned.stdout
     assert json.loads((array / "plan.json").read_text())["units"][3] == [0, "final"]
+    shutil.rmtree(copy)  # array tasks read the staged data only: no data set, no aligned-face cache
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
+           "PAINMON_CACHE_DIR": str(tmp_path / "empty cache"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     manifest = yaml.safe_load((ROOT / "docs" / "cluster" / "painmon-fold-job.yaml").read_text())
     assert manifest["spec"]["completionMode"] == "Indexed"
@@ -60,6 +63,11 @@ def test_each_index_in_its_own_process_then_merge_gives_the_local_runs_metrics(
         assert (array / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     assert (array / "folds" / "final" / "model.safetensors").read_bytes() == (
         tmp_path / "local" / "folds" / "final" / "model.safetensors").read_bytes()
+
+    staged = next((array / "staged" / "0").glob("*.npy"))
+    staged.write_bytes(staged.read_bytes()[:-1] + b"x")
+    damaged = run_painmon("train", "fold", array, "--index", "0", env=env)
+    assert damaged.returncode == 2 and f"{staged} is missing or not what --plan staged" in damaged.stderr
 
 
 def test_an_array_index_comes_from_the_option_or_the_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
