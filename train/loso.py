@@ -122,14 +122,18 @@ def _wanted_folds(folds: list[str] | None, subjects: list[str], data: Path) -> l
     return wanted
 
 
+def check_iterations(iterations: int | None) -> None:
+    """Refuse an `--iterations` override that is not positive (before any data is read)."""
+    if iterations is not None and iterations < 1:
+        raise PainmonError(f"--iterations must be positive, got {iterations}")
+
+
 def prepare_run(dataset: UnbcDataset, config: TrainConfig, out: Path, folds: list[str] | None, *,
                 iterations: int | None, config_path: Path | None = None, workers: int | None = None,
                 progress: bool = True) -> Run:
     """Check the request against the data set and the run folder, record the run and align every frame
-    once (resuming an interrupted alignment)."""
+    once (resuming an interrupted alignment). `iterations` has passed `check_iterations`."""
     iterations = config.solver.iterations if iterations is None else iterations
-    if iterations < 1:
-        raise PainmonError(f"--iterations must be positive, got {iterations}")
     method = METHODS[config.method]
     subjects = dataset.subjects()
     wanted = _wanted_folds(folds, subjects, dataset.root)
@@ -207,6 +211,7 @@ def run_loso(
     `folds` are held-out subjects or `final`; None means every subject, then `final`. A fold that fails
     `retries` + 1 times is in the result's `failed`; the others still run and are merged.
     """
+    check_iterations(iterations)
     run = prepare_run(load_unbc(data, progress=progress), config, out, folds, iterations=iterations,
                       config_path=config_path, workers=workers, progress=progress)
     grid = run_grid_of([run], jobs_of(run), executor or InProcess(device, progress=progress), retries=retries,

@@ -25,7 +25,7 @@ from train.config import TrainConfig, load_config
 from train.evaluate import read_predictions
 from train.grid import Executor, Failure, GridResult, InProcess, Processes
 from train.loop import resolve_device
-from train.loso import Run, jobs_of, merge_and_report, prepare_run, run_grid_of, run_loso
+from train.loso import Run, check_iterations, jobs_of, merge_and_report, prepare_run, run_grid_of, run_loso
 from train.metrics import METRIC_NAMES, Evaluation, evaluate
 from train.report import HEADERS
 from train.unbc import load_unbc
@@ -70,6 +70,7 @@ def prepare_sweep(data: Path, specs: list[RunSpec], *, folds: list[str] | None, 
                                                                               dict[RunSpec, str]]:
     """Read the data set once and prepare every run; a run whose request is refused (another config in its
     folder, ...) is left out with its error, the others go on."""
+    check_iterations(iterations)
     dataset = load_unbc(data, progress=progress)
     runs, refused = {}, {}
     for spec in specs:
