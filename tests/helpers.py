@@ -216,6 +216,7 @@ class FailingFaces:
 
     inner: Any
     rows: np.ndarray
+    error: type[Exception] = RuntimeError
     MESSAGE: ClassVar[str] = "a fold that always fails (test)"
 
     @property
@@ -235,7 +236,7 @@ class FailingFaces:
 
     def crop_landmarks(self, rows: np.ndarray) -> np.ndarray:
         if len(rows) and not np.isin(rows, self.rows).any():
-            raise RuntimeError(self.MESSAGE)
+            raise self.error(self.MESSAGE)
         return np.asarray(self.inner.crop_landmarks(rows))
 
 

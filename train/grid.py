@@ -5,7 +5,8 @@ An executor shares each run's data with its workers once (`start`), then runs on
 returning a future of `FoldDone`. The executors here run folds in this process (one after another, writing
 the run folder directly, snapshots included) or in N local worker processes (which map the aligned-face
 cache of this machine); train.cluster's runs them as Ray tasks. A fold that raises is submitted again up to
-`retries` times, then reported with its error while the others go on. Folds already done are not jobs.
+`retries` times (unless it raised a PainmonError: bad input or diverged training, which another attempt
+repeats), then reported with its error while the others go on. Folds already done are not jobs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Protocol
 
 import torch
 
+from engine.errors import PainmonError
 from train.fold import FoldInputs, FoldUnit, run_fold, write_fold_files
 
 
@@ -207,7 +209,7 @@ def _settle(future: Future[FoldDone], job: Job, attempt: int, wall: float, *, re
         return
     if not isinstance(error, Exception):
         raise error
-    if attempt <= retries:
+    if attempt <= retries and not isinstance(error, PainmonError):  # painmon's own errors do not pass by
         waiting.insert(0, (job, attempt + 1))
         shown.line(f"{job.label}: attempt {attempt} failed ({describe_error(error)}); retrying")
         return

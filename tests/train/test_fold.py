@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from engine.checkpoint import load_checkpoint
+from engine.errors import PainmonError
 from tests.helpers import FailingFaces, tiny_config
 from train.config import load_config
 from train.fold import FOLD_CREATED, FoldInputs, FoldUnit, fold_files, run_fold
@@ -35,22 +36,24 @@ def test_a_fold_run_twice_writes_the_same_bytes(tiny_twin: Path, tmp_path: Path)
     assert not run_fold(unit, run.inputs, tmp_path / "a", device=CPU, label="a", progress=False)  # done
 
 
+@pytest.mark.parametrize(("error", "attempts"), [(RuntimeError, 2), (PainmonError, 1)])
 def test_a_fold_that_keeps_failing_is_retried_then_reported_while_the_others_finish(
-    tiny_twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], error: type[Exception], attempts: int
 ) -> None:
     config = load_config(tiny_config(tmp_path))
     run = prepare_run(load_unbc(tiny_twin, progress=False), config, tmp_path / "run", None, iterations=4,
                       progress=False)
     victim = run.subjects[1]
-    faces = FailingFaces(run.inputs.aligned, np.flatnonzero(run.inputs.frames.subject == victim))
+    faces = FailingFaces(run.inputs.aligned, np.flatnonzero(run.inputs.frames.subject == victim), error)
     inputs = {run.inputs_key: FoldInputs(run.inputs.frames, faces)}
     result = run_grid(jobs_of(run), inputs, InProcess(CPU, progress=False), retries=1)
-    assert [failure.job.unit.fold for failure in result.failed] == [victim]
-    assert result.failed[0].error == f"RuntimeError: {FailingFaces.MESSAGE}"
+    described = f"{error.__name__}: {FailingFaces.MESSAGE}"
+    assert [(failure.job.unit.fold, failure.error) for failure in result.failed] == [(victim, described)]
     assert sorted(job.unit.fold for job in result.done) == sorted({*run.wanted} - {victim})
     out = capsys.readouterr().out
-    assert f"fold {victim} (2/4): attempt 1 failed (RuntimeError: {FailingFaces.MESSAGE}); retrying" in out
-    assert f"fold {victim} (2/4): failed after 2 attempt(s)" in out
+    retried = f"fold {victim} (2/4): attempt 1 failed ({described}); retrying" in out
+    assert retried == (attempts == 2)  # painmon's own errors (bad input, divergence) are not retried
+    assert f"fold {victim} (2/4): failed after {attempts} attempt(s)" in out
     assert "[3/4 done, 0 running, 1 failed, 0 waiting]" in out
 
 
