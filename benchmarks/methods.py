@@ -15,7 +15,8 @@ by the same factor (--iterations / the row's solver.iterations). AU ensemble mem
 FaceNet2ExpNet's face net becomes the demo model (assets/demo_model.safetensors, trained on a twin rendered
 with seed 0) at its last conv block, so the twin here is rendered with another seed (1): no held-out
 subject was seen by that face net. Rows whose config file or method is not on this branch are skipped with
-a note; a row that fails is reported and the others still print. Runs resume from `--out`.
+a note; a row that fails is reported and the others still print. A thin user of train.sweep: every
+(row, seed) is a run in `--out`/<row>/seed<s>/, all folds share `--jobs` worker processes, and runs resume.
 
 Measured on the shared 2-core machine at the defaults (two jobs of one thread): rendering the twin 1 min,
 aligning it 2.5 min; per fold, a regression row 7 s, saliency method 1 9 s and method 2 12 s, the AU
@@ -31,30 +32,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.errors import PainmonError
 from engine.paths import DEMO_MODEL
-from train.align_cache import AlignSettings, build_cache
 from train.config import ConfigError, TrainConfig, load_config
-from train.evaluate import read_predictions
+from train.grid import Executor, InProcess, Processes
 from train.loop import resolve_device
-from train.loso import run_loso
-from train.metrics import METRIC_NAMES, Evaluation, evaluate
-from train.report import HEADERS
+from train.sweep import grid_specs, run_sweep
 from train.synth import write_twin
-from train.unbc import load_unbc
 
 CONFIGS = Path(__file__).resolve().parent.parent / "train" / "configs"
 
@@ -65,14 +56,13 @@ ROWS = (
 """train/configs/ stems of the rows, in table order."""
 
 
-def cpu_sized(recipe: TrainConfig, demo: TrainConfig, size: tuple[int, int], iterations: int,
-              seed: int) -> TrainConfig:
-    """`recipe`'s method, loss and sampling on the demo model at `size` and the demo solver with `seed`; the
+def cpu_sized(recipe: TrainConfig, demo: TrainConfig, size: tuple[int, int], iterations: int) -> TrainConfig:
+    """`recipe`'s method, loss and sampling on the demo model at `size` and the demo solver; the
     method's own stage is scaled like the final stage (`iterations` instead of the recipe's
     solver.iterations), a face net that supervises it becomes the demo model, ensemble members the demo
     backbone."""
     config = dataclasses.replace(recipe, model=dataclasses.replace(demo.model, input_size=tuple(size)),
-                                 solver=dataclasses.replace(demo.solver, seed=seed))
+                                 solver=demo.solver)
     settings = recipe.settings
     if settings is None:
         return config
@@ -99,82 +89,19 @@ def available(row: str) -> tuple[TrainConfig | None, str]:
         return None, str(error)
 
 
-def run_row(config: TrainConfig, out: Path, *, twin: Path, iterations: int, device: str | None, threads: int,
-            progress: bool) -> tuple[float, int, str]:
-    """LOSO over every subject of the twin (no all-subjects fit).
-
-    Returns seconds, newly trained folds, and the error that stopped the row ("" if none): one row's bad
-    input (e.g. a run folder of another config) does not end the others.
-    """
+def executor(jobs: int, device: str | None, threads: int) -> Executor:
+    """Folds in this process (with progress bars) or in `jobs` local processes of `threads` threads."""
     torch.set_num_threads(threads)
-    start = time.perf_counter()
-    folds = sorted(p.name for p in (twin / "Images").iterdir() if p.is_dir())
-    try:
-        result = run_loso(twin, config, out, folds=folds, device=resolve_device(device),
-                          iterations=iterations, progress=progress)
-    except PainmonError as error:
-        return time.perf_counter() - start, 0, str(error)
-    return time.perf_counter() - start, len(result.trained), ""
-
-
-def _cell(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:.3f}"
-
-
-def seed_mean(evaluations: list[Evaluation]) -> dict[str, float]:
-    """Each metric's per-subject mean (the papers' figure), averaged over the seeds that define it."""
-    values = np.array([[e.per_subject_mean.as_dict()[k] for k in METRIC_NAMES] for e in evaluations])
-    defined = ~np.isnan(values)
-    sums = np.where(defined, values, 0.0).sum(0)
-    with np.errstate(invalid="ignore"):
-        return dict(zip(METRIC_NAMES, np.where(defined.any(0), sums / defined.sum(0), np.nan), strict=True))
-
-
-def wmae_range(evaluations: list[Evaluation]) -> tuple[float, float]:
-    """The lowest and highest per-subject-mean wMAE over the seeds."""
-    values = [e.per_subject_mean.wmae for e in evaluations]
-    return min(values), max(values)
-
-
-def table(results: dict[str, list[Evaluation]], zeros: Evaluation, minutes: dict[str, float]) -> str:
-    """One Markdown row per method: the per-subject means (averaged over seeds), wMAE gain over all zeros,
-    the wMAE range over seeds where there are several, and minutes per seed trained in this run."""
-    seeds = max(map(len, results.values()))
-    spread = ["wMAE over seeds"] if seeds > 1 else []
-    lines = ["| method | " + " | ".join([*HEADERS, "all-zeros wMAE ÷ wMAE", *spread, "minutes"]) + " |",
-             "|---" * (len(HEADERS) + 3 + len(spread)) + "|"]
-    for name, evaluations in {**results, "all zeros (same frames)": [zeros]}.items():
-        m = seed_mean(evaluations)
-        gain = zeros.per_subject_mean.wmae / m["wmae"]
-        low, high = wmae_range(evaluations)
-        cells = [*(_cell(m[k]) for k in METRIC_NAMES), f"{gain:.2f}×"]
-        if spread:
-            cells.append(f"{low:.3f}–{high:.3f}" if len(evaluations) > 1 else "—")
-        cells.append(f"{minutes[name]:.1f}" if name in minutes else "—")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def winners(results: dict[str, list[Evaluation]]) -> str:
-    """The best rows by mean wMAE and by mean PCC; with several seeds, whether the best wMAE row's range
-    over seeds lies clear of the runner-up's."""
-    means = {name: seed_mean(evaluations) for name, evaluations in results.items()}
-    ranked = sorted(means, key=lambda name: means[name]["wmae"])
-    by_pcc = max(means, key=lambda name: np.nan_to_num(means[name]["pcc"], nan=-2.0))
-    text = (f"winner by wMAE: {ranked[0]} ({means[ranked[0]]['wmae']:.3f}); "
-            f"by PCC: {by_pcc} ({means[by_pcc]['pcc']:.3f})")
-    if len(ranked) > 1 and len(results[ranked[0]]) > 1:
-        best, second = wmae_range(results[ranked[0]]), wmae_range(results[ranked[1]])
-        clear = "clear of" if best[1] < second[0] else "overlapping"
-        text += (f"\nits wMAE over seeds {best[0]:.3f}–{best[1]:.3f} is {clear} the runner-up's, "
-                 f"{ranked[1]} {second[0]:.3f}–{second[1]:.3f}")
-    return text
+    if jobs == 1:
+        return InProcess(resolve_device(device))
+    return Processes(jobs, resolve_device(device), threads=threads)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--twin", type=Path, help="existing twin (default: render one into OUT/twin)")
-    parser.add_argument("--out", type=Path, default=Path("out/bench_methods"), help="runs go here (resumed)")
+    parser.add_argument("--out", type=Path, default=Path("out/bench_methods"),
+                        help="sweep folder: OUT/<row>/seed<s>/ runs (resumed)")
     parser.add_argument("--subjects", type=int, default=25)
     parser.add_argument("--frames", type=int, default=300, help="frames per subject of a rendered twin")
     parser.add_argument("--seed", type=int, default=1, help="seed of a rendered twin (the demo model's is 0)")
@@ -184,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), help="train/configs/ stems to run")
     parser.add_argument("--solver-seeds", type=int, nargs="+", default=[0], metavar="SEED",
                         help="run every row once per solver seed; the table gives their mean")
-    parser.add_argument("--jobs", type=int, default=2, help="rows run in parallel processes")
+    parser.add_argument("--jobs", type=int, default=2, help="folds run in parallel processes")
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads per process (1 is fastest on a shared 2-core machine)")
@@ -198,60 +125,35 @@ def main(argv: list[str] | None = None) -> int:
           f"final-stage iterations of batch {demo.solver.batch_size} at lr {demo.solver.lr} per fold, "
           f"{args.jobs} job(s) of {args.threads} thread(s)")
 
-    configs: dict[str, dict[int, TrainConfig]] = {}
+    configs: dict[str, tuple[TrainConfig, Path | None]] = {}
     for row in args.rows:
         recipe, why = available(row)
         if recipe is None:
             print(f"skipped {row}: {why}")
             continue
-        configs[row] = {seed: cpu_sized(recipe, demo, args.size, args.iterations, seed)
-                        for seed in args.solver_seeds}
+        configs[row] = (cpu_sized(recipe, demo, args.size, args.iterations), None)
     if not configs:
         print("no row to run")
         return 1
-    # Align once before rows run in parallel: every row reads the same cache.
-    dataset = load_unbc(twin)
-    build_cache(dataset.frames, dataset.root, AlignSettings(tuple(args.size), demo.align.min_face_size))
-
-    runs = {(row, seed): config for row, by_seed in configs.items() for seed, config in by_seed.items()}
-    folders = {(row, seed): args.out / f"seed{seed}" / row for row, seed in runs}
-    how = {"twin": twin, "iterations": args.iterations, "device": args.device, "threads": args.threads,
-           "progress": args.jobs == 1}
-    if args.jobs == 1:
-        spent = {run: run_row(config, folders[run], **how) for run, config in runs.items()}
-    else:
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = {run: pool.submit(run_row, config, folders[run], **how) for run, config in runs.items()}
-            spent = {run: future.result() for run, future in futures.items()}
-    for (row, seed), (_, _, error) in spent.items():
-        if error and row in configs:
-            print(f"row {row} (solver seed {seed}) failed: {error}")
-            del configs[row]
-    if not configs:
+    specs = grid_specs(configs, args.solver_seeds, args.out)
+    folds = sorted(p.name for p in (twin / "Images").iterdir() if p.is_dir())  # no all-subjects fit
+    result = run_sweep(twin, specs, args.out, executor=executor(args.jobs, args.device, args.threads),
+                       folds=folds, iterations=args.iterations, progress=args.jobs == 1)
+    for spec, error in result.refused.items():
+        print(f"row {spec.out.parent.name} ({spec.out.name}) failed: {error}")
+    for failure in result.grid.failed:
+        print(f"FAILED {failure.job.label}: {failure.error}")
+    if not result.comparison:
         return 1
-
-    names = {row: by_seed[args.solver_seeds[0]].name for row, by_seed in configs.items()}
-    results: dict[str, list[Evaluation]] = {names[row]: [] for row in configs}
-    for row in configs:
-        for seed in args.solver_seeds:
-            frames = read_predictions(folders[row, seed] / "predictions.csv")
-            results[names[row]].append(evaluate(frames.subject, frames.label, frames.prediction))
-    zeros = evaluate(frames.subject, frames.label, np.zeros_like(frames.label))
-    timings = {row: [spent[row, seed][:2] for seed in args.solver_seeds] for row in configs}  # (s, new folds)
-    # Minutes per seed that trained in this run (a seed resumed from finished folds takes none).
-    minutes = {names[row]: float(np.mean([s for s, new in per_seed if new])) / 60
-               for row, per_seed in timings.items() if any(new for _, new in per_seed)}
-
     seeds = ", ".join(map(str, args.solver_seeds))
     print("\nPer-subject means over the held-out subjects (the papers' protocol), synthetic twin, "
           f"solver seed(s) {seeds}:\n")
-    print(table(results, zeros, minutes))
-    print()
-    for row, per_seed in timings.items():
-        seconds, trained = sum(s for s, _ in per_seed), sum(new for _, new in per_seed)
-        per_fold = f" ({seconds / trained:.0f} s per fold)" if trained else ""
-        print(f"{names[row]}: {seconds / 60:.1f} min for {trained} newly trained folds{per_fold}")
-    print(winners(results))
+    print(result.comparison)
+    for row in sorted({spec.out.parent.name for spec in result.runs}, key=list(configs).index):
+        seconds = [s for job, (s, _) in result.grid.done.items() if job.run.parent.name == row]
+        per_fold = f" ({sum(seconds) / len(seconds):.0f} s per fold)" if seconds else ""
+        print(f"{configs[row][0].name}: {sum(seconds) / 60:.1f} min for {len(seconds)} newly trained "
+              f"folds{per_fold}")
     return 0
 
 

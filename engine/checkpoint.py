@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from engine.applicability import UNKNOWN, Applicability
 from engine.au import AUPainModel
 from engine.backbones import BACKBONES, BackboneSpec
 from engine.errors import ModelFileError
-from engine.files import replacing
+from engine.files import write_atomically
 from engine.model import PainRegressor
 from engine.schema import POSITIVE, SchemaError, checked, within
 
@@ -203,9 +203,20 @@ def save_checkpoint(path: str | Path, model: PainModel, card: ModelCard,
             raise ValueError("the card's applicability threshold is not the description's")
         tensors[_APPLICABILITY_MEAN] = torch.from_numpy(applicability.mean)
         tensors[_APPLICABILITY_WHITENING] = torch.from_numpy(applicability.whitening)
-    with replacing(path) as scratch:
-        save_file(tensors, scratch, metadata={FORMAT_KEY: FORMAT, CARD_KEY: card.to_json()})
+    metadata = {FORMAT_KEY: FORMAT, CARD_KEY: card.to_json()}
+    write_atomically(path, _sorted_metadata(save(tensors, metadata=metadata)))
     return path
+
+
+def _sorted_metadata(data: bytes) -> bytes:
+    """safetensors bytes with the header's metadata entries in sorted order, so that the same checkpoint is
+    the same bytes in every process (the library writes them in the order of a randomly seeded hash map)."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)  # the tensors' data starts 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + data[8 + size:]
 
 
 def _read(path: Path, with_tensors: bool) -> tuple[ModelCard, dict[str, torch.Tensor]]:

@@ -9,8 +9,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import cv2
 import hypothesis
@@ -179,6 +180,64 @@ def killed_after(reader: Reader, reads: int) -> Reader:
         return reader(rows)
 
     return read
+
+
+# -- training runs: tiny configs, folds that fail ------------------------------------------------------
+TINY_RECIPE = """\
+name = "{name}"
+[model]
+backbone = "face_cnn_small"
+input_size = [56, 48]
+[loss]
+regression = "{regression}"
+regularizer = "center"
+[sampling]
+eliminate_redundant = true
+uniform_classes = true
+[solver]
+lr = 0.01
+batch_size = 16
+iterations = 40
+snapshot_every = 2
+"""
+
+
+def tiny_config(folder: Path, *, name: str = "tiny test recipe", regression: str = "smooth_l1") -> Path:
+    """A regression config for the tiny twin (the small CNN at 56×48, 40 iterations) written into `folder`."""
+    path = folder / f"{name.replace(' ', '_')}.toml"
+    path.write_text(TINY_RECIPE.format(name=name, regression=regression))
+    return path
+
+
+@dataclass(frozen=True)
+class FailingFaces:
+    """Aligned faces (train.fold.Aligned) on which the fold holding out the subject of `rows` fails wherever
+    it runs, on every attempt: asking for the landmarks of a training set without those rows raises."""
+
+    inner: Any
+    rows: np.ndarray
+    error: type[Exception] = RuntimeError
+    MESSAGE: ClassVar[str] = "a fold that always fails (test)"
+
+    @property
+    def found(self) -> np.ndarray:
+        return np.asarray(self.inner.found)
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        return np.asarray(self.inner.landmarks)
+
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        return tuple(self.inner.crop_size)  # type: ignore[return-value]
+
+    def crops(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.inner.crops(rows))
+
+    def crop_landmarks(self, rows: np.ndarray) -> np.ndarray:
+        if len(rows) and not np.isin(rows, self.rows).any():
+            raise self.error(self.MESSAGE)
+        return np.asarray(self.inner.crop_landmarks(rows))
 
 
 # -- widgets, documents, records ------------------------------------------------------------------------

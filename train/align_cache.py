@@ -164,18 +164,13 @@ class AlignedFrames:
             self.boxes[rows] = np.array(meta["box"], dtype=np.float32).reshape(-1, 4)
             self.landmarks[rows] = np.array(meta["landmarks"], dtype=np.float32).reshape(-1, 5, 2)
 
-    def crop_landmarks(self, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), 5, 2) float32 x, y of the five landmarks inside the aligned crops (NaN without a face).
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled for a worker process on this machine: it maps the crop files itself."""
+        return {**self.__dict__, "_arrays": {}}
 
-        Each frame's landmarks are mapped by the same similarity transform that made its crop.
-        """
-        template = template_for(self.crop_size)
-        out = np.full((len(rows), 5, 2), np.nan, dtype=np.float32)
-        for i, row in enumerate(np.asarray(rows, dtype=np.int64)):
-            if self.found[row]:
-                matrix = similarity_transform(self.landmarks[row], template)
-                out[i] = self.landmarks[row] @ matrix[:, :2].T + matrix[:, 2]
-        return out
+    def crop_landmarks(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), 5, 2) float32 x, y of the five landmarks in the aligned crops (NaN without a face)."""
+        return _landmarks_in_crops(self.landmarks, self.found, self.crop_size, rows)
 
     def crops(self, rows: np.ndarray) -> np.ndarray:
         """RGB uint8 crops (len(rows), h, w, 3) of the given frame rows."""
@@ -194,6 +189,42 @@ class AlignedFrames:
         if out is None:
             raise ValueError("no rows requested")
         return out
+
+    def packed(self) -> PackedFrames:
+        """Every crop in one in-memory array, for workers that do not see this machine's cache folder."""
+        rows = np.arange(len(self.found))
+        return PackedFrames(self.crops(rows), self.found, self.landmarks, self.crop_size)
+
+
+@dataclass(frozen=True)
+class PackedFrames:
+    """The aligned crops of a data set in memory (what `AlignedFrames.packed` gives): the same reading
+    methods, no files."""
+
+    all_crops: np.ndarray  # uint8 (n, h, w, 3)
+    found: np.ndarray  # bool (n,)
+    landmarks: np.ndarray  # float32 (n, 5, 2) in frame pixels
+    crop_size: tuple[int, int]
+
+    def crops(self, rows: np.ndarray) -> np.ndarray:
+        """RGB uint8 crops (len(rows), h, w, 3) of the given frame rows."""
+        return self.all_crops[np.asarray(rows, dtype=np.int64)]
+
+    def crop_landmarks(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), 5, 2) float32 x, y of the five landmarks in the aligned crops (NaN without a face)."""
+        return _landmarks_in_crops(self.landmarks, self.found, self.crop_size, rows)
+
+
+def _landmarks_in_crops(landmarks: np.ndarray, found: np.ndarray, crop_size: tuple[int, int],
+                        rows: np.ndarray) -> np.ndarray:
+    """The five landmarks of `rows` mapped into their crops by the transform that made each crop."""
+    template = template_for(crop_size)
+    out = np.full((len(rows), 5, 2), np.nan, dtype=np.float32)
+    for i, row in enumerate(np.asarray(rows, dtype=np.int64)):
+        if found[row]:
+            matrix = similarity_transform(landmarks[row], template)
+            out[i] = landmarks[row] @ matrix[:, :2].T + matrix[:, 2]
+    return out
 
 
 def _rows_by_part(frames: Sequence[FrameLike]) -> dict[tuple[str, str], list[int]]:

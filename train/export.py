@@ -19,8 +19,9 @@ from engine.errors import PainmonError
 from train.au_predictions import au_metrics_json, merge_fold_aus
 from train.describe import describe_faces
 from train.evaluate import evaluation_json, read_predictions
+from train.fold import FINAL
 from train.loop import resolve_device
-from train.loso import FINAL, read_json
+from train.loso import read_json
 
 SYNTHETIC_USE = ("demonstration and testing only: trained on synthetic faces rendered by painmon "
                  "(painmon train synth), not on patients. NOT FOR CLINICAL USE.")

@@ -13,15 +13,15 @@ A run folder holds:
                                an AU model, also accuracy and F1 per AU and each fold's thresholds)
   no_face.csv                  frames without a detectable face: not trained on, not scored
 A fold interrupted mid-training resumes from its snapshots (folds/<subject>/*snapshot*.safetensors).
-`--folds` picks held-out subjects (and `final`), so folds can be spread over machines or GPUs that share the
-run folder (or whose folds/<subject>/ folders are copied into one); each invocation rebuilds the merged
-predictions and report from every finished fold. What differs between methods (the AU columns of the frames,
-building and training a model, the held-out outputs) is behind train.methods.base.Method.
+Each fold is a train.fold unit run by a train.grid executor: one after another here, `--jobs N` local
+processes, or Ray tasks (`--ray`, train.cluster); `--plan` prepares it for job arrays (train.arrays);
+train.sweep has the commands. `--folds` picks held-out subjects (and `final`); each invocation rebuilds the
+merged predictions and report from every finished fold. What differs between methods (the AU columns of
+the frames, building and training a model, the held-out outputs) is behind train.methods.base.Method.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,23 +30,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.checkpoint import ModelCard, PainModel, save_checkpoint
 from engine.errors import PainmonError
 from engine.files import write_atomically
-from train.align_cache import AlignedFrames, AlignSettings, build_cache
-from train.config import TrainConfig, load_config
+from train.align_cache import AlignSettings, build_cache
+from train.config import TrainConfig
 from train.evaluate import Predictions, evaluation_json, read_predictions, write_predictions
-from train.loop import resolve_device, training_rows
-from train.methods import METHODS, Frames, HeldOut, Method, TrainingSet
+from train.fold import FINAL, FoldInputs, FoldUnit, done_marker
+from train.grid import Executor, Failure, GridResult, InProcess, Job, run_grid
+from train.methods import METHODS, Frames
 from train.metrics import Evaluation
 from train.report import write_report
 from train.unbc import UnbcDataset, load_unbc
 
 TWIN_MARKER = "twin.json"
 """File that train.synth writes at the root of a synthetic twin."""
-
-FINAL = "final"
-"""Fold name of the fit on all subjects (nothing held out): the model that gets deployed."""
 
 
 @dataclass(frozen=True)
@@ -57,19 +54,20 @@ class LosoResult:
     trained: list[str]  # folds trained by this call
     finished: list[str]  # held-out subjects whose predictions exist (from this or earlier calls)
     evaluation: Evaluation | None  # over `finished`; None if no subject fold has finished
+    failed: list[Failure]  # folds that failed on every attempt in this call
 
 
 @dataclass(frozen=True)
-class _Run:
-    """What every step of a `run_loso` call shares: the recipe, the run folder and the aligned data set."""
+class Run:
+    """A prepared run: its recipe, its folder, its folds and the aligned data set every fold reads."""
 
     config: TrainConfig
-    method: Method
     out: Path
     iterations: int
     subjects: list[str]
-    frames: Frames
-    cache: AlignedFrames
+    wanted: list[str]  # the folds asked for, done or not
+    inputs: FoldInputs
+    inputs_key: str  # runs with the same key read the same inputs (same crops and AU columns)
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -124,77 +122,45 @@ def _wanted_folds(folds: list[str] | None, subjects: list[str], data: Path) -> l
     return wanted
 
 
-def _prepare(data: Path, config: TrainConfig, out: Path, folds: list[str] | None, *, iterations: int | None,
-             config_path: Path | None, workers: int | None, progress: bool) -> tuple[_Run, list[str]]:
-    """Check the request against the data set and the run folder, record the run, align every frame once;
-    return the shared state and the folds to run."""
-    iterations = config.solver.iterations if iterations is None else iterations
-    if iterations < 1:
+def check_iterations(iterations: int | None) -> None:
+    """Refuse an `--iterations` override that is not positive (before any data is read)."""
+    if iterations is not None and iterations < 1:
         raise PainmonError(f"--iterations must be positive, got {iterations}")
-    dataset = load_unbc(data, progress=progress)
+
+
+def prepare_run(dataset: UnbcDataset, config: TrainConfig, out: Path, folds: list[str] | None, *,
+                iterations: int | None, config_path: Path | None = None, workers: int | None = None,
+                progress: bool = True) -> Run:
+    """Check the request against the data set and the run folder, record the run and align every frame
+    once (resuming an interrupted alignment). `iterations` has passed `check_iterations`."""
+    iterations = config.solver.iterations if iterations is None else iterations
     method = METHODS[config.method]
-    frames = Frames.of(dataset.frames, method.au_numbers(config))
     subjects = dataset.subjects()
-    wanted = _wanted_folds(folds, subjects, data)
+    wanted = _wanted_folds(folds, subjects, dataset.root)
     input_size = method.new_model(config).input_size  # missing weights fail before any write
     _check_or_write_record(out, _record(dataset, config, iterations), config_path)
     cache = build_cache(dataset.frames, dataset.root, AlignSettings(input_size, config.align.min_face_size),
                         workers=workers, progress=progress)
     write_atomically(out / "no_face.csv", cache.no_face_csv.read_bytes())
-    return _Run(config, method, out, iterations, subjects, frames, cache), wanted
+    au_numbers = method.au_numbers(config)
+    inputs = FoldInputs(Frames.of(dataset.frames, au_numbers), cache)
+    return Run(config, out, iterations, subjects, wanted, inputs, f"{cache.folder} {au_numbers}")
 
 
-def _training_set(fold: str, config: TrainConfig, cache: AlignedFrames, frames: Frames) -> TrainingSet:
-    usable = cache.found & (frames.subject != fold)
-    rows = training_rows(np.flatnonzero(usable), frames.level[usable],
-                         np.char.add(np.char.add(frames.subject[usable], "/"), frames.sequence[usable]),
-                         config.sampling)
-    return TrainingSet(cache.crops, rows, frames.level[rows], frames.subject[rows], frames.au_numbers,
-                       frames.aus[rows], cache.crop_landmarks(rows))
+def jobs_of(run: Run, name: str = "") -> list[Job]:
+    """The run's wanted folds that are not done yet, labelled with their place in the run (and `name`)."""
+    prefix = f"{name} " if name else ""
+    return [Job(FoldUnit(run.config, run.iterations, fold), run.out, run.inputs_key,
+                f"{prefix}fold {fold} ({number}/{len(run.wanted)})")
+            for number, fold in enumerate(run.wanted, 1)
+            if not done_marker(run.out / "folds" / fold, fold).exists()]
 
 
-def _train_fold(run: _Run, fold: str, folder: Path, *, device: torch.device, label: str,
-                progress: bool) -> PainModel:
-    config, method = run.config, run.method
-    data = _training_set(fold, config, run.cache, run.frames)
-    model = method.new_model(config)
-    snapshots = sorted(folder.glob("*snapshot*.safetensors"))
-    if snapshots:
-        print(f"{label}: resuming from {', '.join(map(str, snapshots))}")
-    method.train(model, config, data, device=device, iterations=run.iterations, folder=folder,
-                 progress=label if progress else None)
-    held_out = "none" if fold == FINAL else fold
-    trained_on = f"{len(data.rows)} frames of {len(set(data.subjects))} subjects (held out: {held_out})"
-    card = ModelCard.for_model(model, name=f"{config.name} / {fold}", version="fold", trained_on=trained_on,
-                               config={**config.to_dict(), "iterations": run.iterations})
-    save_checkpoint(folder / "model.safetensors", model, card)
-    return model
-
-
-def _run_fold(run: _Run, fold: str, label: str, *, device: torch.device, progress: bool) -> bool:
-    """Train one fold unless it is done, then predict its held-out subject; return whether it trained."""
-    folder = run.out / "folds" / fold
-    done = folder / ("model.safetensors" if fold == FINAL else "predictions.csv")
-    if done.exists():
-        return False
-    rows = np.flatnonzero(run.cache.found & (run.frames.subject == fold))
-    if fold != FINAL and not len(rows):
-        print(f"{label}: skipped, no frame of {fold} has a detectable face (see {run.out / 'no_face.csv'})")
-        return False
-    folder.mkdir(parents=True, exist_ok=True)
-    model = _train_fold(run, fold, folder, device=device, label=label, progress=progress)
-    if fold == FINAL:
-        print(f"{label}: all-subjects model written to {folder / 'model.safetensors'}")
-        return True
-    held_out = HeldOut(run.cache.crops, rows, run.frames.take(rows))
-    scores = run.method.predict_held_out(model, run.config, held_out, folder, device=device)
-    frames = held_out.frames
-    predictions = Predictions(frames.subject, frames.sequence, frames.frame, frames.level.astype(np.float64),
-                              scores.astype(np.float64))
-    write_predictions(done, predictions)
-    m = predictions.evaluate().per_subject_mean
-    print(f"{label}: {len(rows)} frames, MAE {m.mae:.3f}, PCC {m.pcc:.3f}, wMAE {m.wmae:.3f}")
-    return True
+def run_grid_of(runs: list[Run], jobs: list[Job], executor: Executor, *, retries: int,
+                progress: bool) -> GridResult:
+    """Run jobs of prepared runs on `executor`, which gets each distinct input once."""
+    inputs = {run.inputs_key: run.inputs for run in runs}
+    return run_grid(jobs, inputs, executor, retries=retries, progress=progress)
 
 
 def _merge(out: Path, subjects: list[str]) -> tuple[list[str], Predictions | None]:
@@ -207,7 +173,7 @@ def _merge(out: Path, subjects: list[str]) -> tuple[list[str], Predictions | Non
     return [s for s, _ in loaded], merged
 
 
-def _merge_and_report(run: _Run) -> tuple[list[str], Evaluation | None]:
+def merge_and_report(run: Run) -> tuple[list[str], Evaluation | None]:
     """Merge every finished fold (of this or earlier calls) into predictions.csv, metrics.json and the
     report; return the finished held-out subjects and their evaluation (None if there is none)."""
     finished, merged = _merge(run.out, run.subjects)
@@ -215,9 +181,9 @@ def _merge_and_report(run: _Run) -> tuple[list[str], Evaluation | None]:
         return finished, None
     write_predictions(run.out / "predictions.csv", merged)
     evaluation = merged.evaluate()
-    extras = run.method.merge_held_out(run.out, finished)
+    extras = METHODS[run.config.method].merge_held_out(run.out, finished)
     summary = {**evaluation_json(evaluation), "folds": finished, "config": run.config.name,
-               "iterations": run.iterations, "no_face_frames": int((~run.cache.found).sum()),
+               "iterations": run.iterations, "no_face_frames": int((~run.inputs.aligned.found).sum()),
                **extras.metrics}
     write_atomically(run.out / "metrics.json", json.dumps(summary, indent=2, allow_nan=False))
     write_report(run.out / "report", merged, evaluation, source=f"{run.config.name} ({len(finished)} folds)",
@@ -236,32 +202,19 @@ def run_loso(
     config_path: Path | None = None,
     workers: int | None = None,
     progress: bool = True,
+    executor: Executor | None = None,
+    retries: int = 1,
 ) -> LosoResult:
-    """Run (or resume) the requested folds, then merge predictions and write the report.
+    """Run (or resume) the requested folds on `executor` (default: one after another in this process on
+    `device`), then merge predictions and write the report.
 
-    `folds` are held-out subjects or `final`; None means every subject, then `final`.
+    `folds` are held-out subjects or `final`; None means every subject, then `final`. A fold that fails
+    `retries` + 1 times is in the result's `failed`; the others still run and are merged.
     """
-    run, wanted = _prepare(data, config, out, folds, iterations=iterations, config_path=config_path,
-                           workers=workers, progress=progress)
-    trained = []
-    for number, fold in enumerate(wanted, 1):
-        if _run_fold(run, fold, f"fold {fold} ({number}/{len(wanted)})", device=device, progress=progress):
-            trained.append(fold)
-    finished, evaluation = _merge_and_report(run)
-    return LosoResult(out, trained, finished, evaluation)
-
-
-def run(args: argparse.Namespace) -> int:
-    """`painmon train loso --data DIR --config CFG --out RUN [--folds ...] [--device D] [--iterations N]`."""
-    config = load_config(args.config)
-    result = run_loso(Path(args.data), config, Path(args.out), folds=args.folds or None,
-                      device=resolve_device(args.device), iterations=args.iterations,
-                      config_path=Path(args.config))
-    if result.evaluation is None:
-        print(f"no held-out subject finished yet in {result.out}")
-        return 0
-    m = result.evaluation.per_subject_mean
-    print(f"{len(result.finished)} folds finished: per-subject MAE {m.mae:.3f}, MSE {m.mse:.3f}, "
-          f"PCC {m.pcc:.3f}, wMAE {m.wmae:.3f}, wMSE {m.wmse:.3f}")
-    print(f"predictions: {result.out / 'predictions.csv'}; report: {result.out / 'report' / 'report.md'}")
-    return 0
+    check_iterations(iterations)
+    run = prepare_run(load_unbc(data, progress=progress), config, out, folds, iterations=iterations,
+                      config_path=config_path, workers=workers, progress=progress)
+    grid = run_grid_of([run], jobs_of(run), executor or InProcess(device, progress=progress), retries=retries,
+                       progress=progress)
+    finished, evaluation = merge_and_report(run)
+    return LosoResult(out, [job.unit.fold for job in grid.done], finished, evaluation, grid.failed)

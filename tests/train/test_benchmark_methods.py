@@ -15,19 +15,20 @@ from engine.paths import DEMO_MODEL
 from train.config import load_config
 from train.evaluate import read_predictions
 from train.metrics import evaluate
+from train.sweep import with_seed
 
 
 def test_rows_become_the_cpu_model_with_their_own_stages_scaled_alike() -> None:
     demo = load_config(CONFIGS / "demo.toml")
-    fn2en = cpu_sized(load_config(CONFIGS / "fn2en.toml"), demo, (56, 48), 300, seed=0)
+    fn2en = cpu_sized(load_config(CONFIGS / "fn2en.toml"), demo, (56, 48), 300)
     assert fn2en.model.input_size == (56, 48) and fn2en.model.backbone == demo.model.backbone
     assert fn2en.solver == demo.solver
     assert fn2en.fn2en.iterations == 300  # 5000 of 5000 in the config, like the final stage
     assert (fn2en.fn2en.teacher_checkpoint, fn2en.fn2en.teacher_layer) == (str(DEMO_MODEL), "")
     assert fn2en.loss == load_config(CONFIGS / "fn2en.toml").loss
-    row = cpu_sized(load_config(CONFIGS / "l1_softmax.toml"), demo, (56, 48), 300, seed=7)
+    row = cpu_sized(load_config(CONFIGS / "l1_softmax.toml"), demo, (56, 48), 300)
     assert (row.loss.regression, row.loss.regularizer, row.model.input_size) == ("l1", "softmax", (56, 48))
-    assert row.solver == replace(demo.solver, seed=7)
+    assert with_seed(row, 7).solver == replace(demo.solver, seed=7)
     assert available("no_such_row") == (None, "no train/configs/no_such_row.toml on this branch")
 
 
@@ -36,7 +37,7 @@ def test_two_rows_run_in_parallel_print_one_table_then_resume(
 ) -> None:
     args = ["--twin", str(tiny_twin), "--out", str(tmp_path), "--iterations", "5",
             "--rows", "smooth_l1", "no_such_row", "fn2en"]
-    assert main(args) == 0  # two rows at a time by default
+    assert main(args) == 0  # two folds at a time by default
     out = capsys.readouterr().out
     assert "skipped no_such_row: no train/configs/no_such_row.toml" in out
     lines = [line for line in out.splitlines() if line.startswith("| ")]
@@ -48,13 +49,13 @@ def test_two_rows_run_in_parallel_print_one_table_then_resume(
     assert out.count("3 newly trained folds") == 2
     assert "winner by wMAE: " in out and "by PCC: " in out
     for row in ("smooth_l1", "fn2en"):
-        assert len((tmp_path / "seed0" / row / "predictions.csv").read_text().splitlines()) > 100
+        assert len((tmp_path / row / "seed0" / "predictions.csv").read_text().splitlines()) > 100
 
-    record = tmp_path / "seed0" / "smooth_l1" / "run.json"
+    record = tmp_path / "smooth_l1" / "seed0" / "run.json"
     record.write_text(record.read_text().replace('"smooth-L1"', '"another recipe"'))
     assert main([*args, "--jobs", "1"]) == 0  # fn2en is done and not trained again; smooth_l1 fails alone
     out = capsys.readouterr().out
-    assert "row smooth_l1 (solver seed 0) failed: " in out and "was started with another config" in out
+    assert "row smooth_l1 (seed0) failed: " in out and "was started with another config" in out
     assert out.count("0 newly trained folds") == 1
     assert [line.split(" | ")[0][2:] for line in out.splitlines() if line.startswith("| ")][1:] == [
         fn2en, "all zeros (same frames)"]
@@ -70,7 +71,7 @@ def test_several_solver_seeds_give_their_mean_and_each_rows_wmae_range(
     header, *lines = [line for line in out.splitlines() if line.startswith("| ")]
     assert header.endswith("| all-zeros wMAE ÷ wMAE | wMAE over seeds | minutes |")
     cells = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in lines}
-    seeds = {row: [read_predictions(tmp_path / f"seed{s}" / row / "predictions.csv") for s in (0, 1)]
+    seeds = {row: [read_predictions(tmp_path / row / f"seed{s}" / "predictions.csv") for s in (0, 1)]
              for row in rows}
     for row in rows:
         frames = seeds[row]

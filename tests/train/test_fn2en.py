@@ -28,9 +28,10 @@ from train.config import (
     load_config,
 )
 from train.evaluate import read_predictions
+from train.fold import FoldInputs, training_set
 from train.loop import predict
-from train.loso import Frames, _training_set, run_loso
-from train.methods import METHODS, TrainingSet
+from train.loso import run_loso
+from train.methods import METHODS, Frames, TrainingSet
 from train.methods.fn2en import STAGE_A_SNAPSHOT, distill, load_teacher, stage_a_parts
 from train.methods.regression import new_regressor
 from train.unbc import load_unbc
@@ -66,7 +67,7 @@ def _config(**fn2en: object) -> TrainConfig:
 
 def _data(aligned: tuple[AlignedFrames, Frames, list[str]], config: TrainConfig) -> TrainingSet:
     cache, frames, subjects = aligned
-    return _training_set(subjects[0], config, cache, frames)
+    return training_set(subjects[0], config, FoldInputs(frames, cache))
 
 
 def test_stage_a_learns_the_teachers_features_and_trains_only_the_supervised_layers(

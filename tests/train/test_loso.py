@@ -19,29 +19,12 @@ import torch
 
 from engine.checkpoint import load_checkpoint, read_applicability
 from engine.errors import PainmonError
-from tests.helpers import ROOT, painmon_command, save_random_checkpoint
+from tests.helpers import ROOT, painmon_command, save_random_checkpoint, tiny_config
 from train.config import load_config
 from train.export import export_run
 from train.loso import run_loso
 
 CPU = torch.device("cpu")
-TINY = """\
-name = "tiny test recipe"
-[model]
-backbone = "face_cnn_small"
-input_size = [56, 48]
-[loss]
-regression = "smooth_l1"
-regularizer = "center"
-[sampling]
-eliminate_redundant = true
-uniform_classes = true
-[solver]
-lr = 0.01
-batch_size = 16
-iterations = 40
-snapshot_every = 2
-"""
 
 
 @pytest.fixture
@@ -51,9 +34,7 @@ def twin(tiny_twin: Path) -> Path:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
-    return path
+    return tiny_config(tmp_path)
 
 
 def env() -> dict[str, str]:
