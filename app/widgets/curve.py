@@ -8,6 +8,7 @@ until the user pans or zooms, and picking a window follows again.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,9 @@ WINDOWS: dict[str, float | None] = {"1 min": 60.0, "5 min": 300.0, "15 min": 900
 SCORE_RANGE = (0.0, 5.0)
 CURVE_COLOUR = "#4fc3f7"
 SPAN_ALPHA = 60
+LABEL_LANES = (0.92, 0.8, 0.68, 0.56)
+"""Where marker labels sit along their lines (fractions of the plot's height), lane by lane."""
+LABEL_GAP_PX = 6.0
 
 
 def _check_window(name: str) -> None:
@@ -72,6 +76,7 @@ class PainCurve(QWidget):
         self.plot.setYRange(*SCORE_RANGE, padding=0.04)
         self.view_box = item.getViewBox()
         self.view_box.sigRangeChangedManually.connect(self._stop_following)
+        self.view_box.sigXRangeChanged.connect(lambda *_: self._stagger_labels())
         self.curve = self.plot.plot(pen=pg.mkPen(CURVE_COLOUR, width=2), connect="finite")
         threshold_pen = pg.mkPen(COLOURS[Priority.MEDIUM], width=1, style=Qt.PenStyle.DashLine)
         self.threshold_line = pg.InfiniteLine(angle=0, movable=False, pen=threshold_pen)
@@ -164,10 +169,29 @@ class PainCurve(QWidget):
     def add_annotation(self, t: float, label: str) -> None:
         """Add one event marker."""
         pen = pg.mkPen("#bdbdbd", style=Qt.PenStyle.DotLine)
-        options = {"position": 0.92, "color": "#eeeeee", "fill": (40, 40, 40, 200)}
+        options = {"position": LABEL_LANES[0], "color": "#eeeeee", "fill": (40, 40, 40, 200)}
         line = pg.InfiniteLine(pos=t, angle=90, movable=False, pen=pen, label=label, labelOpts=options)
         self.plot.addItem(line, ignoreBounds=True)
         self._marker_items.append(line)
+        self._stagger_labels()
+
+    def _stagger_labels(self) -> None:
+        """Put the labels of markers close in time in lanes down the plot, so that none covers another
+        (laid out again whenever the visible range changes; when every lane is taken, the fullest
+        one's label may still overlap)."""
+        lo, hi = self.x_range()
+        if hi <= lo or not self._marker_items:
+            return
+        per_second = self.view_box.width() / (hi - lo)
+        ends = [-math.inf] * len(LABEL_LANES)  # right edge (px) of the last label of each lane
+        for line in sorted(self._marker_items, key=lambda item: float(item.value())):
+            x = (float(line.value()) - lo) * per_second
+            width = line.label.boundingRect().width() + LABEL_GAP_PX
+            # a label at position p along its line sits p of its width left of the line, the rest right
+            free = [lane for lane, p in enumerate(LABEL_LANES) if x - p * width > ends[lane]]
+            lane = free[0] if free else min(range(len(ends)), key=ends.__getitem__)
+            line.label.setPosition(LABEL_LANES[lane])
+            ends[lane] = x + (1.0 - LABEL_LANES[lane]) * width
 
     @property
     def markers(self) -> list[tuple[float, str]]:

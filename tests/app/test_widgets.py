@@ -110,6 +110,29 @@ def test_a_live_curve_marks_gaps_as_samples_arrive_and_hands_the_plot_only_what_
     assert segments_crossing(curve, no_face) == 0 and segments_crossing(curve, no_frames) == 0
 
 
+def test_labels_of_markers_close_in_time_never_cover_one_another(qtbot: QtBot) -> None:
+    """A nurse's try: "Note: test n…" ran into "Analgesic given" on the live and replay curves."""
+    curve = shown_curve(qtbot, window="5 min")
+    t, score, _, _ = session(3000)
+    curve.set_data(t, score)
+    labels = ["Analgesic given", "Note: test note", "Repositioned", "Procedure"]
+    curve.set_annotations([(float(t[-600]) + 2.0 * i, label) for i, label in enumerate(labels)])
+    qtbot.wait(50)
+
+    def boxes() -> list:
+        return [line.label.sceneBoundingRect() for line in curve._marker_items]
+
+    def overlaps() -> list[tuple[object, object]]:
+        pairs = itertools.combinations(boxes(), 2)
+        return [(a, b) for a, b in pairs if a.intersects(b)]
+
+    assert overlaps() == []
+    assert len({round(rect.top()) for rect in boxes()}) > 1  # staggered, not all on one line
+    curve.set_window("15 min")  # closer still on the screen: laid out again
+    qtbot.wait(50)
+    assert overlaps() == []
+
+
 def test_clicking_the_curve_emits_the_time_under_the_mouse(qtbot: QtBot) -> None:
     curve = shown_curve(qtbot, window="1 min")
     t, score, _, _ = session(600)
