@@ -186,6 +186,7 @@ class BedView(QWidget):
         if self.status_label.styleSheet() != (style := REMINDER_STYLE if reminding else ""):
             self.status_label.setStyleSheet(style)
         self.acknowledge_button.setEnabled(runtime.pain_alarm_pending)
+        self.curve.set_now(wall_clock())  # the time axis moves on also while no sample comes
         if runtime.version == self._painted_version:
             return
         self._painted_version = runtime.version

@@ -40,13 +40,20 @@ def grid_shape(beds: int, width: int, height: int) -> tuple[int, int]:
     return best[2]
 
 
+SKIPPED_SAID_FROM = 0.05
+"""A bed's status says what share of its frames went unanalysed once it is this high (a few always do: only a
+bed's newest frame waits for the model)."""
+
+
 def bed_status_text(runtime: BedRuntime) -> str:
-    """Status line of a bed: face/source status, analysis rate and frames dropped unanalysed."""
+    """Status line of a bed: face/source status, analysis rate, and the share of frames skipped unanalysed
+    when it matters (the computer cannot keep up)."""
     text = runtime.status
     if runtime.source_ok and not runtime.paused:
         text += f" · {runtime.analysed_fps:.1f} fps"
-        if runtime.dropped:
-            text += f" · {runtime.dropped} dropped"
+        skipped = runtime.dropped / runtime.captured if runtime.captured else 0.0
+        if skipped >= SKIPPED_SAID_FROM:
+            text += f" · {100 * skipped:.0f} % of frames skipped"
     return text
 
 

@@ -56,6 +56,7 @@ class PainCurve(QWidget):
         super().__init__(parent)
         _check_window(window)
         self.live = live
+        self._now = -math.inf
         self.series = ScoreSeries()
         self._drawn = ScoreSeries()  # the series with a NaN sample in each gap, as drawn
         self.max_gap_s = max_gap_s
@@ -244,9 +245,16 @@ class PainCurve(QWidget):
             centre = float(self.cursor_line.value())
             lo, hi = centre - span / 2, centre + span / 2
         else:
-            hi = float(t[-1])
+            hi = max(float(t[-1]), self._now)
             lo = hi - span
         self.view_box.setXRange(lo, hi, padding=0)
+
+    def set_now(self, t: float) -> None:
+        """The present, for a live curve: while it follows a window of minutes, the window ends now even when
+        no sample has come for a while (a privacy pause, a lost camera), so the time axis keeps moving."""
+        self._now = t
+        if self.live and self._follow and WINDOWS[self._window] is not None and len(self.series):
+            self._apply_window()
 
     def _stop_following(self) -> None:
         if self._follow:

@@ -11,10 +11,11 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor
 from pytestqt.qtbot import QtBot
 
-from app.alarms import COLOURS, AlarmConfig, AlarmKind, AlarmSignal, Priority
+from app.alarms import COLOURS, AlarmConfig, AlarmKind, AlarmSignal, BedAlarms, Priority
+from app.bed_runtime import BedRuntime
 from app.beds import BedConfig, Source
 from app.settings import MonitorSettings, save_settings
-from app.ward_view import grid_shape
+from app.ward_view import bed_status_text, grid_shape
 from app.widgets.flash import NEUTRAL_BACKGROUND
 from app.widgets.tile import DIGITS, BedTile, level_colour
 from tests.helpers import LIVE_TIMEOUT_MS, show
@@ -139,3 +140,16 @@ def test_a_technical_alarm_colours_only_the_border_while_pain_fills_the_tile(qtb
     assert fill(technical) == QColor(NEUTRAL_BACKGROUND).name()
     assert fill(pain) == QColor(COLOURS[Priority.MEDIUM]).name()
     assert technical.grab().toImage().pixelColor(1, 150).name() == QColor(COLOURS[Priority.LOW]).name()
+
+
+def test_a_bed_says_what_share_of_its_frames_is_skipped_only_when_it_matters() -> None:
+    """A nurse's try: "86 dropped" after 30 s puzzled; a few frames are always skipped (only the newest one
+    waits for the model)."""
+    runtime = BedRuntime(BedConfig("Bed 1", Source.simulated(1)), BedAlarms(AlarmConfig()))
+    runtime.source_ok = True
+    runtime.captured, runtime.dropped = 900, 20  # 2 %: not worth a word
+    assert "skipped" not in bed_status_text(runtime) and "dropped" not in bed_status_text(runtime)
+    runtime.dropped = 360
+    assert bed_status_text(runtime).endswith(" · 40 % of frames skipped")
+    runtime.source_ok = False  # a lost camera says only that
+    assert "skipped" not in bed_status_text(runtime)

@@ -174,6 +174,17 @@ def test_window_buttons_set_the_visible_range_and_follow_new_samples(qtbot: QtBo
         PainCurve(window="2 min")
 
 
+def test_a_live_curves_time_axis_moves_on_while_no_sample_comes(qtbot: QtBot) -> None:
+    """A nurse's try: during a privacy pause the bed view's time axis stood still at the pause's start."""
+    live, replay = shown_curve(qtbot, window="1 min", live=True), shown_curve(qtbot, window="1 min")
+    t = T0 + np.arange(0.0, 300.0, 1.0)
+    for curve in (live, replay):
+        curve.set_data(t, np.full(len(t), 2.0))
+        curve.set_now(t[-1] + 120.0)  # two minutes without a sample
+    assert live.x_range() == pytest.approx((t[-1] + 60.0, t[-1] + 120.0))
+    assert replay.x_range() == pytest.approx((t[-1] - 60.0, t[-1]))  # a replayed record has no "now"
+
+
 def test_panning_stops_following_until_a_window_is_picked(qtbot: QtBot) -> None:
     curve = shown_curve(qtbot, window="1 min")
     t = T0 + np.arange(0.0, 600.0, 1.0)
