@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 
 from app.alarms import AlarmConfig
-from app.data_folder import read_json, set_aside, shown
+from app.data_folder import read_json, replace_damaged, shown
 from engine.errors import PainmonError
 from engine.files import write_atomically
 from engine.paths import data_dir
@@ -202,11 +202,7 @@ def recover_beds(path: Path | None = None) -> tuple[list[BedConfig], str | None]
     started = (f"the {len(beds)} bed(s) that could be read from it" if beds is not None
                else "the default ward (one simulated patient)")
     beds = default_beds() if beds is None else beds
-    try:
-        kept = f"It was kept as {set_aside(path).name}"
-        save_beds(beds, path)
-    except (OSError, BedConfigError) as exc:
-        kept = f"It could not be set aside or replaced ({exc})"
+    kept = replace_damaged(path, lambda: save_beds(beds, path))
     return beds, (f"The bed configuration could not be used — {problem}. {kept}; the ward started with "
                   f"{started}.")
 

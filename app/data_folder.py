@@ -10,10 +10,12 @@ import logging
 import os
 import reprlib
 import stat
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.errors import PainmonError
 from engine.files import PRIVATE_MODE, fsync
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,17 @@ def shown(value: object) -> str:
     """A value read from a file as an error message shows it: its repr (one line, whatever the value holds),
     shortened to about 60 characters."""
     return _SHOWN.repr(value)
+
+
+def replace_damaged(path: Path, save_clean: Callable[[], object]) -> str:
+    """Set a damaged file aside (`set_aside`) and save a clean one in its place; says, for a banner, where
+    the damaged one was kept or why it could not be."""
+    try:
+        kept = f"It was kept as {set_aside(path).name}"
+        save_clean()
+    except (OSError, PainmonError) as exc:
+        return f"It could not be set aside or replaced ({exc})"
+    return kept
 
 
 def set_aside(path: Path) -> Path:

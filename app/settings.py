@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from app.data_folder import read_json, set_aside, shown
+from app.data_folder import read_json, replace_damaged, shown
 from engine.backends import Backend
 from engine.errors import PainmonError
 from engine.files import write_atomically
@@ -101,11 +101,7 @@ def recover_settings(path: Path | None = None) -> tuple[MonitorSettings, str | N
     except SettingsError as exc:
         problem = str(exc)
     settings = _readable_settings(path)
-    try:
-        kept = f"It was kept as {set_aside(path).name}"
-        save_settings(settings, path)
-    except OSError as exc:
-        kept = f"It could not be set aside or replaced ({exc})"
+    kept = replace_damaged(path, lambda: save_settings(settings, path))
     return settings, (f"The settings could not be used — {problem}. {kept}; the monitor started with the "
                       f"settings that could be read from it and the defaults for the rest.")
 
