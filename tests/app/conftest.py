@@ -48,16 +48,25 @@ def model_file(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def open_window(qtbot) -> Iterator[Callable[..., MainWindow]]:
+def no_model(tmp_path: Path) -> None:
+    """No model at all: settings naming a model file that is not there, and (for `open_window`) no bundled
+    demo model to fall back on. The beds show video and every frame is a sample, which is all many tests
+    need (a module asks for it with `pytestmark = pytest.mark.usefixtures("no_model")`)."""
+    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))
+
+
+@pytest.fixture
+def open_window(qtbot, request: pytest.FixtureRequest) -> Iterator[Callable[..., MainWindow]]:
     """Opens the main window over a fresh monitor (with `beds` as the saved ward, or what the data folder
-    holds; `monitor_args` for `Monitor`, e.g. fallback_model); closes it without asking (stopping the
-    monitor's threads) after the test."""
+    holds; `monitor_args` for `Monitor`, e.g. fallback_model, None by default under `no_model`); closes it
+    without asking (stopping the monitor's threads) after the test."""
     opened: list[MainWindow] = []
+    defaults = {"fallback_model": None} if "no_model" in request.fixturenames else {}
 
     def open_(beds: list[BedConfig] | None = None, **monitor_args: object) -> MainWindow:
         if beds is not None:
             save_beds(beds)
-        window = MainWindow(Monitor(retry_s=0.5, **monitor_args))
+        window = MainWindow(Monitor(retry_s=0.5, **{**defaults, **monitor_args}))  # type: ignore[arg-type]
         window.show()
         opened.append(window)
         return window

@@ -10,7 +10,6 @@ becomes a sample, which is all these need. The app in a subprocess falls back to
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -55,16 +54,7 @@ Window = Callable[..., MainWindow]
 RECORDED = "0123456789ab"
 
 
-@pytest.fixture(autouse=True)
-def no_model(tmp_path: Path) -> None:
-    """Settings naming a model file that is not there: the beds show video and every frame is a sample."""
-    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))
-
-
-@pytest.fixture
-def open_window(open_window: Window) -> Window:
-    """The main window with no model at all: no bundled demo model to fall back on."""
-    return functools.partial(open_window, fallback_model=None)
+pytestmark = pytest.mark.usefixtures("no_model")
 
 
 def bed(bed_id: str, name: str, **fields: object) -> dict[str, object]:

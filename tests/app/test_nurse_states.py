@@ -8,7 +8,6 @@ No model runs here (its file is missing): every frame still becomes a sample, wh
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -26,23 +25,13 @@ from app.beds import BedConfig, Source, SourceKind, load_beds
 from app.main_window import MainWindow, dark_palette
 from app.monitor import STALE_AFTER_S
 from app.record import RecordReader
-from app.settings import MonitorSettings, save_settings
 from engine.status import FrameStatus
 from tests.helpers import LIVE_TIMEOUT_MS
 
 Window = Callable[..., MainWindow]
 
 
-@pytest.fixture(autouse=True)
-def no_model(tmp_path: Path) -> None:
-    """Settings naming a model file that is not there: the beds show video and every frame is a sample."""
-    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))
-
-
-@pytest.fixture
-def open_window(open_window: Window) -> Window:
-    """The main window with no model at all: no bundled demo model to fall back on."""
-    return functools.partial(open_window, fallback_model=None)
+pytestmark = pytest.mark.usefixtures("no_model")
 
 
 def short_clip(path: Path, clips_dir: Path, frames: int) -> Path:

@@ -14,22 +14,18 @@ from pytestqt.qtbot import QtBot
 from app.alarms import COLOURS, AlarmConfig, AlarmKind, AlarmSignal, BedAlarms, Priority
 from app.bed_runtime import BedRuntime
 from app.beds import BedConfig, Source
-from app.settings import MonitorSettings, save_settings
 from app.ward_view import bed_status_text, grid_shape
 from app.widgets.flash import NEUTRAL_BACKGROUND
 from app.widgets.tile import DIGITS, BedTile, level_colour
 from tests.helpers import LIVE_TIMEOUT_MS, show
 
-
-@pytest.fixture(autouse=True)
-def no_model(tmp_path) -> None:
-    save_settings(MonitorSettings(model_path=str(tmp_path / "none.safetensors")))
+pytestmark = pytest.mark.usefixtures("no_model")
 
 
 def ward(open_window, beds: int, size: tuple[int, int]):
     window = open_window([BedConfig(f"Bed {i + 1}", Source.simulated(i),
                                     alarms=AlarmConfig(threshold=2.5 + 0.5 * (i % 2)))
-                          for i in range(beds)], fallback_model=None)
+                          for i in range(beds)])
     window.resize(*size)
     return window
 
