@@ -18,7 +18,10 @@ class ElidedLabel(QLabel):
         self.set_full_text(text)
 
     def set_full_text(self, text: str) -> None:
-        """Show `text`, cut to the label's width."""
+        """Show `text`, cut to the label's width (nothing to do when it is already shown: the ward sets each
+        tile's status on every display tick)."""
+        if text == self._full:
+            return
         self._full = text
         self.setToolTip(text)
         self._elide()
