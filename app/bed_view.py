@@ -186,7 +186,8 @@ class BedView(QWidget):
         if self.status_label.styleSheet() != (style := REMINDER_STYLE if reminding else ""):
             self.status_label.setStyleSheet(style)
         self.acknowledge_button.setEnabled(runtime.pain_alarm_pending)
-        self.curve.set_now(wall_clock())  # the time axis moves on also while no sample comes
+        if self.isVisible():  # the time axis moves on also while no sample comes
+            self.curve.set_now(wall_clock())
         if runtime.version == self._painted_version:
             return
         self._painted_version = runtime.version
