@@ -127,27 +127,19 @@ def test_a_full_disk_is_a_bad_input_error_and_keeps_the_previous_csv(clips_dir: 
     assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]  # no scratch file left behind
 
 
-def long_clip(clips_dir: Path, path: Path, times: int) -> Path:
-    """WolfgangLanger_Pexels.mp4 played `times` times in one file: long enough that an analysis is still
-    running when a test interrupts it, even on a machine whose other work starves the test."""
-    capture = cv2.VideoCapture(str(clips_dir / "WolfgangLanger_Pexels.mp4"))
-    frames = []
-    while (frame := capture.read()[1]) is not None:
-        frames.append(frame)
-    capture.release()
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 25.0, frames[0].shape[1::-1])
-    for frame in frames * times:
-        writer.write(frame)
-    writer.release()
-    return path
+def interruptible() -> None:
+    """In the child: Ctrl-C as in a terminal's foreground. A test suite started in the background of a
+    non-interactive shell (`make test &`) ignores SIGINT, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_ctrl_c_keeps_the_complete_rows_analysed_so_far(clips_dir: Path, checkpoint: Path, tmp_path: Path):
     out = tmp_path / "scores.csv"
     out.write_text("the previous run's rows\n")
-    clip = long_clip(clips_dir, tmp_path / "long.mp4", times=6)
-    command = painmon_command("analyze", clip, "--model", checkpoint, "--out", out, "--backend", "onnx")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = painmon_command("analyze", clips_dir / "WolfgangLanger_Pexels.mp4", "--model", checkpoint,
+                              "--out", out, "--backend", "onnx")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interruptible)  # noqa: PLW1509 (it only resets a signal)
     deadline = time.monotonic() + 300
     while not any(p.stat().st_size for p in tmp_path.glob(".scores.csv.*.partial")):  # rows reach the disk
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
@@ -157,10 +149,10 @@ def test_ctrl_c_keeps_the_complete_rows_analysed_so_far(clips_dir: Path, checkpo
     assert process.returncode == 130 and stderr.endswith("painmon: interrupted\n"), stderr
     assert f"interrupted: the frames analysed so far were written to {out}" in stdout
     rows = read_csv(out)
-    assert 0 < len(rows) < 6 * 472
+    assert 0 < len(rows) < 472
     assert [int(r["frame"]) for r in rows] == list(range(len(rows)))
     assert all(None not in row and None not in row.values() for row in rows)  # complete rows only
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "scores.csv"]
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]
 
 
 def test_a_still_image_is_analysed_as_one_frame_whatever_its_name(painmon_here, clips_dir: Path,
