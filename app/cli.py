@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.backends import Backend
 from engine.errors import PainmonError
 
 EXIT_BAD_INPUT = 2
@@ -19,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="painmon", description="Real-time bedside pain monitor.")
     parser.add_argument("--self-test", action="store_true",
                         help="run the engine on the simulated patient (no camera or display) and exit")
+    parser.add_argument("--backend", choices=[str(b) for b in Backend], default=str(Backend.AUTO),
+                        help="the backend --self-test runs (the monitor's is chosen in Settings)")
     parser.add_argument("--full-screen", action="store_true",
                         help="open the monitor full screen, as a central station (F11 toggles it)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -55,10 +55,10 @@ from app.record import (
 from app.replay.analysis import VideoAnalysis
 from app.series import DEFAULT_MAX_GAP_S, with_gaps
 from app.widgets.curve import CURVE_COLOUR, SCORE_RANGE
-from engine.checkpoint import ModelCard, read_card
 from engine.errors import ModelFileError, PainmonError
 from engine.files import replacing, write_atomically
 from engine.frame_csv import FrameTable
+from engine.model_card import ModelCard, read_card
 from engine.status import FrameStatus
 
 DEFAULT_THRESHOLD = AlarmConfig().threshold

@@ -14,7 +14,7 @@ from engine.status import FrameStatus
 from engine.types import Face
 
 if TYPE_CHECKING:
-    from engine.checkpoint import ModelCard
+    from engine.model_card import ModelCard
 
 _START_WALL = time.time()
 _START_MONOTONIC = time.monotonic()

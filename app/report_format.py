@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from engine.checkpoint import ModelCard
+    from engine.model_card import ModelCard
 
 NONE = "—"
 """What stands for a value that is missing or not a number."""

@@ -28,7 +28,7 @@ from app.settings import MAX_RETENTION_DAYS, PRIVACY_PAUSE_MIN, MonitorSettings
 from engine.backends import Backend
 
 if TYPE_CHECKING:
-    from engine.checkpoint import ModelCard
+    from engine.model_card import ModelCard
 
 AUTOMATIC_DEVICE = "automatic"
 CHECKING = "Checking the new model on a simulated face… the model running keeps scoring meanwhile."

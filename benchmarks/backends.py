@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from engine.au import AUPainModel
-from engine.backbones import BACKBONES
+from engine.backbone_specs import BACKBONES
 from engine.backends import Predictor, create_predictor
-from engine.checkpoint import ModelCard, PainModel, save_checkpoint
+from engine.checkpoint import PainModel, card_for, save_checkpoint
 from engine.model import PainRegressor
 
 
@@ -56,7 +56,7 @@ def main() -> None:
         models: dict[str, PainModel] = {name: PainRegressor(name) for name in BACKBONES}
         models["AU 2×face_cnn_small"] = AUPainModel([("face_cnn_small", None)] * 2)
         for index, (name, model) in enumerate(models.items()):
-            card = ModelCard.for_model(model.eval(), name=f"bench-{index}", version="0", trained_on="random")
+            card = card_for(model.eval(), name=f"bench-{index}", version="0", trained_on="random")
             checkpoint = save_checkpoint(Path(folder, f"{index}.safetensors"), model, card)
             torch_predictor = create_predictor(checkpoint, "torch", "cpu")
             onnx_predictor = create_predictor(checkpoint, "onnx", "cpu")

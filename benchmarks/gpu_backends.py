@@ -58,12 +58,12 @@ def main() -> None:
         os.environ["PAINMON_CACHE_DIR"] = str(Path(folder, "cache"))
         from engine.backends import create_predictor
         from engine.backends.select import tensorrt_unavailable
-        from engine.checkpoint import ModelCard, save_checkpoint
+        from engine.checkpoint import card_for, save_checkpoint
         from engine.model import PainRegressor
         from engine.tensorrt.gpu import cuda_gpu
 
         model = PainRegressor(args.backbone).eval()
-        card = ModelCard.for_model(model, name="bench", version="0", trained_on="random weights")
+        card = card_for(model, name="bench", version="0", trained_on="random weights")
         checkpoint = save_checkpoint(Path(folder, "bench.safetensors"), model, card)
         gpu = cuda_gpu()
         print(f"GPU: {gpu.name if gpu else 'none'}; torch {torch.__version__}; backbone {args.backbone}")

@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.checkpoint import ModelCard, save_checkpoint  # noqa: E402
+from engine.checkpoint import card_for, save_checkpoint  # noqa: E402
 from engine.model import PainRegressor  # noqa: E402
 from engine.pipeline import Pipeline  # noqa: E402
 from engine.sources import Frame, open_source  # noqa: E402
@@ -129,7 +129,7 @@ def painmon(checkpoint: Path, name: str, clip: Path, count: int, warmup: int) ->
 def random_checkpoint(backbone: str, folder: Path) -> Path:
     """A painmon checkpoint of `backbone` with random weights."""
     model = PainRegressor(backbone, pretrained=None).eval()
-    card = ModelCard.for_model(model, name=f"bench-{backbone}", version="0", trained_on="random weights")
+    card = card_for(model, name=f"bench-{backbone}", version="0", trained_on="random weights")
     return save_checkpoint(folder / f"{backbone}.safetensors", model, card)
 
 

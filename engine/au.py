@@ -14,7 +14,8 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from engine.backbones import BACKBONES, build_backbone, pooled_and_described
+from engine.backbone_specs import BACKBONES
+from engine.backbones import build_backbone, pooled_and_described
 
 DEFAULT_AUS = (4, 6, 7, 9, 10, 12, 20, 25, 26, 43)
 """The AUs UNBC-McMaster codes with intensity, in the order of a model's AU outputs by default."""

@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Callable
 
 from engine.backends import Backend
+from engine.errors import MissingExtraError
 
 
 def lazy(target: str) -> Callable[[argparse.Namespace], int]:
@@ -17,9 +18,21 @@ def lazy(target: str) -> Callable[[argparse.Namespace], int]:
 
     def handler(args: argparse.Namespace) -> int:
         module, function = target.split(":")
-        return getattr(importlib.import_module(module), function)(args)
+        try:
+            return getattr(importlib.import_module(module), function)(args)
+        except ModuleNotFoundError as error:
+            missing = MissingExtraError.of(error, _command_words(args))
+            if missing is None:
+                raise
+            raise missing from None
 
     return handler
+
+
+def _command_words(args: argparse.Namespace) -> str:
+    """The command that ran, as typed: "painmon train loso"."""
+    words = [getattr(args, key, None) for key in ("command", "train_command", "engine_command")]
+    return " ".join(["painmon", *(word for word in words if word)])
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,3 +58,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     verify.set_defaults(func=lazy("engine.tensorrt.cli:verify"))
     info = esub.add_parser("info", help="GPU, CUDA, TensorRT and cached plans on this machine")
     info.set_defaults(func=lazy("engine.tensorrt.cli:info"))
+    onnx = esub.add_parser("onnx", help="write a model's ONNX graph beside it, for runtimes without torch")
+    onnx.add_argument("model", help="painmon checkpoint (.safetensors)")
+    onnx.set_defaults(func=lazy("engine.onnx_export:run"))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
-from engine.backbones import BACKBONES, build_backbone, pooled_and_described
+from engine.backbone_specs import BACKBONES
+from engine.backbones import build_backbone, pooled_and_described
+
+if TYPE_CHECKING:
+    from engine.au import AUPainModel
 
 
 class PainRegressor(nn.Module):
@@ -58,3 +64,16 @@ class PainRegressor(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Scores (N,) in [0, 5] for float32 N×3×h×w RGB faces in 0..255."""
         return self.forward_with_embedding(x)[0]
+
+
+class ModelOutputs(nn.Module):
+    """Wraps a pain model so that forward returns all its outputs as a tuple, in `output_names` order."""
+
+    def __init__(self, model: PainRegressor | AUPainModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """(scores, features) or (scores, AU probabilities, features) for float32 N×3×h×w RGB faces in
+        0..255."""
+        return self.model.forward_with_features(x)

@@ -6,6 +6,7 @@ Outputs (engine.outputs): "scores" (N,), for a model with an AU head also "aus" 
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -14,20 +15,20 @@ import torch
 
 from engine.checkpoint import PainModel, load_checkpoint
 from engine.files import file_sha256, replacing, write_atomically
-from engine.outputs import ModelOutputs, output_names
+from engine.model import ModelOutputs
+from engine.model_onnx import EXPORT_VERSION, INPUT_NAME, MAX_BATCH, beside, source_metadata
+from engine.outputs import output_names
 from engine.paths import cache_dir
 
-INPUT_NAME = "faces"  # float32 N×3×h×w RGB in 0..255
 OPSET = 20
-MAX_BATCH = 64
-EXPORT_VERSION = 2
-"""Bump when exports change (2: the features output); cached exports of older versions are made again."""
 
 log = logging.getLogger(__name__)
 
 
-def export_model(model: PainModel, path: Path, max_batch: int = MAX_BATCH) -> Path:
-    """Export `model` (in eval mode) to `path` for batches of 1..max_batch; return the path.
+def export_model(model: PainModel, path: Path, max_batch: int = MAX_BATCH,
+                 metadata: dict[str, str] | None = None) -> Path:
+    """Export `model` (in eval mode) to `path` for batches of 1..max_batch, with `metadata` in the graph's
+    metadata; return the path.
 
     Weights are embedded in the file (no .onnx.data beside it), so the file alone is the model and its
     hash identifies it. The file is written atomically and checked with onnx.checker.
@@ -53,6 +54,10 @@ def export_model(model: PainModel, path: Path, max_batch: int = MAX_BATCH) -> Pa
                 external_data=False,
                 dynamic_shapes={"x": {0: batch}},
             )
+            if metadata:
+                graph = onnx.load(scratch)
+                onnx.helper.set_model_props(graph, metadata)
+                onnx.save(graph, scratch)
             onnx.checker.check_model(scratch, full_check=True)
     finally:
         model.train(was_training)
@@ -77,9 +82,16 @@ def cached_export(checkpoint: str | Path) -> Path:
             log.warning("the cached ONNX export %s is damaged (not its recorded hash); exporting again", path)
     log.info("exporting %s to ONNX (once per model file): %s", checkpoint, path)
     model, _ = load_checkpoint(checkpoint)
-    export_model(model, path)
+    export_model(model, path, metadata=source_metadata(checkpoint))
     write_atomically(recorded, file_sha256(path))
     return path
+
+
+def write_beside(checkpoint: str | Path) -> Path:
+    """Write the checkpoint's ONNX graph beside it (engine.model_onnx.beside), naming the checkpoint in its
+    metadata, so that a runtime without torch scores it; return the graph's path."""
+    model, _ = load_checkpoint(checkpoint)
+    return export_model(model, beside(checkpoint), metadata=source_metadata(checkpoint))
 
 
 def _recorded_hash(path: Path) -> str | None:
@@ -88,3 +100,9 @@ def _recorded_hash(path: Path) -> str | None:
         return path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """`painmon engine onnx MODEL`: write MODEL's graph beside it and say where."""
+    print(f"wrote {write_beside(args.model)}")
+    return 0

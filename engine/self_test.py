@@ -56,7 +56,7 @@ def check(frames: int = FRAMES, model: Path = paths.DEMO_MODEL, backend: str = B
 
 def run(args: argparse.Namespace) -> int:
     """Print the self-test report; exit 0 when it passes, 1 with a one-line reason when it does not."""
-    report, failure = check()
+    report, failure = check(backend=args.backend)
     print("\n".join(report))
     if failure:
         print(f"painmon: self-test failed: {failure}")

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from engine.detector import FaceDetector
+from engine.errors import TORCH_STACK
 from tests.helpers import CLIPS, read_frames
 from train.synth import write_twin
 
@@ -25,6 +26,19 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     root = tmp_path_factory.mktemp("painmon-home")
     monkeypatch.setenv("PAINMON_CACHE_DIR", str(root / "cache"))
     monkeypatch.setenv("PAINMON_DATA_DIR", str(root / "data"))
+
+
+@pytest.fixture(scope="session")
+def without_torch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a subprocess that cannot import the PyTorch stack (engine.errors.TORCH_STACK), as
+    on a CPU install without the train / gpu extras: a sitecustomize that blocks those imports."""
+    folder = tmp_path_factory.mktemp("without-torch")
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n"
+        f"for name in {sorted(TORCH_STACK)!r}:\n"
+        "    sys.modules[name] = None  # `import name` raises ModuleNotFoundError\n")
+    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,9 @@ from safetensors.torch import load_file, save_file
 from torchvision.ops import box_iou
 
 from engine.au import AUPainModel
-from engine.checkpoint import CARD_KEY, ModelCard, save_checkpoint
+from engine.checkpoint import card_for, save_checkpoint
 from engine.model import PainRegressor
+from engine.model_card import CARD_KEY
 
 if TYPE_CHECKING:
     from pytestqt.qtbot import QtBot
@@ -97,11 +98,11 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # -- models ---------------------------------------------------------------------------------------------
-def save_random_checkpoint(path: Path) -> Path:
-    """Write a checkpoint of the small CPU backbone with random (seeded) weights."""
-    torch.manual_seed(0)
+def save_random_checkpoint(path: Path, seed: int = 0) -> Path:
+    """Write a checkpoint of the small CPU backbone with random weights drawn with `seed`."""
+    torch.manual_seed(seed)
     model = PainRegressor("face_cnn_small", pretrained=None).eval()
-    card = ModelCard.for_model(model, name="test-random", version="0", trained_on="random weights")
+    card = card_for(model, name="test-random", version="0", trained_on="random weights")
     return save_checkpoint(path, model, card)
 
 
@@ -139,7 +140,7 @@ def save_random_au_checkpoint(path: Path, faces: torch.Tensor | None = None) -> 
     model.thresholds.copy_(torch.linspace(0.3, 0.7, len(model.aus)))
     if faces is not None:
         calibrate_batch_norm(model, faces)
-    card = ModelCard.for_model(model, name="test-random-au", version="0", trained_on="random weights")
+    card = card_for(model, name="test-random-au", version="0", trained_on="random weights")
     return save_checkpoint(path, model, card)
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.au import DEFAULT_AUS
-from engine.backbones import BACKBONES
-from engine.checkpoint import FACS_AUS
+from engine.backbone_specs import BACKBONES
 from engine.errors import PainmonError
+from engine.model_card import FACS_AUS
 from engine.schema import NOT_NEGATIVE, POSITIVE, Checked, checked, within
 from train.losses import LossConfig
 

@@ -18,8 +18,11 @@ import numpy as np
 import torch
 
 from engine.applicability import COVERAGE, Applicability, describe
-from engine.checkpoint import ModelCard, PainModel, load_checkpoint, save_checkpoint
+from engine.checkpoint import PainModel, load_checkpoint, save_checkpoint
 from engine.errors import PainmonError
+from engine.model_card import ModelCard
+from engine.model_onnx import beside
+from engine.onnx_export import write_beside
 from train.align_cache import AlignSettings, build_cache
 from train.loop import to_input
 from train.loso import TWIN_MARKER
@@ -70,10 +73,13 @@ def describe_faces(model: PainModel, card: ModelCard, data: list[Path], *, devic
 
 
 def describe_checkpoint(model_path: Path, data: list[Path], out: Path, *, device: torch.device) -> Path:
-    """Write `model_path` with the description of the faces of `data` to `out`; return `out`."""
+    """Write `model_path` with the description of the faces of `data` to `out`, and its ONNX graph beside
+    it (engine.onnx_export.write_beside); return `out`."""
     model, card = load_checkpoint(model_path)
     description, card.applicability = describe_faces(model, card, data, device=device)
-    return save_checkpoint(out, model.cpu(), card, description)
+    save_checkpoint(out, model.cpu(), card, description)
+    write_beside(out)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,5 +93,5 @@ def run(args: argparse.Namespace) -> int:
     out = describe_checkpoint(Path(args.model), data, Path(args.out), device=resolve_device(args.device))
     applicability = load_checkpoint(out)[1].applicability
     print(f"described {applicability['frames']} faces of {applicability['subjects']} subjects "
-          f"(threshold {applicability['threshold']:.2f}); wrote {out}")
+          f"(threshold {applicability['threshold']:.2f}); wrote {out} and {beside(out).name} beside it")
     return 0

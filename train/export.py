@@ -16,6 +16,8 @@ from typing import Any
 
 from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import PainmonError
+from engine.model_onnx import beside
+from engine.onnx_export import write_beside
 from train.au_predictions import au_metrics_json, merge_fold_aus
 from train.describe import describe_faces
 from train.evaluate import evaluation_json, read_predictions
@@ -31,7 +33,8 @@ RESEARCH_USE = ("research only: a pain-expression regressor trained on UNBC-McMa
 
 def export_run(run: Path, out: Path | None = None, data: Path | None = None) -> Path:
     """Write RUN's all-subjects model with a card (data, config, LOSO metrics) and the description of its
-    training faces to `out`; return the path. `data`: the run's data set where it has moved since."""
+    training faces to `out`, and its ONNX graph beside it; return the checkpoint's path. `data`: the run's
+    data set where it has moved since."""
     record_path = run / "run.json"
     if not record_path.exists():
         raise PainmonError(f"{run} is not a LOSO run folder (no run.json)")
@@ -68,6 +71,7 @@ def export_run(run: Path, out: Path | None = None, data: Path | None = None) -> 
     out = out or run / "model.safetensors"
     save_checkpoint(out, model, card, description)
     load_checkpoint(out)  # what engine and the app will do
+    write_beside(out)  # what a runtime without torch scores it with
     return out
 
 
@@ -91,5 +95,5 @@ def run(args: argparse.Namespace) -> int:
     """`painmon train export RUN [--out PATH] [--data DIR]`."""
     out = export_run(Path(args.run), Path(args.out) if args.out else None,
                      Path(args.data) if args.data else None)
-    print(f"wrote {out}")
+    print(f"wrote {out} and {beside(out).name} beside it")
     return 0

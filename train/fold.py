@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from engine.checkpoint import ModelCard, PainModel, save_checkpoint
+from engine.checkpoint import PainModel, card_for, save_checkpoint
 from engine.files import write_atomically
 from train.config import TrainConfig
 from train.evaluate import Predictions, write_predictions
@@ -101,7 +101,7 @@ def _train(unit: FoldUnit, inputs: FoldInputs, folder: Path, *, device: torch.de
                  progress=label if progress else None)
     held_out = "none" if unit.fold == FINAL else unit.fold
     trained_on = f"{len(data.rows)} frames of {len(set(data.subjects))} subjects (held out: {held_out})"
-    card = ModelCard.for_model(model, name=f"{config.name} / {unit.fold}", version="fold",
+    card = card_for(model, name=f"{config.name} / {unit.fold}", version="fold",
                                trained_on=trained_on, created=FOLD_CREATED,
                                config={**config.to_dict(), "iterations": unit.iterations})
     save_checkpoint(folder / "model.safetensors", model, card)

@@ -17,7 +17,7 @@ import torch
 
 from engine.align import align_face, template_for
 from engine.au import DEFAULT_AUS
-from engine.backbones import BACKBONES
+from engine.backbone_specs import BACKBONES
 from engine.checkpoint import load_checkpoint
 from engine.detector import FaceDetector
 from engine.errors import PainmonError

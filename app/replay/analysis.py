@@ -22,10 +22,10 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.analyze import resolve_model
 from engine.backends import Backend
-from engine.checkpoint import ModelCard, read_au_thresholds, read_card
 from engine.errors import PainmonError, VideoSourceError
 from engine.files import file_sha256, replacing, write_atomically
 from engine.frame_csv import FORMAT_VERSION, FrameTable, ResultCsvWriter
+from engine.model_card import ModelCard, read_au_thresholds, read_card
 from engine.paths import cache_dir
 from engine.sources import VideoSource, open_source
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from engine.errors import BackendUnavailableError
+from engine.errors import BackendUnavailableError, MissingExtraError
 from engine.labelled import LabelledEnum
 
 if TYPE_CHECKING:
     from engine.applicability import Applicability
-    from engine.checkpoint import ModelCard
+    from engine.model_card import ModelCard
 
 
 class Backend(LabelledEnum):
@@ -105,19 +105,25 @@ def create_predictor(checkpoint: str | Path, backend: str = Backend.AUTO, device
         assert device is not None
         chosen = Backend.TORCH if device.startswith("cuda") else Backend.ONNX
     predictor: Predictor
-    if chosen is Backend.TENSORRT:
-        from engine.backends.tensorrt_backend import TensorRTPredictor
+    try:
+        if chosen is Backend.TENSORRT:
+            from engine.backends.tensorrt_backend import TensorRTPredictor
 
-        predictor = TensorRTPredictor.from_cache(checkpoint)
-    elif chosen is Backend.TORCH:
-        from engine.backends.torch_backend import TorchPredictor
+            predictor = TensorRTPredictor.from_cache(checkpoint)
+        elif chosen is Backend.TORCH:
+            from engine.backends.torch_backend import TorchPredictor
 
-        predictor = TorchPredictor(checkpoint, device)
-    else:
-        from engine.backends.onnx_backend import OnnxPredictor
+            predictor = TorchPredictor(checkpoint, device)
+        else:
+            from engine.backends.onnx_backend import OnnxPredictor
 
-        predictor = OnnxPredictor(checkpoint, device)
-    from engine.checkpoint import read_applicability
+            predictor = OnnxPredictor(checkpoint, device)
+    except ModuleNotFoundError as error:
+        missing = MissingExtraError.of(error, f"the {chosen.label} backend")
+        if missing is None:
+            raise
+        raise missing from None
+    from engine.model_card import read_applicability
 
     predictor.applicability = read_applicability(checkpoint)
     return predictor

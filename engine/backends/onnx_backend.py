@@ -1,4 +1,4 @@
-"""ONNX Runtime backend: the checkpoint's cached ONNX export, fast on the CPU."""
+"""ONNX Runtime backend: the checkpoint's ONNX graph (engine.model_onnx), fast on the CPU, without torch."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import onnxruntime as ort
 
 from engine.applicability import Applicability
 from engine.backends import Backend, Prediction, Predictor, check_faces, predict_in_chunks
-from engine.checkpoint import read_card
 from engine.errors import BackendUnavailableError
-from engine.onnx_export import INPUT_NAME, MAX_BATCH, cached_export
+from engine.model_card import read_card
+from engine.model_onnx import INPUT_NAME, MAX_BATCH, open_session
 from engine.outputs import output_names
 
 
-def _session_options() -> ort.SessionOptions:
+def session_options() -> ort.SessionOptions:
     """All graph optimisations; one intra-op thread per CPU this process may use, none spinning idle.
 
     Spinning would keep the cores busy between calls, starving the camera and GUI threads on a small CPU.
@@ -54,8 +54,7 @@ class OnnxPredictor(Predictor):
         self.applicability: Applicability | None = None  # create_predictor reads it
         self.input_size = self.card.input_size
         self.aus = tuple(self.card.aus)
-        self.onnx_path = cached_export(checkpoint)
-        self.session = ort.InferenceSession(str(self.onnx_path), _session_options(), providers=providers)
+        self.session, self.onnx_path = open_session(checkpoint, session_options(), providers)
         self._outputs = list(output_names(self.aus))
 
     def predict_outputs(self, faces: np.ndarray) -> Prediction:

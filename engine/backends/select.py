@@ -30,7 +30,6 @@ def tensorrt_unavailable(checkpoint: Path | None = None, precision: str = "fp16"
     """Why TensorRT cannot run here (for `checkpoint`, if given), or None when it can."""
     from engine.tensorrt import cuda_unavailable, import_tensorrt
     from engine.tensorrt.builder import make_logger
-    from engine.tensorrt.gpu import cuda_gpu
 
     try:
         trt = import_tensorrt()
@@ -39,6 +38,10 @@ def tensorrt_unavailable(checkpoint: Path | None = None, precision: str = "fp16"
         return str(exc)
     except TypeError as exc:  # "factory function returned nullptr": no usable CUDA driver or device
         return str(cuda_unavailable(exc))
+    try:
+        from engine.tensorrt.gpu import cuda_gpu
+    except ModuleNotFoundError as exc:
+        return f"TensorRT imports but {exc.name} is not installed (painmon[gpu] installs it)"
     gpu = cuda_gpu()
     if gpu is None:
         return "TensorRT imports but torch sees no CUDA GPU for its buffers"
@@ -52,8 +55,11 @@ def tensorrt_unavailable(checkpoint: Path | None = None, precision: str = "fp16"
 
 
 def _cuda_device() -> str | None:
-    import torch
-
+    """The first CUDA device torch sees; None without one, or without torch (a CPU-only install)."""
+    try:
+        import torch
+    except ModuleNotFoundError:
+        return None
     return "cuda:0" if torch.cuda.is_available() else None
 
 

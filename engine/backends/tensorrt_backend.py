@@ -15,8 +15,8 @@ import torch
 
 from engine.applicability import Applicability
 from engine.backends import Backend, Prediction, Predictor, check_faces, predict_in_chunks
-from engine.checkpoint import ModelCard, read_card
 from engine.errors import BackendUnavailableError
+from engine.model_card import ModelCard, read_card
 from engine.outputs import output_names
 from engine.tensorrt.engines import EngineSet, cached_engine
 from engine.tensorrt.gpu import Gpu, cuda_gpu

@@ -11,7 +11,7 @@ from engine.applicability import Applicability
 from engine.backends import Backend, Prediction, Predictor, check_faces, predict_in_chunks
 from engine.checkpoint import load_checkpoint
 from engine.errors import BackendUnavailableError
-from engine.outputs import ModelOutputs
+from engine.model import ModelOutputs
 
 
 class TorchPredictor(Predictor):

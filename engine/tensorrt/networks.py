@@ -64,9 +64,10 @@ def regressor_network(checkpoint: Path) -> NetworkSpec:
     """The pain model of a painmon checkpoint: scores 0–5, AU probabilities 0–1 when it has an AU head, and
     the pooled features (compared relative to their largest magnitude)."""
     from engine.checkpoint import load_checkpoint
+    from engine.model import ModelOutputs
     from engine.onnx_export import cached_export
     from engine.onnx_fp16 import bake_fp16
-    from engine.outputs import ModelOutputs, output_names
+    from engine.outputs import output_names
 
     model, card = load_checkpoint(checkpoint)
 

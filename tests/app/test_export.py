@@ -35,8 +35,8 @@ from app.record import Annotation, AnnotationKind, RecordReader
 from app.record_writer import RecordWriter
 from app.settings_view import card_html
 from app.widgets.curve import CURVE_COLOUR
-from engine.checkpoint import ModelCard, read_card
 from engine.frame_csv import BOX_COLUMNS, CSV_COLUMNS, LANDMARK_COLUMNS, FrameTable
+from engine.model_card import ModelCard, read_card
 from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
 from tests.helpers import T0, pdf_text, write_session

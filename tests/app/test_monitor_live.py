@@ -28,7 +28,7 @@ from app.main_window import MainWindow
 from app.record import AnnotationKind, RecordReader, record_path
 from app.settings import MonitorSettings, save_settings
 from engine.applicability import UNKNOWN
-from engine.checkpoint import read_card
+from engine.model_card import read_card
 from engine.paths import DEMO_MODEL
 from engine.status import FrameStatus
 from tests.helpers import (

@@ -11,9 +11,10 @@ import torch
 from safetensors import safe_open
 
 from engine.applicability import APPLICABLE, COVERAGE, Applicability, describe, fit
-from engine.checkpoint import ModelCard, load_checkpoint, read_applicability, read_card, save_checkpoint
+from engine.checkpoint import card_for, load_checkpoint, save_checkpoint
 from engine.errors import ModelFileError
 from engine.model import PainRegressor
+from engine.model_card import read_applicability, read_card
 
 
 def subjects_of(rng: np.random.Generator, count: int, frames: int, dims: int,
@@ -73,7 +74,7 @@ def test_a_checkpoint_carries_its_description_beside_the_weights(tmp_path: Path)
     rng = np.random.default_rng(4)
     features, subjects = subjects_of(rng, 6, 20, 464)
     description = describe(features, subjects)
-    card = ModelCard.for_model(model, name="described", version="1", trained_on="noise",
+    card = card_for(model, name="described", version="1", trained_on="noise",
                                applicability={"threshold": description.threshold, "frames": len(features)})
     path = save_checkpoint(tmp_path / "described.safetensors", model, card, description)
     back = read_applicability(path)
@@ -85,7 +86,7 @@ def test_a_checkpoint_carries_its_description_beside_the_weights(tmp_path: Path)
     assert set(loaded.state_dict()) == set(model.state_dict())
 
     plain = save_checkpoint(tmp_path / "plain.safetensors", model,
-                            ModelCard.for_model(model, name="plain", version="1", trained_on="noise"))
+                            card_for(model, name="plain", version="1", trained_on="noise"))
     assert read_applicability(plain) is None and read_card(plain).applicability == {}  # unknown
     with pytest.raises(ValueError, match="must come together"):
         save_checkpoint(tmp_path / "x.safetensors", model, read_card(plain), description)
@@ -93,7 +94,7 @@ def test_a_checkpoint_carries_its_description_beside_the_weights(tmp_path: Path)
 
 def test_a_damaged_description_is_a_model_file_error(tmp_path: Path) -> None:
     model = PainRegressor("face_cnn_small").eval()
-    card = ModelCard.for_model(model, name="broken", version="1", trained_on="noise",
+    card = card_for(model, name="broken", version="1", trained_on="noise",
                                applicability={"threshold": 3.0})
     path = tmp_path / "broken.safetensors"
     description = Applicability(np.zeros(4, np.float32), np.eye(5, dtype=np.float32), 3.0)  # 4 ≠ 5

@@ -22,9 +22,11 @@ from onnx import TensorProto
 from app.cli import main
 from engine.au import DEFAULT_AUS
 from engine.backends import create_predictor
-from engine.checkpoint import load_checkpoint, read_au_thresholds
+from engine.checkpoint import load_checkpoint
 from engine.frame_csv import CSV_COLUMNS, ResultCsvWriter, au_column
-from engine.onnx_export import INPUT_NAME, export_model
+from engine.model_card import read_au_thresholds
+from engine.model_onnx import INPUT_NAME
+from engine.onnx_export import export_model
 from engine.status import FrameStatus
 from engine.tensorrt import EngineVerificationError
 from engine.tensorrt.cache import PlanCache

@@ -12,8 +12,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from engine.au import DEFAULT_AUS, AUPainModel, level_from_pspi, pspi_from_aus
-from engine.checkpoint import CARD_KEY, ModelCard, load_checkpoint, read_card, save_checkpoint
+from engine.checkpoint import card_for, load_checkpoint, save_checkpoint
 from engine.errors import ModelFileError
+from engine.model_card import CARD_KEY, read_card
 from engine.pspi import pspi, pspi_to_level
 
 SIZE = (56, 48)
@@ -76,7 +77,7 @@ def test_an_au_checkpoint_keeps_members_aus_thresholds_and_intensities(tmp_path:
     model.thresholds.copy_(torch.linspace(0.2, 0.7, len(DEFAULT_AUS)))
     model.intensity.copy_(torch.linspace(1.0, 3.0, len(DEFAULT_AUS)))
     path = save_checkpoint(tmp_path / "au.safetensors", model,
-                           ModelCard.for_model(model, name="au test", version="1", trained_on="nothing"))
+                           card_for(model, name="au test", version="1", trained_on="nothing"))
     card = read_card(path)
     assert card.aus == list(DEFAULT_AUS)
     assert card.members == [{"backbone": "face_cnn_small", "pretrained": None}] * 2
@@ -91,7 +92,7 @@ def test_an_au_checkpoint_keeps_members_aus_thresholds_and_intensities(tmp_path:
 
 def test_a_card_that_does_not_match_the_ensemble_is_refused(tmp_path: Path) -> None:
     model = _ensemble()
-    card = ModelCard.for_model(model, name="au test", version="1", trained_on="nothing")
+    card = card_for(model, name="au test", version="1", trained_on="nothing")
     card.aus = [4, 6]
     with pytest.raises(ValueError, match="aus"):
         save_checkpoint(tmp_path / "bad.safetensors", model, card)
@@ -100,7 +101,7 @@ def test_a_card_that_does_not_match_the_ensemble_is_refused(tmp_path: Path) -> N
 def test_an_au_checkpoint_whose_card_lost_a_member_is_a_model_file_error(tmp_path: Path) -> None:
     model = _ensemble()
     path = save_checkpoint(tmp_path / "au.safetensors", model,
-                           ModelCard.for_model(model, name="au test", version="1", trained_on="nothing"))
+                           card_for(model, name="au test", version="1", trained_on="nothing"))
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata()
     card = json.loads(metadata[CARD_KEY])

@@ -12,14 +12,15 @@ import torch
 from safetensors.torch import load_file
 
 from engine.align import align_face
-from engine.backbones import BACKBONES
+from engine.backbone_specs import BACKBONES
 from engine.backends import create_predictor
-from engine.checkpoint import ModelCard, save_checkpoint
+from engine.checkpoint import card_for, save_checkpoint
 from engine.detector import FaceDetector
 from engine.errors import BackendUnavailableError, ModelFileError
 from engine.files import file_sha256
 from engine.model import PainRegressor
-from engine.onnx_export import EXPORT_VERSION, INPUT_NAME, MAX_BATCH, OPSET, export_model
+from engine.model_onnx import EXPORT_VERSION, INPUT_NAME, MAX_BATCH
+from engine.onnx_export import OPSET, export_model
 from engine.paths import cache_dir
 
 PARITY_ATOL = 1e-4
@@ -47,7 +48,7 @@ def _checkpoint(backbone: str, faces: np.ndarray, path: Path) -> Path:
     model.train()
     with torch.no_grad():
         model(torch.from_numpy(faces).permute(0, 3, 1, 2).float())
-    card = ModelCard.for_model(model, name=f"test-{backbone}", version="0", trained_on="random weights")
+    card = card_for(model, name=f"test-{backbone}", version="0", trained_on="random weights")
     return save_checkpoint(path, model.eval(), card)
 
 
@@ -135,7 +136,7 @@ def test_onnx_export_is_cached_by_checkpoint_hash(
     # Same file name, new weights: a new export.
     retrained = tmp_path / small_checkpoint.name
     model = PainRegressor("face_cnn_small")
-    save_checkpoint(retrained, model, ModelCard.for_model(model, name="other", version="1", trained_on="-"))
+    save_checkpoint(retrained, model, card_for(model, name="other", version="1", trained_on="-"))
     assert create_predictor(retrained, "onnx").onnx_path != first.onnx_path
 
 

@@ -16,24 +16,17 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from engine.backbones import BACKBONES
-from engine.checkpoint import (
-    CARD_KEY,
-    FORMAT,
-    FORMAT_KEY,
-    ModelCard,
-    load_checkpoint,
-    read_card,
-    save_checkpoint,
-)
+from engine.backbone_specs import BACKBONES
+from engine.checkpoint import card_for, load_checkpoint, save_checkpoint
 from engine.errors import ModelFileError
 from engine.files import file_sha256
 from engine.model import PainRegressor
+from engine.model_card import CARD_KEY, FORMAT, FORMAT_KEY, ModelCard, read_card
 from tests.helpers import examples, save_random_au_checkpoint, tampered_checkpoint
 
 
 def _card(model: PainRegressor) -> ModelCard:
-    return ModelCard.for_model(
+    return card_for(
         model,
         name="test-regressor",
         version="0.0.1",

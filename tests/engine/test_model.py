@@ -8,7 +8,8 @@ import pytest
 import torch
 from facenet_pytorch import InceptionResnetV1
 
-from engine.backbones import BACKBONES, build_backbone, weights_cache_path
+from engine.backbone_specs import BACKBONES
+from engine.backbones import build_backbone, weights_cache_path
 from engine.errors import WeightsUnavailableError
 from engine.model import PainRegressor
 from tests.helpers import network_reachable

@@ -18,7 +18,7 @@ import pytest
 import torch
 from onnx import TensorProto
 
-from engine.checkpoint import ModelCard, save_checkpoint
+from engine.checkpoint import card_for, save_checkpoint
 from engine.model import PainRegressor
 from engine.mtcnn_onnx import NETWORKS
 from engine.onnx_files import model_files, model_sha256
@@ -48,7 +48,7 @@ def regressor(tmp_path_factory: pytest.TempPathFactory, real_inputs) -> NetworkS
     with torch.no_grad():
         model.train()(real_inputs["regressor"][0])
     model.eval()
-    card = ModelCard.for_model(model, name="test", version="0", trained_on="random weights")
+    card = card_for(model, name="test", version="0", trained_on="random weights")
     checkpoint = save_checkpoint(folder / "model.safetensors", model, card)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PAINMON_CACHE_DIR", str(folder / "cache"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.checkpoint import ModelCard, save_checkpoint
+from engine.checkpoint import card_for, save_checkpoint
 from engine.model import PainRegressor
 from engine.tensorrt.cache import PlanCache, PlanKey
 from engine.tensorrt.profiles import ONET
@@ -18,7 +18,7 @@ from tests.helpers import run_painmon
 def checkpoint(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     model = PainRegressor("face_cnn_small").eval()
-    card = ModelCard.for_model(model, name="small", version="0", trained_on="random weights")
+    card = card_for(model, name="small", version="0", trained_on="random weights")
     return save_checkpoint(tmp_path / "small.safetensors", model, card)
 
 

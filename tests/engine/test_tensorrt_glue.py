@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import ModelCard, read_applicability, save_checkpoint
+from engine.checkpoint import card_for, save_checkpoint
 from engine.detector import FaceDetector
 from engine.errors import BackendUnavailableError
 from engine.model import PainRegressor
+from engine.model_card import read_applicability
 from engine.mtcnn_onnx import NETWORKS
 from engine.paths import DEMO_MODEL
 from engine.tensorrt import EngineBuildError, EngineVerificationError
@@ -262,7 +263,7 @@ def small_model(tmp_path, face_frames) -> tuple[Path, PainRegressor, np.ndarray]
     with torch.no_grad():
         model.train()(faces)
     model.eval()
-    card = ModelCard.for_model(model, name="small", version="0", trained_on="random weights")
+    card = card_for(model, name="small", version="0", trained_on="random weights")
     checkpoint = save_checkpoint(tmp_path / "small.safetensors", model, card)
     return checkpoint, model, faces.permute(0, 2, 3, 1).to(torch.uint8).numpy()
 

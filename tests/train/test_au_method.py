@@ -17,9 +17,10 @@ import pytest
 import torch
 
 from engine.au import DEFAULT_AUS, AUPainModel
-from engine.backbones import BACKBONES
-from engine.checkpoint import load_checkpoint, read_applicability
+from engine.backbone_specs import BACKBONES
+from engine.checkpoint import load_checkpoint
 from engine.errors import PainmonError
+from engine.model_card import read_applicability
 from tests.helpers import ROOT, KilledError
 from train.align_cache import AlignSettings, build_cache
 from train.au_predictions import AUPredictions, read_au_predictions, write_au_predictions

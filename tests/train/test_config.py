@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.au import DEFAULT_AUS
-from engine.backbones import BACKBONES
+from engine.backbone_specs import BACKBONES
 from engine.errors import PainmonError
 from tests.helpers import ROOT, examples, run_painmon
 from train.config import (

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import load_checkpoint, read_applicability
+from engine.checkpoint import load_checkpoint
 from engine.errors import PainmonError
+from engine.model_card import read_applicability
 from tests.helpers import ROOT, painmon_command, save_random_checkpoint, tiny_config
 from train.config import load_config
 from train.export import export_run

@@ -24,7 +24,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from engine.backbones import BACKBONES, build_backbone
+from engine.backbone_specs import BACKBONES
+from engine.backbones import build_backbone
 from engine.checkpoint import load_checkpoint
 from engine.model import PainRegressor
 from train.config import ConfigError, FN2ENConfig, TrainConfig
