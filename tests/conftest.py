@@ -28,10 +28,11 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("PAINMON_DATA_DIR", str(root / "data"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def without_torch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment of a subprocess that cannot import the PyTorch stack (engine.errors.TORCH_STACK), as
-    on a CPU install without the train / gpu extras: a sitecustomize that blocks those imports."""
+    on a CPU install without the train / gpu extras: a sitecustomize that blocks those imports. The rest is
+    this test's environment (its painmon folders)."""
     folder = tmp_path_factory.mktemp("without-torch")
     (folder / "sitecustomize.py").write_text(
         "import sys\n"

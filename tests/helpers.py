@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -383,3 +384,12 @@ def write_stay(path: Path) -> tuple[int, list[int]]:
         writer.add_annotation(sessions[1], T0 + 3000, AnnotationKind.NOTE, "asleep")
         writer.discharge(stay, T0 + 5000)
     return stay, sessions
+
+
+def run_until_recorded(app: subprocess.Popen[bytes], samples: int) -> None:
+    """Wait until the running app has recorded `samples` samples; fails if it exits first."""
+    deadline = time.monotonic() + 120
+    while app.poll() is None and recorded_samples() < samples and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert app.poll() is None, f"painmon exited with {app.returncode}"
+    assert recorded_samples() >= samples

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,9 +15,8 @@ from app.beds import BedConfig, save_beds
 from app.main_window import MainWindow
 from app.monitor import Monitor
 from app.settings import MonitorSettings, save_settings
-from engine.onnx_export import cached_export
 from engine.paths import DEMO_MODEL
-from tests.helpers import CLIP_FRAMES, read_frames
+from tests.helpers import CLIP_FRAMES, ROOT, painmon_command, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -29,20 +30,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory, clips_dir: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A painmon cache holding the demo model's ONNX export, made once for this module."""
-    cache = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PAINMON_CACHE_DIR", str(cache))
-        cached_export(DEMO_MODEL)
-    return cache
-
-
 @pytest.fixture
-def model_file(demo_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The demo model, set as the monitor's model on ONNX Runtime."""
-    monkeypatch.setenv("PAINMON_CACHE_DIR", str(demo_cache))
+def model_file() -> Path:
+    """The demo model, set as the monitor's model on ONNX Runtime (its graph ships beside it)."""
     save_settings(MonitorSettings(model_path=str(DEMO_MODEL), backend="onnx", device="cpu", audible=True))
     return DEMO_MODEL
 
@@ -74,3 +64,24 @@ def open_window(qtbot, request: pytest.FixtureRequest) -> Iterator[Callable[...,
     yield open_
     for window in opened:
         window.close_without_asking()
+
+
+# -- the app in a subprocess ---------------------------------------------------------------------------
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts `painmon` (the monitor, offscreen, on this test's data folder, in the environment `env`: this
+    process's by default; its messages in tmp_path/stderr.txt); kills what is left after."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def launch_(env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        env = {**(env or os.environ), "QT_QPA_PLATFORM": "offscreen"}
+        with (tmp_path / "stderr.txt").open("wb") as stderr:
+            started.append(subprocess.Popen(painmon_command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                            stderr=stderr))
+        return started[-1]
+
+    yield launch_
+    for app in started:
+        if app.poll() is None:
+            app.kill()
+            app.wait(30)

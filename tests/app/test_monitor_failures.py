@@ -15,7 +15,6 @@ import os
 import signal
 import sqlite3
 import stat
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,10 +41,9 @@ from engine.paths import data_dir
 from engine.status import FrameStatus
 from tests.helpers import (
     LIVE_TIMEOUT_MS,
-    ROOT,
     T0,
-    painmon_command,
     recorded_samples,
+    run_until_recorded,
     show,
     write_session,
 )
@@ -161,35 +159,6 @@ def test_a_record_with_damaged_pages_is_set_aside_untouched_and_a_new_one_writte
 
 
 # -- the app in a subprocess: start-up and signals ----------------------------------------------------------
-@pytest.fixture
-def launch(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Starts `painmon` (the monitor, offscreen, on this test's data folder; its messages in
-    tmp_path/stderr.txt); kills what is left after."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def launch_() -> subprocess.Popen[bytes]:
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-        with (tmp_path / "stderr.txt").open("wb") as stderr:
-            started.append(subprocess.Popen(painmon_command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                            stderr=stderr))
-        return started[-1]
-
-    yield launch_
-    for app in started:
-        if app.poll() is None:
-            app.kill()
-            app.wait(30)
-
-
-def run_until_recorded(app: subprocess.Popen[bytes], samples: int) -> None:
-    """Wait until the running app has recorded `samples` samples; fails if it exits first."""
-    deadline = time.monotonic() + 120
-    while app.poll() is None and recorded_samples() < samples and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert app.poll() is None, f"painmon exited with {app.returncode}"
-    assert recorded_samples() >= samples
-
-
 def test_sigterm_closes_the_app_cleanly_ending_its_sessions(launch) -> None:
     app = launch()
     run_until_recorded(app, 15)

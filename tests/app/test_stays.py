@@ -84,9 +84,8 @@ def test_a_restart_continues_the_stay_and_the_bed_view_shows_the_samples_from_be
         assert reader.stays(open_only=True) == [dataclasses.replace(stay, bed_name="Bed 1")]
 
 
-def test_a_model_change_keeps_the_stay(qtbot, open_window, demo_cache: Path, tmp_path: Path,
+def test_a_model_change_keeps_the_stay(qtbot, open_window, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PAINMON_CACHE_DIR", str(demo_cache))
     no_model(tmp_path)
     # a bed with a patient label and no stay yet (a new bed's, or from before stays) admits its patient
     window = open_window(beds=[BedConfig("Bed 1", Source.simulated(1), patient="P-7")], fallback_model=None)
