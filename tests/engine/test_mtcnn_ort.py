@@ -188,8 +188,9 @@ def test_detect_takes_a_window_of_a_frame(ort_detector: OrtFaceDetector, face_fr
 
 
 def test_face_stage_modules_import_without_torch() -> None:
-    """The ONNX Runtime face stage imports no torch, torchvision or facenet-pytorch."""
-    code = ("import sys, engine.mtcnn; "
+    """The ONNX Runtime face stage, the tracker and the pipeline import no torch, torchvision or
+    facenet-pytorch (the torch detector is imported only when a torch or TensorRT predictor wants it)."""
+    code = ("import sys, engine.mtcnn, engine.tracker, engine.pipeline; "
             "print(sorted({'torch', 'torchvision', 'facenet_pytorch'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           check=True)
