@@ -3,12 +3,13 @@
 `detect` runs the full MTCNN image pyramid. `refine` runs only the later stages (RNet, then ONet for the
 landmarks) on a square around a known box, which is how the tracker follows a face without a pyramid.
 Both take OpenCV BGR frames and feed the nets exactly as facenet-pytorch does: RGB, (x − 127.5) / 128,
-area resampling of the crops, its box regression and landmark decoding.
+area resampling of the crops, its box regression and landmark decoding. engine.mtcnn does the same on
+ONNX Runtime without torch; this one runs the nets in torch (CPU, CUDA) or as TensorRT engines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -16,16 +17,13 @@ import torch
 from facenet_pytorch import MTCNN
 from facenet_pytorch.models.utils.detect_face import bbreg, detect_face, imresample, pad, rerec
 
+from engine.mtcnn import refine_square
 from engine.types import Face
-
-REFINE_SIDE = 0.8
-"""Side of the square `refine` hands RNet, as a fraction of the known box's longer side. MTCNN's final
-boxes are looser than the proposals RNet was trained on; on the real clips a 0.8 square gave the highest
-ONet confidences and the closest agreement with full detection (1.0 lost the face on occluded frames)."""
 
 
 class FaceDetector:
-    """MTCNN face detector returning `engine.types.Face`s in frame pixel coordinates."""
+    """MTCNN face detector returning `engine.types.Face`s in frame pixel coordinates (the
+    `engine.types.Detector` protocol)."""
 
     def __init__(
         self,
@@ -61,10 +59,7 @@ class FaceDetector:
 
     def refine(self, frame_bgr: np.ndarray, box: np.ndarray) -> Face | None:
         """Re-locate the face near `box` (x1, y1, x2, y2) with RNet then ONet; None if either rejects it."""
-        x1, y1, x2, y2 = (float(v) for v in box)
-        half = REFINE_SIDE * max(x2 - x1, y2 - y1) / 2
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        boxes = torch.tensor([[cx - half, cy - half, cx + half, cy + half, 0.0]], device=self.device)
+        boxes = torch.tensor([[*refine_square(box), 0.0]], device=self.device)
         with torch.inference_mode():
             crop = self._crop(frame_bgr, boxes, 24)
             if crop is None:
@@ -84,6 +79,10 @@ class FaceDetector:
             landmarks = torch.stack([marks[0, :5], marks[0, 5:]], dim=1) * side + boxes[0, 0:2] - 1
             final = bbreg(boxes, reg)[0, :4]
         return Face(final.cpu().numpy().astype(np.float32), landmarks.cpu().numpy().astype(np.float32), score)
+
+    def refine_many(self, items: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[Face | None]:
+        """`refine` for each (frame, box), one after the other."""
+        return [self.refine(frame, box) for frame, box in items]
 
     def _crop(self, frame_bgr: np.ndarray, boxes: torch.Tensor, size: int) -> torch.Tensor | None:
         """Net input for a one-box tensor, cut as facenet-pytorch cuts it (clipped to the frame), RGB,

@@ -4,11 +4,15 @@ Each ONNX graph is the PyTorch network exactly: it takes the same normalised inp
 `detect_face` feeds it ((RGB − 127.5) / 128, N×3×H×W) and returns the same outputs in the same order, so an
 engine built from it can stand in for `MTCNN.pnet` / `.rnet` / `.onet` while the pyramid, box decoding and
 NMS stay in facenet-pytorch's vectorised torch code. PNet has dynamic height and width; all three have a
-dynamic batch.
+dynamic batch. Each file holds its weights (no .data beside it).
+
+`python -m engine.mtcnn_onnx FOLDER` writes the FP32 pnet.onnx, rnet.onnx and onet.onnx that painmon ships
+in assets/mtcnn for engine.mtcnn, the detector that needs no torch.
 """
 
 from __future__ import annotations
 
+import argparse
 from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
@@ -16,20 +20,18 @@ from typing import Literal
 import torch
 from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
+from engine.mtcnn import CROP_SIZE, NETWORKS, Network
 from engine.onnx_files import write_model_atomically
 from engine.onnx_fp16 import bake_fp16
 from engine.paths import cache_dir
 
-Network = Literal["pnet", "rnet", "onet"]
 Precision = Literal["fp32", "fp16"]
-NETWORKS: tuple[Network, ...] = ("pnet", "rnet", "onet")
 INPUT_NAME = "image"
 OUTPUT_NAMES: dict[Network, tuple[str, ...]] = {
     "pnet": ("box_regression", "face_prob"),
     "rnet": ("box_regression", "face_prob"),
     "onet": ("box_regression", "landmarks", "face_prob"),
 }
-CROP_SIZE = {"rnet": 24, "onet": 48}
 _CLASSES = {"pnet": PNet, "rnet": RNet, "onet": ONet}
 _EXPORT_MAX = 4096  # bound of the exported dynamic dimensions; engine profiles are far tighter
 
@@ -40,7 +42,7 @@ def load_network(name: Network) -> torch.nn.Module:
 
 
 def export_network(name: Network, path: Path) -> Path:
-    """Export the FP32 network to `path` (weights in `path`.data beside it); return `path`."""
+    """Export the FP32 network to `path`, weights included; return `path`."""
     net = load_network(name)
     batch = torch.export.Dim("batch", min=1, max=_EXPORT_MAX)
     if name == "pnet":
@@ -54,7 +56,7 @@ def export_network(name: Network, path: Path) -> Path:
     def write(target: Path) -> None:
         torch.onnx.export(net, (example,), target, input_names=[INPUT_NAME],
                           output_names=list(OUTPUT_NAMES[name]), dynamic_shapes={"x": dims}, dynamo=True,
-                          verbose=False)
+                          external_data=False, verbose=False)
 
     return write_model_atomically(path, write)
 
@@ -69,3 +71,17 @@ def mtcnn_onnx(name: Network, precision: Precision) -> Path:
         return fp32
     fp16 = folder / f"{name}.fp16.onnx"
     return fp16 if fp16.exists() else bake_fp16(fp32, fp16)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write the FP32 networks into a folder (assets/mtcnn for the shipped ones)."""
+    parser = argparse.ArgumentParser(description="Export MTCNN's PNet, RNet and ONet to FP32 ONNX files.")
+    parser.add_argument("folder", type=Path, help="where pnet.onnx, rnet.onnx and onet.onnx go")
+    folder = parser.parse_args(argv).folder
+    for name in NETWORKS:
+        path = export_network(name, folder / f"{name}.onnx")
+        print(f"{path}: {path.stat().st_size:,} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import platformdirs
 
-# The model shipped with painmon (trained on the synthetic twin; its card says: not for clinical use).
-DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo_model.safetensors"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+"""Files shipped with painmon, beside its packages."""
+DEMO_MODEL = ASSETS / "demo_model.safetensors"
+"""The model shipped with painmon (trained on the synthetic twin; its card says: not for clinical use)."""
+MTCNN_DIR = ASSETS / "mtcnn"
+"""facenet-pytorch's MTCNN networks as ONNX (pnet.onnx, rnet.onnx, onet.onnx), for engine.mtcnn."""
 
 
 def cache_dir(*parts: str) -> Path:

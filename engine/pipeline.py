@@ -2,7 +2,9 @@
 
 Per stream (one bed, one recording) a `StreamAnalyzer` owns the face tracker and the smoother. A `BatchScorer`
 owns the model and scores the aligned faces of one frame from each of several streams in one `predict` call,
-so a monitor with several beds runs the model once per round. `Pipeline` joins both for a single stream.
+so a monitor with several beds runs the model once per round; the streams' faces are tracked together too
+(engine.tracker.track_many: one RNet and one ONet call for all refinements). `Pipeline` joins both for a
+single stream. Nothing here imports torch unless a torch or TensorRT predictor asks for its detector.
 """
 
 from __future__ import annotations
@@ -13,26 +15,34 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from engine.align import PAPER_SIZE, align_face
 from engine.applicability import APPLICABLE
 from engine.backends import Backend, Predictor, create_predictor
-from engine.detector import FaceDetector
+from engine.mtcnn import OrtFaceDetector
 from engine.quality import assess
 from engine.smoothing import ScoreSmoother
 from engine.sources import Frame
 from engine.status import FrameStatus
-from engine.tracker import FaceTracker
-from engine.types import FrameResult
+from engine.tracker import FaceTracker, track_many
+from engine.types import Detector, Face, FrameResult
 
 
-def face_detector_for(predictor: Predictor) -> FaceDetector:
-    """The MTCNN detector for a predictor: on its device, as TensorRT engines when it runs on TensorRT.
+def face_detector_for(predictor: Predictor) -> Detector:
+    """The MTCNN detector for a predictor: ONNX Runtime's (engine.mtcnn, no torch) for the ONNX Runtime
+    backend on the CPU; facenet-pytorch's in torch on the predictor's device otherwise, as TensorRT engines
+    when it runs on TensorRT.
 
-    Sets torch to one thread for the process: per-frame face work is many small ops, and a second thread
-    only spin-waits (measured here: 80-112 fps with 1 thread, 3-5 fps with 2 on a busy 2-core machine).
+    A torch detector sets torch to one thread for the process: per-frame face work is many small ops, and a
+    second thread only spin-waits (measured here: 80-112 fps with 1 thread, 3-5 fps with 2 on a busy 2-core
+    machine).
     """
+    if predictor.name is Backend.ONNX and predictor.device == "cpu":
+        return OrtFaceDetector()
+    import torch
+
+    from engine.detector import FaceDetector
+
     torch.set_num_threads(1)
     if predictor.name is Backend.TENSORRT:
         from engine.backends.tensorrt_backend import tensorrt_mtcnn
@@ -44,8 +54,8 @@ def face_detector_for(predictor: Predictor) -> FaceDetector:
 class StreamAnalyzer:
     """One stream's face tracking, alignment to the model's input size, and score smoothing.
 
-    `locate` finds and aligns the patient's face in a frame; `finish` attaches the model's score. Frames of
-    one stream must pass through both in order.
+    `locate` (`locate_many` for several streams) finds and aligns the patient's face in a frame; `finish`
+    attaches the model's score. Frames of one stream must pass through both in order.
     """
 
     def __init__(
@@ -64,8 +74,24 @@ class StreamAnalyzer:
     def locate(self, frame: Frame) -> FrameResult:
         """Track the face and, when it is confidently found, align it and assess its quality; only a usable
         face (status OK) keeps its crop for the model. The result has no score yet."""
+        return self.locate_many([(self, frame)])[0]
+
+    @staticmethod
+    def locate_many(jobs: Sequence[tuple[StreamAnalyzer, Frame]]) -> list[FrameResult]:
+        """`locate` for each (stream, frame), the faces of all tracked together (engine.tracker.track_many);
+        each job counts an equal share of the tracking time as its stream's face time. A stream may appear
+        several times (consecutive frames, in order)."""
         start = time.perf_counter()
-        face, status = self.tracker.update(frame.image)
+        tracked = track_many([(stream.tracker, frame.image) for stream, frame in jobs])
+        share = (time.perf_counter() - start) / max(len(jobs), 1)
+        results = []
+        for (stream, frame), (face, status) in zip(jobs, tracked, strict=True):
+            stream.seconds["face"] += share
+            results.append(stream._align(frame, face, status))
+        return results
+
+    def _align(self, frame: Frame, face: Face | None, status: FrameStatus) -> FrameResult:
+        """The located frame's result: the face aligned and its quality assessed when it is OK."""
         aligned_at = time.perf_counter()
         result = FrameResult(frame.index, frame.timestamp, status, face=face)
         if status is FrameStatus.OK and face is not None:
@@ -78,7 +104,6 @@ class StreamAnalyzer:
                 result.aligned = aligned
             else:
                 result.status = FrameStatus.LOW_QUALITY
-        self.seconds["face"] += aligned_at - start
         self.seconds["align"] += time.perf_counter() - aligned_at
         return result
 
@@ -106,12 +131,12 @@ class BatchScorer:
         self.faces_scored = 0
 
     def analyze(self, jobs: Sequence[tuple[StreamAnalyzer, Frame]]) -> list[FrameResult]:
-        """Analyse one frame per (stream, frame) pair: locate each face, run the model on all faces at once,
-        keep the scores of faces the model applies to (engine.applicability), finish.
+        """Analyse one frame per (stream, frame) pair: locate all faces (tracked together), run the model on
+        all faces at once, keep the scores of faces the model applies to (engine.applicability), finish.
 
         A stream may appear several times (consecutive frames, in order) to batch a recording.
         """
-        located = [stream.locate(frame) for stream, frame in jobs]
+        located = StreamAnalyzer.locate_many(jobs)
         scores = np.full(len(jobs), math.nan, dtype=np.float32)
         aus: list[dict[int, float] | None] = [None] * len(jobs)
         aligned = {i: result.aligned for i, result in enumerate(located) if result.aligned is not None}

@@ -1,8 +1,10 @@
-"""Value types shared by every engine stage (no Qt, no torch)."""
+"""Value types shared by every engine stage, and the face detectors' interface (no Qt, no torch)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -20,6 +22,23 @@ class Face:
     box: np.ndarray
     landmarks: np.ndarray
     prob: float
+
+
+class Detector(Protocol):
+    """An MTCNN face detector on BGR frames: engine.mtcnn.OrtFaceDetector (ONNX Runtime, no torch) or
+    engine.detector.FaceDetector (torch, TensorRT engines)."""
+
+    def detect(self, frame_bgr: np.ndarray, min_face_size: int = 40) -> list[Face]:
+        """All faces of about `min_face_size` pixels and larger, most confident first."""
+        ...
+
+    def refine(self, frame_bgr: np.ndarray, box: np.ndarray) -> Face | None:
+        """The face near a known box (x1, y1, x2, y2) by RNet and ONet alone; None if either rejects it."""
+        ...
+
+    def refine_many(self, items: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[Face | None]:
+        """`refine` for each (frame, box), in order."""
+        ...
 
 
 @dataclass

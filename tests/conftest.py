@@ -1,5 +1,6 @@
 """Fixtures every test folder uses: real face clips (FACTS.md §2, fetched by `make clips`), isolated painmon
-folders, one torch thread, a tiny synthetic twin and a face detector. Shared builders are in helpers.py."""
+folders, one torch thread, a tiny synthetic twin and the face detectors (torch, ONNX Runtime). Shared builders
+are in helpers.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 
 from engine.detector import FaceDetector
 from engine.errors import TORCH_STACK
+from engine.mtcnn import OrtFaceDetector
 from tests.helpers import CLIPS, read_frames
 from train.synth import write_twin
 
@@ -77,3 +79,8 @@ def detector() -> FaceDetector:
     """One MTCNN face detector for the whole session."""
     return FaceDetector()
 
+
+@pytest.fixture(scope="session")
+def ort_detector() -> OrtFaceDetector:
+    """One torch-free MTCNN detector (ONNX Runtime, the shipped networks) for the whole session."""
+    return OrtFaceDetector()

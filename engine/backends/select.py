@@ -56,11 +56,16 @@ def tensorrt_unavailable(checkpoint: Path | None = None, precision: str = "fp16"
 
 def _cuda_device() -> str | None:
     """The first CUDA device torch sees; None without one, or without torch (a CPU-only install)."""
+    return None if _no_cuda() else "cuda:0"
+
+
+def _no_cuda() -> str | None:
+    """Why torch has no CUDA device here, or None when it has one."""
     try:
         import torch
     except ModuleNotFoundError:
-        return None
-    return "cuda:0" if torch.cuda.is_available() else None
+        return "PyTorch is not installed (painmon[gpu])"
+    return None if torch.cuda.is_available() else "torch sees no CUDA GPU"
 
 
 def choose_backend(requested: str = Backend.AUTO, checkpoint: Path | None = None,
@@ -86,9 +91,8 @@ def choose_backend(requested: str = Backend.AUTO, checkpoint: Path | None = None
         return BackendChoice(Backend.TENSORRT, "cuda:0")
     log.warning("backend auto: not TensorRT: %s", reason)
     skipped = (f"TensorRT: {reason}",)
-    cuda = _cuda_device()
-    if cuda:
-        return BackendChoice(Backend.TORCH, cuda, skipped)
-    why = "torch sees no CUDA GPU"
+    why = _no_cuda()
+    if why is None:
+        return BackendChoice(Backend.TORCH, "cuda:0", skipped)
     log.warning("backend auto: not PyTorch CUDA: %s; using ONNX Runtime on the CPU", why)
     return BackendChoice(Backend.ONNX, "cpu", (*skipped, f"PyTorch CUDA: {why}"))

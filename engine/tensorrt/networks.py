@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from engine.align import align_face
 from engine.detector import FaceDetector
-from engine.mtcnn_onnx import CROP_SIZE, NETWORKS, OUTPUT_NAMES, load_network, mtcnn_onnx
+from engine.mtcnn import CROP_SIZE, NETWORKS
+from engine.mtcnn_onnx import OUTPUT_NAMES, load_network, mtcnn_onnx
 from engine.tensorrt.profiles import ONET, PNET, RNET, Profile, regressor_profile
 from engine.types import Face
 
