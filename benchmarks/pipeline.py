@@ -207,7 +207,7 @@ def gap_text(gap: float, width: int) -> str:
     return f"{gap:>{width - 1}.1f}%" if gap <= SAME_FACE else f"{'other face':>{width}}"
 
 
-def face_table(results: dict[str, list[FaceRun]]) -> None:
+def face_table(results: dict[str, list[FaceRun]], no_peer: str) -> None:
     """The face stage at each size: per-frame times, fps, and agreement with both painmon stages."""
     print("\n1. Face stage per frame, tracking as the pipeline runs it (wall ms; CPU: process CPU ms)")
     print(f"{'size':<17}{'face stage':<45}{'found':>10}{'mean':>8}{'median':>8}{'slowest':>8}{'CPU':>7}"
@@ -220,6 +220,8 @@ def face_table(results: dict[str, list[FaceRun]]) -> None:
             print(f"{label:<17}{run.name:<45}{run.found:>5}/{len(run.points):<4}{run.wall_ms.mean():8.2f}"
                   f"{np.median(run.wall_ms):8.2f}{run.wall_ms.max():8.1f}{run.cpu_ms.mean():7.2f}"
                   f"{run.fps:8.1f}" + "".join(gap_text(gap, 11) for gap in gaps))
+        if no_peer:
+            print(f"{label:<17}{'MediaPipe Face Mesh':<45}not measured: {no_peer}")
     print("Δ5: mean distance of the 5 points to that stage's, % of its inter-ocular distance, over the "
           "frames where both found a face. Counts:")
     for label, runs in results.items():
@@ -278,8 +280,6 @@ def main() -> None:
           f"decoded in {decode_ms:.2f} ms/frame (outside the tables); {os.cpu_count()} CPUs, torch "
           f"{torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.2f}", flush=True)
     peer = peer_runs(images, args.peer_python, args.warmup)
-    if isinstance(peer, str):
-        print(f"Face Mesh: {peer}")
     detectors: dict[str, Detector] = {ORT: OrtFaceDetector(), TORCH: FaceDetector()}
     faces: dict[str, list[FaceRun]] = {}
     pipelines: dict[str, list[Run]] = {}
@@ -305,13 +305,13 @@ def main() -> None:
             pixels = sized[0].shape[0] * sized[0].shape[1]
             count = min(len(sized), max(MIN_NAIVE_FRAMES, round(len(sized) * NATIVE_PIXELS / pixels)))
             pipelines[label] = end_to_end(as_frames(sized), checkpoints, label, args.warmup, count)
-    report(faces, pipelines, detections)
+    report(faces, pipelines, detections, peer if isinstance(peer, str) else "")
 
 
 def report(faces: dict[str, list[FaceRun]], pipelines: dict[str, list[Run]],
-           detections: dict[str, list[tuple[float, int, int]]]) -> None:
-    """The three tables and the ratios, all from this run."""
-    face_table(faces)
+           detections: dict[str, list[tuple[float, int, int]]], no_peer: str) -> None:
+    """The three tables and the ratios, all from this run; `no_peer`: why Face Mesh has no rows."""
+    face_table(faces, no_peer)
     per_point(faces)
     print("\n2. End to end: face + align + model on frames in memory, ms per frame")
     print(f"{'size':<11}{'pipeline':<44}" + "".join(f"{s:>9}" for s in STAGES)
