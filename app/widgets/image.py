@@ -16,6 +16,14 @@ def bgr_to_qimage(frame: np.ndarray) -> QImage:
     return QImage(frame.data, width, height, frame.strides[0], QImage.Format.Format_BGR888).copy()
 
 
+def fitted_qimage(frame: np.ndarray, width: int, height: int) -> QImage:
+    """A BGR frame scaled down (area averaging, OpenCV: far cheaper than scaling the full-size QPixmap) to
+    fit width × height with its aspect ratio kept, as a QImage; never scaled up."""
+    scale = min(width / frame.shape[1], height / frame.shape[0], 1.0)
+    size = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
+    return bgr_to_qimage(cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else frame)
+
+
 SCORED_COLOUR = (80, 220, 80)  # BGR green: the face was scored
 UNSCORED_COLOUR = (0, 200, 255)  # BGR amber: found but not scored (low confidence, model error)
 

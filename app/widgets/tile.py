@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePol
 from app.alarms import AlarmSignal
 from app.widgets.elided_label import ElidedLabel
 from app.widgets.flash import AlarmFlasher, alarm_stylesheet
-from app.widgets.image import bgr_to_qimage
+from app.widgets.image import fitted_qimage
 from app.widgets.reading import ReadingLabels
 from app.widgets.sparkline import Sparkline
 
@@ -99,9 +99,8 @@ class BedTile(QFrame):
             self.thumbnail.clear()
             self.thumbnail.setText("no video")
             return
-        pixmap = QPixmap.fromImage(bgr_to_qimage(frame))
-        self.thumbnail.setPixmap(pixmap.scaled(self.thumbnail.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                               Qt.TransformationMode.SmoothTransformation))
+        size = self.thumbnail.size()
+        self.thumbnail.setPixmap(QPixmap.fromImage(fitted_qimage(frame, size.width(), size.height())))
 
     def set_score(self, score: float) -> None:
         """Show the current score, coloured by its level; NaN (no face, no camera) shows a dash, never 0."""

@@ -7,6 +7,7 @@ line saying why; the reasons also travel with the choice so the app and `painmon
 
 from __future__ import annotations
 
+import ctypes
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,12 +61,29 @@ def _cuda_device() -> str | None:
 
 
 def _no_cuda() -> str | None:
-    """Why torch has no CUDA device here, or None when it has one."""
+    """Why torch has no CUDA device here, or None when it has one. Asks the CUDA driver first, so that a
+    machine without a GPU never pays for importing torch (seconds and hundreds of MB)."""
+    if cuda_driver_devices() == 0:
+        return "no CUDA GPU (the CUDA driver reports none)"
     try:
         import torch
     except ModuleNotFoundError:
         return "PyTorch is not installed (painmon[gpu])"
     return None if torch.cuda.is_available() else "torch sees no CUDA GPU"
+
+
+def cuda_driver_devices() -> int:
+    """How many CUDA devices the driver reports, asked of its library directly; 0 without a driver."""
+    for name in ("libcuda.so.1", "nvcuda.dll"):
+        try:
+            driver = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        if driver.cuInit(0) == 0 and driver.cuDeviceGetCount(ctypes.byref(count)) == 0:
+            return count.value
+        return 0
+    return 0
 
 
 def choose_backend(requested: str = Backend.AUTO, checkpoint: Path | None = None,

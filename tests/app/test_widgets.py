@@ -253,6 +253,22 @@ def test_sparkline_shows_the_last_minutes_with_gaps(qtbot: QtBot) -> None:
     assert len(spark.curve.getOriginalDataset()[0] or []) == 0
 
 
+def test_sparkline_redraws_once_its_newest_sample_is_a_second_newer_or_the_history_is_new(qtbot) -> None:
+    spark = Sparkline(redraw_s=1.0)
+    qtbot.addWidget(spark)
+    t = T0 + np.arange(0, 10, 0.1)
+    score = np.full(len(t), 2.0)
+
+    def drawn_until(count: int) -> float:
+        spark.set_data(t[:count], score[:count])
+        return float(spark.curve.getOriginalDataset()[0][-1])
+
+    assert drawn_until(50) == t[49]
+    assert drawn_until(59) == t[49]  # 0.9 s newer: the trend as it was
+    assert drawn_until(60) == t[59]  # a second newer
+    assert drawn_until(20) == t[19]  # an older newest sample: a new history (a restart, another stay)
+
+
 # -- bed tile -----------------------------------------------------------------------------------------
 def shown_tile(qtbot: QtBot, bed_id: str = "b1") -> BedTile:
     return show(qtbot, BedTile(bed_id, "Bed 1"), 420, 300)

@@ -6,35 +6,35 @@ beside it is used only when it was made from that very checkpoint."""
 from __future__ import annotations
 
 import csv
-import math
 import shutil
-from pathlib import Path
+import subprocess
+import sys
 
 import numpy as np
 import onnxruntime as ort
 
 from engine import paths
+from engine.applicability import APPLICABLE
 from engine.backends import create_predictor
 from engine.files import file_sha256
 from engine.model_onnx import EXPORT_VERSION, SOURCE_KEY, VERSION_KEY, beside
+from engine.status import FrameStatus
 from tests.helpers import ROOT, run_painmon, save_random_checkpoint
 
 CONFIG = ROOT / "train" / "configs" / "demo.toml"
 
 
-def scored_rows(csv_path: Path) -> tuple[int, int]:
-    """Rows of an analyze CSV and how many of them have a score."""
-    with csv_path.open(newline="") as handle:
-        rows = list(csv.DictReader(row for row in handle if not row.startswith("#")))
-    return len(rows), sum(not math.isnan(float(row["score"] or "nan")) for row in rows)
-
-
 def test_analyze_runs_without_the_pytorch_stack(without_torch, clips_dir, tmp_path):
+    """Every frame's face found, aligned and judged by the demo model (which does not apply to real faces:
+    it was trained on rendered ones, so no scores here; the self-test below checks those)."""
     out = tmp_path / "scores.csv"
     result = run_painmon("analyze", clips_dir / "single_face.mp4", "--out", out, "--quiet", env=without_torch)
     assert result.returncode == 0, result.stderr
-    rows, scored = scored_rows(out)
-    assert rows == 72 and scored > 0
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(row for row in handle if not row.startswith("#")))
+    assert len(rows) == 72
+    assert {row["status"] for row in rows} == {FrameStatus.NOT_APPLICABLE.value}
+    assert all(0.0 <= float(row["applicability"]) < APPLICABLE for row in rows)
 
 
 def test_self_test_passes_without_the_pytorch_stack(without_torch):
@@ -62,8 +62,8 @@ def test_a_model_without_its_graph_beside_it_is_refused_in_one_line_without_pyto
     model = shutil.copy(paths.DEMO_MODEL, tmp_path / "model.safetensors")
     result = run_painmon("analyze", clips_dir / "single_face.jpg", "--out", tmp_path / "s.csv",
                          "--model", model, env=without_torch)
-    assert result.returncode == 2
-    [line] = result.stderr.splitlines()
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("painmon:")]
     assert "no ONNX graph beside it" in line and "painmon engine onnx" in line, line
 
 
@@ -102,3 +102,12 @@ def test_a_damaged_graph_beside_the_model_is_passed_over(tmp_path):
     predictor = create_predictor(model, backend="onnx")
     assert predictor.onnx_path != beside(model)
     assert predictor.predict(np.zeros((1, *predictor.input_size, 3), np.uint8)).shape == (1,)
+
+
+def test_choosing_the_backend_on_a_machine_without_a_gpu_does_not_import_torch():
+    """The CUDA driver is asked first: importing torch to learn there is no GPU cost seconds and ~700 MB."""
+    code = ("import sys; from engine.backends.select import choose_backend; "
+            "print(choose_backend('auto').backend, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.split() == ["onnx", "False"], result.stderr

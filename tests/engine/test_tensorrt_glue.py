@@ -322,7 +322,8 @@ def test_auto_without_tensorrt_falls_back_with_one_line_each(monkeypatch, caplog
     assert len(lines) == 2
     assert lines[0].startswith("backend auto: not TensorRT: TensorRT not installed")
     assert "pip install tensorrt-cu13" in lines[0]
-    assert lines[1] == "backend auto: not PyTorch CUDA: torch sees no CUDA GPU; using ONNX Runtime on the CPU"
+    assert lines[1] == ("backend auto: not PyTorch CUDA: no CUDA GPU (the CUDA driver reports none); using "
+                        "ONNX Runtime on the CPU")
     assert choice.skipped[0].startswith("TensorRT: TensorRT not installed")
 
 
@@ -372,7 +373,7 @@ def test_tensorrt_is_chosen_when_it_runs_and_torch_cuda_is_next(trt, monkeypatch
     monkeypatch.setattr("engine.tensorrt.gpu.cuda_gpu", lambda index=0: GPU)
     assert select.choose_backend("auto") == select.BackendChoice("tensorrt", "cuda:0")
     trt.state.cuda = False
-    monkeypatch.setattr(select, "_cuda_device", lambda: "cuda:0")
+    monkeypatch.setattr(select, "_no_cuda", lambda: None)
     with caplog.at_level(logging.WARNING):
         choice = select.choose_backend("auto")
     assert (choice.backend, choice.device) == ("torch", "cuda:0")
@@ -386,7 +387,7 @@ def test_tensorrt_waits_for_a_models_engines(trt, monkeypatch, small_model, spec
     networks = [regressor_network(checkpoint), specs["rnet"]]  # (two of the four, to keep this quick)
     monkeypatch.setattr("engine.tensorrt.engines.model_networks", lambda path: networks)
     monkeypatch.setattr("engine.tensorrt.gpu.cuda_gpu", lambda index=0: GPU)
-    monkeypatch.setattr(select, "_cuda_device", lambda: "cuda:0")
+    monkeypatch.setattr(select, "_no_cuda", lambda: None)
     choice = select.choose_backend("auto", checkpoint)
     assert (choice.backend, choice.device) == ("torch", "cuda:0")
     assert choice.skipped == (
