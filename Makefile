@@ -46,17 +46,19 @@ bench: $(STAMP) $(CLIPS)
 # The same with MediaPipe Face Mesh as the peer row, run in its own venv: painmon's torch-free runtime plus
 # mediapipe 0.10.21 without its declared dependencies (it pins numpy<2 and opencv-contrib-python; Face Mesh
 # runs on numpy 2 and painmon's headless OpenCV, and imports only attrs and protobuf besides; protobuf 5+
-# removed FieldDescriptor.label, which its solutions read, and onnxruntime asks for >=4.25.8).
+# removed FieldDescriptor.label, which its solutions read, and onnxruntime asks for >=4.25.8). Editable: the
+# MTCNN graphs in assets/ are found beside the checkout's engine/, a plain `pip install .` leaves them out.
 PEER_VENV := .cache/peer-venv
 MEDIAPIPE := mediapipe==0.10.21
 peer-venv: $(PEER_VENV)/.installed
 
 $(PEER_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(PEER_VENV)
-	$(PEER_VENV)/bin/pip install -q .
+	$(PEER_VENV)/bin/pip install -q -e .
 	$(PEER_VENV)/bin/pip install -q --no-deps $(MEDIAPIPE)
 	$(PEER_VENV)/bin/pip install -q attrs 'protobuf>=4.25.8,<5'
-	cd /tmp && $(abspath $(PEER_VENV))/bin/python -c "import sys, engine.pipeline; assert 'torch' not in sys.modules"
+	cd /tmp && $(abspath $(PEER_VENV))/bin/python -c "import sys, engine.pipeline, engine.mtcnn; \
+	  engine.mtcnn.OrtFaceDetector(); assert 'torch' not in sys.modules, 'the runtime imported torch'"
 	touch $@
 
 bench-peer: $(STAMP) $(CLIPS) $(PEER_VENV)/.installed
