@@ -74,7 +74,8 @@ bench-methods: $(STAMP)
 bench-cluster: $(STAMP)
 	$(PY) benchmarks/cluster.py
 
-# Four simulated beds for --minutes (default 10): GUI latency, fps per bed, dropped frames, memory.
+# 1, 4, 8, 12 and 16 simulated beds, a minute each: GUI latency, fps per bed, dropped frames, memory
+# (--sources recorded: each patient pre-rendered into a looping video, as a camera's stream costs).
 bench-monitor: $(STAMP)
 	$(PY) benchmarks/monitor.py
 
@@ -82,7 +83,8 @@ bench-monitor: $(STAMP)
 screenshots: $(STAMP) $(CLIPS)
 	$(PY) scripts/screenshots.py
 
-# PyInstaller onedir bundle in dist/painmon, built from its own venv (one Qt binding, no test tools).
+# PyInstaller onedir bundle of the CPU runtime in dist/painmon, built from its own venv: painmon's runtime
+# dependencies alone (no PyTorch, one Qt binding, no test tools).
 BUNDLE_VENV := .cache/bundle-venv
 bundle:
 	$(PYTHON) -m venv $(BUNDLE_VENV)

@@ -113,15 +113,18 @@ class Step:
     beds: int
     seconds: float
     fps: list[float]
-    dropped: float  # share of captured frames
+    captured: int
+    dropped: int  # captured frames replaced before the model took them
     late: np.ndarray
     rss: list[int]
 
     def row(self) -> str:
         p50, p95 = np.percentile(self.late, [50, 95])
         start, peak = self.rss[0] / 1e6, max(self.rss) / 1e6
-        return (f"{self.beds:>5}{min(self.fps):9.1f}{np.mean(self.fps):9.1f}{100 * self.dropped:9.0f}"
-                f"{p50:9.1f}{p95:9.1f}{self.late.max():9.0f}{start:9.0f}{peak:9.0f}")
+        share = 100 * self.dropped / max(self.captured, 1)
+        return (f"{self.beds:>5}{min(self.fps):9.1f}{np.mean(self.fps):9.1f}"
+                f"{self.dropped:>7} ({share:4.2f} %){p50:9.1f}{p95:9.1f}{self.late.max():9.0f}"
+                f"{start:9.0f}{peak:9.0f}")
 
 
 def measure(monitor: Any, probe: LatencyProbe, beds: int, minutes: float) -> Step:
@@ -144,7 +147,7 @@ def measure(monitor: Any, probe: LatencyProbe, beds: int, minutes: float) -> Ste
         fps.append((len(bed.history) - frames0) / elapsed)
         captured += bed.captured - captured0
         dropped += bed.dropped - dropped0
-    return Step(beds, elapsed, fps, dropped / max(captured, 1), late, rss)
+    return Step(beds, elapsed, fps, captured, dropped, late, rss)
 
 
 def main() -> None:
@@ -200,8 +203,8 @@ def main() -> None:
           f"(shared with other processes); backend {monitor.model.backend} on {monitor.model.device}; "
           f"{args.sources} simulated patients; {args.minutes:g} min per bed count")
     print(latency_line("GUI latency, no beds", baseline))
-    print(f"{'beds':>5}{'min fps':>9}{'mean fps':>9}{'drop %':>9}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}"
-          f"{'RSS MB':>9}{'peak MB':>9}")
+    print(f"{'beds':>5}{'min fps':>9}{'mean fps':>9}{'dropped (share)':>17}{'p50 ms':>9}{'p95 ms':>9}"
+          f"{'max ms':>9}{'RSS MB':>9}{'peak MB':>9}")
     for step in steps:
         print(step.row())
     for step in steps:
