@@ -7,11 +7,11 @@ For each bed count in turn (beds are added to those already running) it measures
   the window open with no beds;
 - analysed frames per second per bed (scores and no-face frames the model worker delivered) and frames
   dropped by the capture slots (the model was busy; nothing queues without bound);
-- the process's resident memory (start and peak).
+- resident memory of the process and its renderer of simulated patients (start and peak).
 Goals on a 2-core PC: 16 beds at >= 10 fps each with GUI p95 < 50 ms; 8 beds at 15 fps with no drops.
-`--sources rendered` (default) renders each simulated patient live in its capture thread, as the app does
-(about 3.4 ms of CPU a frame); `recorded` renders each patient once into a looping MP4 first, so a bed costs
-what a camera's decoded stream costs and the figures are those of the monitor itself.
+`--sources rendered` (default) draws each simulated patient live, as the app does (in its renderer process,
+engine.patient_process: about 3.5 ms of CPU a frame); `recorded` draws each patient once into a looping MP4
+first, so a bed costs what a camera's decoded stream costs.
 Runs offscreen unless QT_QPA_PLATFORM says otherwise, on a fresh data directory with the bundled demo model.
 Other processes share the CPU: the load average is printed with the figures.
 """
@@ -39,9 +39,16 @@ TARGET_P95_MS = 50.0
 
 
 def rss_bytes() -> int:
-    """This process's resident set size (Linux /proc)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE")
+    """Resident set size of this process and its children (the simulated patients' renderer), Linux /proc."""
+    pids = ["self"] + [pid for task in Path("/proc/self/task").iterdir()
+                       for pid in (task / "children").read_text().split()]
+    total = 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except FileNotFoundError:  # a child that has just ended
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE")
 
 
 class LatencyProbe:
@@ -95,7 +102,7 @@ def recorded_patient(seed: int, folder: Path, seconds: float = 20.0) -> Path:
 
     from engine.simulated_patient import SimulatedPatient
 
-    patient = SimulatedPatient(seed=seed, realtime=False)
+    patient = SimulatedPatient(seed=seed)
     path = folder / f"patient-{seed}.mp4"
     first = patient.read()[2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), patient.fps, first.shape[1::-1])

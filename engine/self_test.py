@@ -28,7 +28,7 @@ def check(frames: int = FRAMES, model: Path = paths.DEMO_MODEL, backend: str = B
     failure (or None). A model that cannot be loaded raises PainmonError (ModelFileError, ...)."""
     pipeline = Pipeline.from_checkpoint(model, backend=backend, device=device)
     predictor = pipeline.scorer.predictor
-    patient = SimulatedPatient(seed=0, realtime=False)
+    patient = SimulatedPatient(seed=0)
     faces, scores = 0, []
     start = time.perf_counter()
     for index, timestamp, image in (patient.read() for _ in range(frames)):

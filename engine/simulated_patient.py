@@ -6,7 +6,6 @@ tests and TensorRT verification use it where a camera would be.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -33,14 +32,14 @@ class SimulatedFrame:
 class SimulatedPatient:
     """A live video source showing one simulated patient with pain episodes, deterministic from `seed`.
 
-    Timestamps run on the simulated clock (index / fps); with realtime=True, read() also waits so that
-    frames arrive at `fps` like a camera's. The ground truth of the last frame read is in current_aus,
-    current_pspi and level().
+    Timestamps run on the simulated clock (index / fps); frames come as fast as they are drawn (a live
+    source paces them: engine.patient_process.RemotePatient). The ground truth of the last frame read is in
+    current_aus, current_pspi and level().
     """
 
     def __init__(self, seed: int = 0, fps: float = 15.0, size: tuple[int, int] = (640, 360), *,
                  identity: Identity | None = None, mean_gap_s: float = 8.0, expressiveness: float = 1.5,
-                 noise: bool = True, realtime: bool = False):
+                 noise: bool = True):
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.fps = fps
@@ -50,8 +49,6 @@ class SimulatedPatient:
                                             first_gap_s=min(3.0, mean_gap_s))
         self._motion = HeadMotion(np.random.default_rng([seed, 2]))
         self._noise = np.random.default_rng([seed, 3]) if noise else None
-        self._realtime = realtime
-        self._started: float | None = None
         self._index = -1
         self._aus: dict[int, float] = {}
 
@@ -62,11 +59,6 @@ class SimulatedPatient:
         self._aus = next(self._timeline)
         pose = self._motion(timestamp)
         image, landmarks = render_face(self.identity, self._aus, self.size, pose, self._noise)
-        if self._realtime:
-            now = time.monotonic()
-            if self._started is None:
-                self._started = now - timestamp
-            time.sleep(max(0.0, self._started + timestamp - now))
         value = pspi(self._aus)
         return SimulatedFrame(index=self._index, timestamp=timestamp, image=image, aus=dict(self._aus),
                               pspi=value, level=pspi_to_level(value), landmarks=landmarks)

@@ -23,7 +23,7 @@ import numpy as np
 
 from engine import mp4
 from engine.errors import VideoSourceError
-from engine.simulated_patient import SimulatedPatient
+from engine.patient_process import RemotePatient
 
 # OpenCV and FFmpeg would print their own multi-line complaints to stderr; the errors below replace them.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -157,9 +157,10 @@ def _open_camera(index: int) -> VideoSource:
 
 
 class _SimulatedCapture:
-    """The simulated patient behind the part of OpenCV's capture interface that VideoSource uses."""
+    """A live simulated patient (drawn in the renderer process) behind the part of OpenCV's capture
+    interface that VideoSource uses."""
 
-    def __init__(self, patient: SimulatedPatient) -> None:
+    def __init__(self, patient: RemotePatient) -> None:
         self._patient = patient
 
     def read(self) -> tuple[bool, np.ndarray]:
@@ -171,14 +172,14 @@ class _SimulatedCapture:
                 cv2.CAP_PROP_FRAME_HEIGHT: height}.get(prop, 0.0)
 
     def release(self) -> None:
-        """Nothing to free."""
+        self._patient.close()
 
 
 def _open_simulated(spec: str) -> VideoSource:
     _, _, seed = spec.partition(":")
     if seed and not seed.isdigit():
         raise VideoSourceError(f"{spec}: the simulated patient's seed must be a whole number")
-    patient = SimulatedPatient(int(seed or 0), realtime=True)
+    patient = RemotePatient(int(seed or 0))
     return VideoSource(_SimulatedCapture(patient), f"simulated patient {int(seed or 0)}", SIMULATED)
 
 
