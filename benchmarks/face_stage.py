@@ -23,25 +23,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from faces import read_clip  # noqa: E402  (benchmarks/faces.py, beside this script)
+
 from engine.detector import FaceDetector  # noqa: E402
 from engine.mtcnn import OrtFaceDetector  # noqa: E402
 from engine.tracker import FaceTracker  # noqa: E402
 from engine.types import Detector  # noqa: E402
 
 CLIP = ROOT / "tests" / "data" / "clips" / "WolfgangLanger_Pexels.mp4"
-
-
-def read_clip(count: int) -> list[np.ndarray]:
-    """The clip's first `count` BGR frames."""
-    cap = cv2.VideoCapture(str(CLIP))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
 
 
 def call_ms(calls: list[Callable[[], object]]) -> np.ndarray:
@@ -81,7 +70,7 @@ def measure(detector: Detector, frames: list[np.ndarray], boxes: list[np.ndarray
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=472, help="frames of the clip (tracker; at least 41)")
-    frames = read_clip(parser.parse_args().frames)
+    frames = read_clip(CLIP.name, parser.parse_args().frames)
     torch.set_num_threads(1)  # as engine.pipeline.face_detector_for sets it for the torch detector
     detectors: dict[str, Detector] = {"torch": FaceDetector(), "onnxruntime": OrtFaceDetector()}
     boxes = [faces[0].box for faces in map(detectors["torch"].detect, frames[:41])]
