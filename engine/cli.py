@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable
 
 from engine.backends import Backend
-from engine.errors import MissingExtraError
+from engine.errors import needing_torch_stack
 
 
 def lazy(target: str) -> Callable[[argparse.Namespace], int]:
@@ -18,13 +18,8 @@ def lazy(target: str) -> Callable[[argparse.Namespace], int]:
 
     def handler(args: argparse.Namespace) -> int:
         module, function = target.split(":")
-        try:
+        with needing_torch_stack(_command_words(args)):
             return getattr(importlib.import_module(module), function)(args)
-        except ModuleNotFoundError as error:
-            missing = MissingExtraError.of(error, _command_words(args))
-            if missing is None:
-                raise
-            raise missing from None
 
     return handler
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class PainmonError(Exception):
     """Base class of errors with a message meant for the user."""
@@ -30,13 +33,18 @@ TORCH_STACK = frozenset({"torch", "torchvision", "facenet_pytorch", "onnx", "onn
 class MissingExtraError(BackendUnavailableError):
     """A command or backend needs the PyTorch stack, which this install lacks."""
 
-    @classmethod
-    def of(cls, error: ModuleNotFoundError, what: str) -> MissingExtraError | None:
-        """The error to show for `error` met while running `what`, when the missing module is part of the
-        PyTorch stack; None for any other missing module (a bug, not an install choice)."""
+
+@contextmanager
+def needing_torch_stack(what: str) -> Iterator[None]:
+    """Run the block; a missing module of the PyTorch stack met in it becomes a MissingExtraError saying that
+    `what` needs it and how to install it. Any other missing module (a bug, not an install choice) passes."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
         name = (error.name or "").partition(".")[0]
         if name not in TORCH_STACK:
-            return None
-        return cls(f"{what} needs the PyTorch stack ({name} is not installed; painmon monitors and analyses "
-                   "on the CPU without it): pip install 'painmon[train]' for training, 'painmon[gpu]' for "
-                   "the torch and TensorRT backends")
+            raise
+        raise MissingExtraError(
+            f"{what} needs the PyTorch stack ({name} is not installed; painmon monitors and analyses on the "
+            "CPU without it): pip install 'painmon[train]' for training, 'painmon[gpu]' for the torch and "
+            "TensorRT backends") from None

@@ -37,9 +37,9 @@ def beside(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".onnx")
 
 
-def source_metadata(checkpoint: str | Path) -> dict[str, str]:
-    """The metadata an export of `checkpoint` carries."""
-    return {SOURCE_KEY: file_sha256(checkpoint), VERSION_KEY: str(EXPORT_VERSION)}
+def source_metadata(checkpoint_sha256: str) -> dict[str, str]:
+    """The metadata an export of the checkpoint with this SHA-256 carries."""
+    return {SOURCE_KEY: checkpoint_sha256, VERSION_KEY: str(EXPORT_VERSION)}
 
 
 def open_session(checkpoint: str | Path, options: ort.SessionOptions, providers: Providers
@@ -47,7 +47,7 @@ def open_session(checkpoint: str | Path, options: ort.SessionOptions, providers:
     """An ONNX Runtime session of the checkpoint's graph and the graph's path: the one beside it when it was
     made from this very file, else the cached export (made with torch when missing). ModelFileError when
     neither exists and torch is not installed to make one."""
-    wanted = source_metadata(checkpoint)
+    wanted = source_metadata(file_sha256(checkpoint))
     path = beside(checkpoint)
     if path.is_file():
         try:

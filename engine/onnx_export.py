@@ -72,7 +72,8 @@ def cached_export(checkpoint: str | Path) -> Path:
     kept beside it (`<name>.sha256`): an export that no longer has it (damaged or changed on disk) is made
     again, as is one without it.
     """
-    path = cache_dir("onnx") / f"{file_sha256(checkpoint)}-v{EXPORT_VERSION}.onnx"
+    digest = file_sha256(checkpoint)
+    path = cache_dir("onnx") / f"{digest}-v{EXPORT_VERSION}.onnx"
     recorded = path.with_name(path.name + ".sha256")
     if path.is_file():
         expected = _recorded_hash(recorded)
@@ -82,7 +83,7 @@ def cached_export(checkpoint: str | Path) -> Path:
             log.warning("the cached ONNX export %s is damaged (not its recorded hash); exporting again", path)
     log.info("exporting %s to ONNX (once per model file): %s", checkpoint, path)
     model, _ = load_checkpoint(checkpoint)
-    export_model(model, path, metadata=source_metadata(checkpoint))
+    export_model(model, path, metadata=source_metadata(digest))
     write_atomically(recorded, file_sha256(path))
     return path
 
@@ -91,7 +92,7 @@ def write_beside(checkpoint: str | Path) -> Path:
     """Write the checkpoint's ONNX graph beside it (engine.model_onnx.beside), naming the checkpoint in its
     metadata, so that a runtime without torch scores it; return the graph's path."""
     model, _ = load_checkpoint(checkpoint)
-    return export_model(model, beside(checkpoint), metadata=source_metadata(checkpoint))
+    return export_model(model, beside(checkpoint), metadata=source_metadata(file_sha256(checkpoint)))
 
 
 def _recorded_hash(path: Path) -> str | None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from engine.errors import BackendUnavailableError, MissingExtraError
+from engine.errors import BackendUnavailableError, needing_torch_stack
 from engine.labelled import LabelledEnum
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def create_predictor(checkpoint: str | Path, backend: str = Backend.AUTO, device
         assert device is not None
         chosen = Backend.TORCH if device.startswith("cuda") else Backend.ONNX
     predictor: Predictor
-    try:
+    with needing_torch_stack(f"the {chosen.label} backend"):
         if chosen is Backend.TENSORRT:
             from engine.backends.tensorrt_backend import TensorRTPredictor
 
@@ -118,11 +118,6 @@ def create_predictor(checkpoint: str | Path, backend: str = Backend.AUTO, device
             from engine.backends.onnx_backend import OnnxPredictor
 
             predictor = OnnxPredictor(checkpoint, device)
-    except ModuleNotFoundError as error:
-        missing = MissingExtraError.of(error, f"the {chosen.label} backend")
-        if missing is None:
-            raise
-        raise missing from None
     from engine.model_card import read_applicability
 
     predictor.applicability = read_applicability(checkpoint)
